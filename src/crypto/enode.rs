@@ -1,0 +1,220 @@
+//! `enode://` URLs: a node id plus the address it listens on.
+//!
+//! The devp2p form is `enode://<128 hex digits>@<ip>:<tcp port>[?discport=<udp port>]`, with an
+//! IPv6 address in brackets. Without `discport` the UDP port equals the TCP port.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use super::keys::{NodeId, NodeIdError};
+
+/// A node's id and its TCP/UDP endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Enode {
+    /// The node's public key.
+    pub id: NodeId,
+    /// The address it listens on.
+    pub ip: IpAddr,
+    /// RLPx (TCP) port.
+    pub tcp_port: u16,
+    /// Discovery (UDP) port.
+    pub udp_port: u16,
+}
+
+/// Why text could not be read as an [`Enode`]. Each malformed form has its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnodeError {
+    /// The text does not start with `enode://`.
+    #[error("enode URL must start with enode://")]
+    Scheme,
+    /// No `@` separating the node id from the address.
+    #[error("enode URL has no '@' between node id and address")]
+    MissingAddress,
+    /// The node id part is malformed.
+    #[error("enode URL has a bad node id: {0}")]
+    NodeId(#[from] NodeIdError),
+    /// The host is not an IP address literal (IPv6 must be in brackets).
+    #[error("enode URL host is not an IP address")]
+    Host,
+    /// No `:port` after the host.
+    #[error("enode URL has no TCP port")]
+    MissingPort,
+    /// The TCP port is not a number in 0..=65535.
+    #[error("enode URL has a bad TCP port")]
+    Port,
+    /// The query is not `discport=<port>`, or the port is out of range.
+    #[error("enode URL has a bad discport")]
+    DiscPort,
+}
+
+impl Enode {
+    /// An enode for `id` listening on `addr` (UDP port = TCP port).
+    pub fn new(id: NodeId, addr: SocketAddr) -> Self {
+        Enode {
+            id,
+            ip: addr.ip(),
+            tcp_port: addr.port(),
+            udp_port: addr.port(),
+        }
+    }
+
+    /// The TCP address to dial.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.tcp_port)
+    }
+
+    /// The UDP address for discovery.
+    pub fn udp_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.udp_port)
+    }
+}
+
+impl fmt::Display for Enode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "enode://{}@{}", self.id, self.tcp_addr())?;
+        if self.udp_port != self.tcp_port {
+            write!(f, "?discport={}", self.udp_port)?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Enode {
+    type Err = EnodeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let rest = s.strip_prefix("enode://").ok_or(EnodeError::Scheme)?;
+        let (id, rest) = rest.split_once('@').ok_or(EnodeError::MissingAddress)?;
+        let id: NodeId = id.parse()?;
+        let (authority, query) = match rest.split_once('?') {
+            Some((authority, query)) => (authority, Some(query)),
+            None => (rest, None),
+        };
+        let (ip, tcp_port) = parse_authority(authority)?;
+        let udp_port = match query {
+            Some(query) => parse_discport(query)?.unwrap_or(tcp_port),
+            None => tcp_port,
+        };
+        Ok(Enode {
+            id,
+            ip,
+            tcp_port,
+            udp_port,
+        })
+    }
+}
+
+fn parse_authority(authority: &str) -> Result<(IpAddr, u16), EnodeError> {
+    let (ip, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']').ok_or(EnodeError::Host)?;
+        let port = after.strip_prefix(':').ok_or(EnodeError::MissingPort)?;
+        let ip: std::net::Ipv6Addr = host.parse().map_err(|_| EnodeError::Host)?;
+        (IpAddr::V6(ip), port)
+    } else {
+        let (host, port) = authority.rsplit_once(':').ok_or(EnodeError::MissingPort)?;
+        let ip: std::net::Ipv4Addr = host.parse().map_err(|_| EnodeError::Host)?;
+        (IpAddr::V4(ip), port)
+    };
+    Ok((ip, parse_port(port).ok_or(EnodeError::Port)?))
+}
+
+/// `discport=<port>`; other query keys are ignored, as go-ethereum does.
+fn parse_discport(query: &str) -> Result<Option<u16>, EnodeError> {
+    let mut found = None;
+    for pair in query.split('&') {
+        if let Some(value) = pair.strip_prefix("discport=") {
+            if found.is_some() {
+                return Err(EnodeError::DiscPort);
+            }
+            found = Some(parse_port(value).ok_or(EnodeError::DiscPort)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Decimal digits only: `u16::from_str` would also take a leading `+`.
+fn parse_port(text: &str) -> Option<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace24351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6a439";
+
+    #[test]
+    fn ipv4_without_discport_round_trips() {
+        let url = format!("enode://{ID}@10.3.58.6:30303");
+        let enode: Enode = url.parse().unwrap();
+        assert_eq!(enode.ip, "10.3.58.6".parse::<IpAddr>().unwrap());
+        assert_eq!((enode.tcp_port, enode.udp_port), (30303, 30303));
+        assert_eq!(enode.id.to_string(), ID);
+        assert_eq!(enode.to_string(), url);
+    }
+
+    #[test]
+    fn ipv6_with_discport_round_trips() {
+        let url = format!("enode://{ID}@[2001:db8::1]:30303?discport=30301");
+        let enode: Enode = url.parse().unwrap();
+        assert_eq!(enode.ip, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!((enode.tcp_port, enode.udp_port), (30303, 30301));
+        assert_eq!(enode.to_string(), url);
+    }
+
+    #[test]
+    fn unknown_query_keys_are_ignored() {
+        let enode: Enode = format!("enode://{ID}@1.2.3.4:7?foo=1").parse().unwrap();
+        assert_eq!(enode.udp_port, 7);
+    }
+
+    #[test]
+    fn every_malformed_form_has_its_error() {
+        let off_curve = "00".repeat(64);
+        let cases: Vec<(String, EnodeError)> = vec![
+            (format!("http://{ID}@1.2.3.4:1"), EnodeError::Scheme),
+            (format!("enode://{ID}"), EnodeError::MissingAddress),
+            (
+                "enode://abcd@1.2.3.4:1".into(),
+                EnodeError::NodeId(NodeIdError::Length(2)),
+            ),
+            (
+                format!("enode://{}@1.2.3.4:1", "x".repeat(128)),
+                EnodeError::NodeId(NodeIdError::Hex),
+            ),
+            (
+                format!("enode://{off_curve}@1.2.3.4:1"),
+                EnodeError::NodeId(NodeIdError::NotOnCurve),
+            ),
+            (format!("enode://{ID}@example.com:1"), EnodeError::Host),
+            (format!("enode://{ID}@1.2.3:1"), EnodeError::Host),
+            (format!("enode://{ID}@2001:db8::1:1"), EnodeError::Host),
+            (format!("enode://{ID}@[2001:db8::1:1"), EnodeError::Host),
+            (format!("enode://{ID}@[::1]"), EnodeError::MissingPort),
+            (format!("enode://{ID}@1.2.3.4"), EnodeError::MissingPort),
+            (format!("enode://{ID}@1.2.3.4:"), EnodeError::Port),
+            (format!("enode://{ID}@1.2.3.4:65536"), EnodeError::Port),
+            (format!("enode://{ID}@1.2.3.4:+1"), EnodeError::Port),
+            (
+                format!("enode://{ID}@1.2.3.4:1?discport=x"),
+                EnodeError::DiscPort,
+            ),
+            (
+                format!("enode://{ID}@1.2.3.4:1?discport=70000"),
+                EnodeError::DiscPort,
+            ),
+            (
+                format!("enode://{ID}@1.2.3.4:1?discport=1&discport=2"),
+                EnodeError::DiscPort,
+            ),
+        ];
+        for (url, want) in cases {
+            assert_eq!(url.parse::<Enode>(), Err(want), "{url}");
+        }
+    }
+}

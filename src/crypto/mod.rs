@@ -1,0 +1,8 @@
+//! Cryptographic identity and the ECIES scheme of the RLPx handshake.
+
+pub mod ecies;
+pub mod enode;
+pub mod keys;
+
+pub use enode::{Enode, EnodeError};
+pub use keys::{generate_secret_key, parse_secret_key, NodeId, NodeIdError, SecretKeyError};

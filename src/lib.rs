@@ -1,0 +1,50 @@
+//! # peerwire
+//!
+//! devp2p-style peer-to-peer networking for tokio.
+//!
+//! ```text
+//! ┌──────────────────────────────────────────────┐
+//! │ rlpx::RlpxStream     tokio: sockets, timeouts │
+//! ├──────────────────────────────────────────────┤
+//! │ rlpx::handshake      sans-IO ECIES / EIP-8    │
+//! │ rlpx::frame          sans-IO frame codec      │
+//! ├──────────────────────────────────────────────┤
+//! │ crypto               keys, NodeId, enode, ECIES│
+//! └──────────────────────────────────────────────┘
+//! ```
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use peerwire::crypto::{generate_secret_key, NodeId};
+//! use peerwire::rlpx::{RlpxConfig, RlpxStream};
+//!
+//! let server_key = generate_secret_key(&mut rand::rngs::OsRng);
+//! let client_key = generate_secret_key(&mut rand::rngs::OsRng);
+//! let server_id = NodeId::from_secret_key(&server_key);
+//! let (a, b) = tokio::io::duplex(64 * 1024);
+//! let config = RlpxConfig::default();
+//!
+//! let server = tokio::spawn(async move {
+//!     let mut stream = RlpxStream::accept(b, &server_key, &RlpxConfig::default()).await?;
+//!     let frame = stream.recv().await?.expect("a frame");
+//!     stream.send(frame.code, &frame.payload).await?;
+//!     Ok::<_, peerwire::rlpx::RlpxError>(stream.remote_id())
+//! });
+//! let mut client = RlpxStream::connect(a, &client_key, server_id, &config).await?;
+//! client.send(0x10, b"ping").await?;
+//! let echo = client.recv().await?.expect("the echo");
+//! assert_eq!((echo.code, &echo.payload[..]), (0x10, &b"ping"[..]));
+//! assert_eq!(server.await.unwrap()?, NodeId::from_secret_key(&client_key));
+//! # Ok::<_, peerwire::rlpx::RlpxError>(())
+//! # }).unwrap();
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod crypto;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod rlpx;
+#[doc(hidden)]
+pub mod testdata;

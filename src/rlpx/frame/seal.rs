@@ -1,0 +1,83 @@
+//! Egress: turning (code, payload) into frame bytes.
+
+use aes::cipher::StreamCipher;
+use bytes::BytesMut;
+use sha3::Keccak256;
+
+use super::{encode_code, Aes256Ctr, FrameError, MAX_FRAME_SIZE};
+use crate::rlpx::mac::{FrameMac, MacHash};
+
+/// Encrypt and MAC in pieces of this size, so each piece is hashed while still in cache.
+const CHUNK: usize = 16 * 1024;
+
+/// RLPx: "header-data = [capability-id, context-id]", both zero; encoded `c2 80 80`.
+const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
+
+/// The egress half of a session: seals frames in order.
+pub struct Sealer {
+    cipher: Aes256Ctr,
+    mac: FrameMac,
+}
+
+impl Sealer {
+    pub(crate) fn new(aes_secret: &[u8; 32], mac_secret: &[u8; 32], mac: Keccak256) -> Self {
+        let (cipher, mac) = super::direction(aes_secret, mac_secret, mac);
+        Sealer { cipher, mac }
+    }
+
+    /// Appends the frame for `(code, payload)` to `out`.
+    ///
+    /// Fails, changing nothing, if the frame data would exceed [`MAX_FRAME_SIZE`]. The only
+    /// allocation is growing `out` when it lacks capacity.
+    pub fn seal(
+        &mut self,
+        code: u64,
+        payload: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), FrameError> {
+        seal(&mut self.cipher, &mut self.mac, code, payload, out)
+    }
+}
+
+pub(crate) fn seal<H: MacHash>(
+    cipher: &mut Aes256Ctr,
+    mac: &mut FrameMac<H>,
+    code: u64,
+    payload: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), FrameError> {
+    let (code, code_len) = encode_code(code);
+    let size = code_len + payload.len();
+    if size > MAX_FRAME_SIZE {
+        return Err(FrameError::TooLarge {
+            size,
+            max: MAX_FRAME_SIZE,
+        });
+    }
+    let padded = size.next_multiple_of(16);
+    out.reserve(32 + padded + 16);
+
+    let mut header = [0u8; 16];
+    header[..3].copy_from_slice(&(size as u32).to_be_bytes()[1..]);
+    header[3..6].copy_from_slice(&HEADER_DATA);
+    cipher.apply_keystream(&mut header);
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&mac.header_mac(&header));
+
+    let body = out.len();
+    out.extend_from_slice(&code[..code_len]);
+    out.extend_from_slice(payload);
+    out.resize(body + padded, 0);
+    for chunk in out[body..].chunks_mut(CHUNK) {
+        cipher.apply_keystream(chunk);
+        mac.absorb(chunk);
+    }
+    out.extend_from_slice(&mac.frame_mac());
+    Ok(())
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,158 @@
+//! The tokio layer: the handshake and then frames over any `AsyncRead + AsyncWrite`.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use rand::rngs::OsRng;
+use secp256k1::SecretKey;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::{Framed, FramedParts};
+
+use super::codec::RlpxError;
+use super::frame::{Frame, FrameCodec, MAX_FRAME_SIZE};
+use super::handshake::{AckProgress, AuthProgress, Initiator, Recipient, MAX_PACKET_SIZE};
+use super::secrets::Secrets;
+use crate::crypto::NodeId;
+
+/// Settings for an RLPx stream.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RlpxConfig {
+    /// Longest the whole handshake may take. Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Largest frame accepted from the remote. Default and ceiling [`MAX_FRAME_SIZE`].
+    pub max_frame_size: usize,
+}
+
+impl Default for RlpxConfig {
+    fn default() -> Self {
+        RlpxConfig {
+            handshake_timeout: Duration::from_secs(5),
+            max_frame_size: MAX_FRAME_SIZE,
+        }
+    }
+}
+
+/// An established RLPx session over `S`.
+#[derive(Debug)]
+pub struct RlpxStream<S> {
+    framed: Framed<S, FrameCodec>,
+    remote_id: NodeId,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
+    /// Runs the handshake as initiator towards `remote_id`, which must own the key we dial.
+    pub async fn connect(
+        io: S,
+        key: &SecretKey,
+        remote_id: NodeId,
+        config: &RlpxConfig,
+    ) -> Result<Self, RlpxError> {
+        let mut io = io;
+        let work = initiate(&mut io, key, remote_id);
+        let (secrets, read_buf) = with_timeout(config, work).await?;
+        Ok(Self::established(io, secrets, read_buf, config))
+    }
+
+    /// Runs the handshake as recipient; the remote's id is learned from its auth.
+    pub async fn accept(io: S, key: &SecretKey, config: &RlpxConfig) -> Result<Self, RlpxError> {
+        let mut io = io;
+        let (secrets, read_buf) = with_timeout(config, respond(&mut io, key)).await?;
+        Ok(Self::established(io, secrets, read_buf, config))
+    }
+
+    fn established(io: S, secrets: Secrets, read_buf: BytesMut, config: &RlpxConfig) -> Self {
+        let remote_id = secrets.remote_id();
+        let codec = FrameCodec::new(secrets).with_max_frame_size(config.max_frame_size);
+        let mut parts = FramedParts::new::<(u64, &[u8])>(io, codec);
+        // Frames the remote sent right behind its handshake packet.
+        parts.read_buf = read_buf;
+        RlpxStream {
+            framed: Framed::from_parts(parts),
+            remote_id,
+        }
+    }
+
+    /// The remote node's id, proven by the handshake.
+    pub fn remote_id(&self) -> NodeId {
+        self.remote_id
+    }
+
+    /// Sends one frame and flushes it.
+    ///
+    /// Not cancel-safe: dropping the future may leave part of a frame written.
+    pub async fn send(&mut self, code: u64, payload: &[u8]) -> Result<(), RlpxError> {
+        self.framed.send((code, payload)).await
+    }
+
+    /// Receives the next frame; `Ok(None)` when the remote closed cleanly between frames.
+    ///
+    /// Cancel-safe: a dropped call loses no bytes; the next call continues the frame.
+    pub async fn recv(&mut self) -> Result<Option<Frame>, RlpxError> {
+        self.framed.next().await.transpose()
+    }
+
+    /// The underlying framed transport, e.g. to split it into halves.
+    pub fn into_framed(self) -> Framed<S, FrameCodec> {
+        self.framed
+    }
+}
+
+async fn with_timeout<T>(
+    config: &RlpxConfig,
+    work: impl std::future::Future<Output = Result<T, RlpxError>>,
+) -> Result<T, RlpxError> {
+    tokio::time::timeout(config.handshake_timeout, work)
+        .await
+        .map_err(|_| RlpxError::HandshakeTimeout)?
+}
+
+/// Room for the largest handshake packet plus what may follow it in the same read.
+fn handshake_buffer() -> BytesMut {
+    BytesMut::with_capacity(2 * (MAX_PACKET_SIZE + 2))
+}
+
+async fn read_more<S: AsyncRead + Unpin>(io: &mut S, buf: &mut BytesMut) -> Result<(), RlpxError> {
+    if io.read_buf(buf).await? == 0 {
+        return Err(RlpxError::ClosedDuringHandshake);
+    }
+    Ok(())
+}
+
+async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    key: &SecretKey,
+    remote_id: NodeId,
+) -> Result<(Secrets, BytesMut), RlpxError> {
+    let mut state = Initiator::new(&mut OsRng, key, remote_id);
+    io.write_all(state.auth_packet()).await?;
+    io.flush().await?;
+    let mut buf = handshake_buffer();
+    loop {
+        match state.read_ack(&mut buf)? {
+            AckProgress::NeedMore(next) => state = next,
+            AckProgress::Done(secrets) => return Ok((secrets, buf)),
+        }
+        read_more(io, &mut buf).await?;
+    }
+}
+
+async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    key: &SecretKey,
+) -> Result<(Secrets, BytesMut), RlpxError> {
+    let mut state = Recipient::new(&mut OsRng, key);
+    let mut buf = handshake_buffer();
+    loop {
+        match state.read_auth(&mut OsRng, &mut buf)? {
+            AuthProgress::NeedMore(next) => state = next,
+            AuthProgress::Done { ack, secrets } => {
+                io.write_all(&ack).await?;
+                io.flush().await?;
+                return Ok((secrets, buf));
+            }
+        }
+        read_more(io, &mut buf).await?;
+    }
+}
