@@ -17,7 +17,6 @@ use crate::crypto::NodeId;
 
 /// Settings for an RLPx stream.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct RlpxConfig {
     /// Longest the whole handshake may take. Default 5 s.
     pub handshake_timeout: Duration,

@@ -22,7 +22,7 @@ enum ReadState {
 /// The ingress half of a session: opens frames in order.
 #[derive(Clone)]
 pub struct Opener {
-    inner: Ingress<Keccak256>,
+    pub(super) inner: Ingress<Keccak256>,
 }
 
 impl Opener {
@@ -55,7 +55,7 @@ impl Opener {
 #[derive(Clone)]
 pub(crate) struct Ingress<H> {
     cipher: Aes256Ctr,
-    mac: FrameMac<H>,
+    pub(super) mac: FrameMac<H>,
     state: ReadState,
     max_frame_size: usize,
 }

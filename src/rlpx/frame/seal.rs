@@ -15,8 +15,8 @@ const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
 
 /// The egress half of a session: seals frames in order.
 pub struct Sealer {
-    cipher: Aes256Ctr,
-    mac: FrameMac,
+    pub(super) cipher: Aes256Ctr,
+    pub(super) mac: FrameMac,
 }
 
 impl Sealer {
@@ -37,6 +37,21 @@ impl Sealer {
     ) -> Result<(), FrameError> {
         seal(&mut self.cipher, &mut self.mac, code, payload, out)
     }
+
+    /// Seals `data` as the whole frame data, message id included (or not): for tests and
+    /// fuzzing of the opener's message-id parsing.
+    pub(crate) fn seal_raw(&mut self, data: &[u8], out: &mut BytesMut) -> Result<(), FrameError> {
+        seal_data(&mut self.cipher, &mut self.mac, &[], data, out)
+    }
+
+    /// A second sealer at the same keystream position. Never let both send: that reuses the
+    /// keystream. Fuzzing uses it to restart from one fixed state.
+    pub(crate) fn duplicate(&self) -> Self {
+        Sealer {
+            cipher: self.cipher.clone(),
+            mac: self.mac.clone(),
+        }
+    }
 }
 
 pub(crate) fn seal<H: MacHash>(
@@ -47,7 +62,18 @@ pub(crate) fn seal<H: MacHash>(
     out: &mut BytesMut,
 ) -> Result<(), FrameError> {
     let (code, code_len) = encode_code(code);
-    let size = code_len + payload.len();
+    seal_data(cipher, mac, &code[..code_len], payload, out)
+}
+
+/// Seals frame data `head || payload` (normally: message id, then message).
+pub(crate) fn seal_data<H: MacHash>(
+    cipher: &mut Aes256Ctr,
+    mac: &mut FrameMac<H>,
+    head: &[u8],
+    payload: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), FrameError> {
+    let size = head.len() + payload.len();
     if size > MAX_FRAME_SIZE {
         return Err(FrameError::TooLarge {
             size,
@@ -65,7 +91,7 @@ pub(crate) fn seal<H: MacHash>(
     out.extend_from_slice(&mac.header_mac(&header));
 
     let body = out.len();
-    out.extend_from_slice(&code[..code_len]);
+    out.extend_from_slice(head);
     out.extend_from_slice(payload);
     out.resize(body + padded, 0);
     for chunk in out[body..].chunks_mut(CHUNK) {

@@ -112,6 +112,23 @@ impl Initiator {
         }
     }
 
+    /// An initiator that already sent `auth`, for known-answer tests and fuzzing.
+    pub(crate) fn from_parts(
+        key: SecretKey,
+        remote_id: NodeId,
+        ephemeral: SecretKey,
+        nonce: [u8; 32],
+        auth: Vec<u8>,
+    ) -> Self {
+        Initiator {
+            key,
+            remote_id,
+            ephemeral,
+            nonce,
+            auth,
+        }
+    }
+
     /// The auth packet to send to the recipient.
     pub fn auth_packet(&self) -> &[u8] {
         &self.auth

@@ -115,13 +115,13 @@ fn initiator_state_machine_reads_ack2_into_the_same_session() {
     let v = Vectors::eip8();
     let key_b = v.key("static_key_b");
     // Node A as it was when it sent auth2.
-    let initiator = Initiator {
-        key: v.key("static_key_a"),
-        remote_id: NodeId::from_secret_key(&key_b),
-        ephemeral: v.key("ephemeral_key_a"),
-        nonce: v.bytes32("keys", "nonce_a"),
-        auth: v.blob("auth2").to_vec(),
-    };
+    let initiator = Initiator::from_parts(
+        v.key("static_key_a"),
+        NodeId::from_secret_key(&key_b),
+        v.key("ephemeral_key_a"),
+        v.bytes32("keys", "nonce_a"),
+        v.blob("auth2").to_vec(),
+    );
     let mut buf = BytesMut::from(v.blob("ack2"));
     buf.extend_from_slice(b"next frame");
     let AckProgress::Done(a) = initiator.read_ack(&mut buf).unwrap() else {
