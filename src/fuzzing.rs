@@ -117,16 +117,17 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
 /// Frames sealed by the other end of the `frame_decode` session: the frame vector's message,
 /// the Hello vector, an empty message, a multi-frame stream and a large frame.
 fn frame_seeds(v: &Vectors) -> Vec<(String, Vec<u8>)> {
-    let messages: [(&str, &[(u64, Vec<u8>)]); 4] = [
-        ("frame_vector_message", &[(8, vec![0xc4, 1, 2, 3, 4])]),
-        ("hello_v22", &[(0, v.blob("hello_v22").to_vec())]),
+    type Message = (u64, Vec<u8>);
+    let streams: Vec<(&str, Vec<Message>)> = vec![
+        ("frame_vector_message", vec![(8, vec![0xc4, 1, 2, 3, 4])]),
+        ("hello_v22", vec![(0, v.blob("hello_v22").to_vec())]),
         (
             "three_frames",
-            &[(0x10, vec![]), (0x11, vec![0x80]), (2, vec![0xc0])],
+            vec![(0x10, vec![]), (0x11, vec![0x80]), (2, vec![0xc0])],
         ),
-        ("large_frame", &[(0x20, vec![0xab; 3000])]),
+        ("large_frame", vec![(0x20, vec![0xab; 3000])]),
     ];
-    messages
+    streams
         .iter()
         .map(|(name, frames)| {
             let (mut a, _) = session_pair(FRAME_SESSION_SEED);

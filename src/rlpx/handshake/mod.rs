@@ -79,6 +79,8 @@ pub struct Initiator {
 }
 
 /// What reading the ack led to.
+// One value per handshake: moving it once is cheaper than boxing the secrets.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AckProgress {
     /// The ack is not complete yet: read more bytes into the buffer and call again.
@@ -166,6 +168,8 @@ pub struct Recipient {
 }
 
 /// What reading the auth led to.
+// One value per handshake: moving it once is cheaper than boxing the secrets.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AuthProgress {
     /// The auth is not complete yet: read more bytes into the buffer and call again.
