@@ -48,3 +48,8 @@ pub mod fuzzing;
 pub mod rlpx;
 #[doc(hidden)]
 pub mod testdata;
+
+/// The README's Rust examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
