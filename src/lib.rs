@@ -48,6 +48,7 @@ pub mod fuzzing;
 pub mod rlpx;
 #[doc(hidden)]
 pub mod testdata;
+pub mod wire;
 
 /// The README's Rust examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]
