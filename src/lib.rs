@@ -45,7 +45,10 @@
 pub mod crypto;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod peer;
+pub mod protocol;
 pub mod rlpx;
+pub mod server;
 #[doc(hidden)]
 pub mod testdata;
 pub mod wire;

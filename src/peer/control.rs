@@ -1,0 +1,83 @@
+//! State shared by one session's tasks and handles: how it ends, and when to wake the writer.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::wire::DisconnectReason;
+
+/// How a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// We ended it, and tell the peer this reason in a Disconnect.
+    Local(DisconnectReason),
+    /// The peer sent a Disconnect with this reason.
+    Remote(DisconnectReason),
+    /// The connection failed or closed without a Disconnect.
+    Closed,
+}
+
+impl SessionEnd {
+    /// The reason to report: ours, the peer's, or `TcpError` for a dead connection.
+    pub fn reason(self) -> DisconnectReason {
+        match self {
+            SessionEnd::Local(r) | SessionEnd::Remote(r) => r,
+            SessionEnd::Closed => DisconnectReason::TcpError,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SessionControl {
+    end: Mutex<Option<SessionEnd>>,
+    ending: CancellationToken,
+    pong_pending: AtomicBool,
+    writer_wake: Notify,
+}
+
+impl SessionControl {
+    /// Records how the session ends; the first call wins. Wakes every task waiting on it.
+    pub(crate) fn end(&self, end: SessionEnd) {
+        {
+            let mut slot = self.end.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(end);
+            }
+        }
+        self.ending.cancel();
+        self.writer_wake.notify_one();
+    }
+
+    pub(crate) fn outcome(&self) -> Option<SessionEnd> {
+        *self.end.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Resolves once [`Self::end`] was called. Cancel-safe.
+    pub(crate) async fn ending(&self) {
+        self.ending.cancelled().await
+    }
+
+    pub(crate) fn is_ending(&self) -> bool {
+        self.ending.is_cancelled()
+    }
+
+    pub(crate) fn request_pong(&self) {
+        self.pong_pending.store(true, Ordering::Release);
+        self.writer_wake.notify_one();
+    }
+
+    pub(crate) fn take_pong(&self) -> bool {
+        self.pong_pending.swap(false, Ordering::AcqRel)
+    }
+
+    pub(crate) fn wake_writer(&self) {
+        self.writer_wake.notify_one();
+    }
+
+    /// Resolves when a sender queued something or the session is ending. Cancel-safe.
+    pub(crate) async fn writer_woken(&self) {
+        self.writer_wake.notified().await
+    }
+}

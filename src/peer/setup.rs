@@ -1,0 +1,169 @@
+//! After the RLPx handshake: the Hello exchange and capability matching.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::rlpx::{RlpxError, RlpxStream};
+use crate::wire::{
+    code, match_capabilities, snappy, Capability, DisconnectReason, Hello, HelloError,
+    SharedCapability, P2P_VERSION,
+};
+
+/// A session that exchanged Hellos and shares at least one capability.
+#[derive(Debug)]
+pub(crate) struct Negotiated {
+    pub(crate) hello: Hello,
+    pub(crate) shared: Vec<SharedCapability>,
+    /// Whether messages after Hello are snappy-compressed (both sides speak version >= 5).
+    pub(crate) compress: bool,
+}
+
+/// Why a session could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The RLPx handshake or transport failed.
+    #[error("rlpx: {0}")]
+    Rlpx(#[from] RlpxError),
+    /// No Hello arrived in time.
+    #[error("hello timed out")]
+    Timeout,
+    /// The peer's Hello was invalid.
+    #[error("bad hello: {0}")]
+    Hello(#[from] HelloError),
+    /// The Hello's node id is not the key proven in the handshake.
+    #[error("hello node id differs from the handshake identity")]
+    UnexpectedIdentity,
+    /// The peer sent something other than Hello first.
+    #[error("expected hello, got message {0:#x}")]
+    UnexpectedMessage(u64),
+    /// No capability in common.
+    #[error("no shared capability")]
+    NoSharedCapability,
+    /// The peer sent Disconnect instead of Hello.
+    #[error("peer disconnected: {0}")]
+    Disconnected(DisconnectReason),
+    /// The connection closed before Hello.
+    #[error("connection closed before hello")]
+    Closed,
+}
+
+impl SetupError {
+    /// The Disconnect we send for this failure, if the connection can still carry one.
+    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+        match self {
+            SetupError::Hello(e) => Some(e.disconnect_reason()),
+            SetupError::UnexpectedIdentity => Some(DisconnectReason::UnexpectedIdentity),
+            SetupError::UnexpectedMessage(_) => Some(DisconnectReason::ProtocolError),
+            SetupError::NoSharedCapability => Some(DisconnectReason::UselessPeer),
+            SetupError::Timeout => Some(DisconnectReason::ProtocolError),
+            SetupError::Rlpx(_) | SetupError::Disconnected(_) | SetupError::Closed => None,
+        }
+    }
+}
+
+/// Sends our Hello, reads theirs, checks it and matches capabilities.
+///
+/// On failure a Disconnect with the fitting reason has already been sent where possible.
+pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut RlpxStream<S>,
+    ours: &Hello,
+    local_caps: &[(Capability, u64)],
+    timeout: Duration,
+) -> Result<Negotiated, SetupError> {
+    // Set once the peer's Hello is read: from then on the peer expects compression (or not).
+    let mut compress = None;
+    let result = tokio::time::timeout(timeout, exchange(stream, ours, local_caps, &mut compress))
+        .await
+        .unwrap_or(Err(SetupError::Timeout));
+    if let Err(e) = &result {
+        if let Some(reason) = e.disconnect_reason() {
+            send_disconnect(stream, reason, compress.unwrap_or(false)).await;
+        }
+    }
+    result
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut RlpxStream<S>,
+    ours: &Hello,
+    local_caps: &[(Capability, u64)],
+    compress_after_hello: &mut Option<bool>,
+) -> Result<Negotiated, SetupError> {
+    stream.send(code::HELLO, &ours.encode()).await?;
+    let frame = stream.recv().await?.ok_or(SetupError::Closed)?;
+    match frame.code {
+        code::HELLO => {}
+        code::DISCONNECT => {
+            return Err(SetupError::Disconnected(read_disconnect(&frame.payload)));
+        }
+        other => return Err(SetupError::UnexpectedMessage(other)),
+    }
+    let hello = Hello::decode(&frame.payload)?;
+    // devp2p: snappy applies after Hello when both sides advertise version 5 or higher.
+    let compress = hello.protocol_version >= 5 && ours.protocol_version >= 5;
+    *compress_after_hello = Some(compress);
+    if hello.id != stream.remote_id() {
+        return Err(SetupError::UnexpectedIdentity);
+    }
+    let shared = match_capabilities(local_caps, &hello.capabilities);
+    if shared.is_empty() {
+        return Err(SetupError::NoSharedCapability);
+    }
+    Ok(Negotiated {
+        hello,
+        shared,
+        compress,
+    })
+}
+
+/// A Disconnect payload, compressed or not: tries the plain form first, as some
+/// implementations never compress Disconnect.
+pub(crate) fn read_disconnect(payload: &[u8]) -> DisconnectReason {
+    DisconnectReason::decode(payload)
+        .or_else(|_| {
+            snappy::decompress_max(payload, 64)
+                .map_err(|_| ())
+                .and_then(|plain| DisconnectReason::decode(&plain).map_err(|_| ()))
+        })
+        .unwrap_or(DisconnectReason::ProtocolError)
+}
+
+/// The Disconnect payload for `reason`, compressed when the session compresses.
+pub(crate) fn disconnect_payload(reason: DisconnectReason, compress: bool) -> Vec<u8> {
+    let plain = reason.encode();
+    if compress {
+        snappy::compress(&plain)
+    } else {
+        plain
+    }
+}
+
+/// Best-effort Disconnect on a stream we are about to drop.
+pub(crate) async fn send_disconnect<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut RlpxStream<S>,
+    reason: DisconnectReason,
+    compress: bool,
+) {
+    let payload = disconnect_payload(reason, compress);
+    let send = stream.send(code::DISCONNECT, &payload);
+    // The connection is being dropped either way; a failed send changes nothing.
+    let _ = tokio::time::timeout(Duration::from_secs(2), send).await;
+}
+
+/// The Hello we send.
+pub(crate) fn our_hello(
+    client_id: &str,
+    caps: Vec<Capability>,
+    port: u16,
+    id: crate::crypto::NodeId,
+) -> Hello {
+    Hello {
+        protocol_version: P2P_VERSION,
+        client_id: client_id.to_string(),
+        capabilities: caps,
+        listen_port: port,
+        id,
+    }
+}

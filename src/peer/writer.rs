@@ -1,0 +1,204 @@
+//! The write half of a session: control messages first, then the protocols' queues by
+//! deficit round-robin, batched into few large writes.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::control::{SessionControl, SessionEnd};
+use super::scheduler::{Drr, Queues};
+use super::setup::disconnect_payload;
+use crate::protocol::rw::Outgoing;
+use crate::rlpx::Sealer;
+use crate::wire::{code, snappy, EMPTY_LIST};
+
+/// Write out once this much is sealed, even if more is queued.
+const FLUSH_AT: usize = 64 * 1024;
+/// A write buffer grown beyond this by a large message is released after use.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+/// One protocol's outbound queue and scheduler weight.
+#[derive(Debug)]
+pub(crate) struct OutQueue {
+    pub(crate) queue: mpsc::Receiver<Outgoing>,
+    pub(crate) weight: u32,
+}
+
+struct Protocols<'a>(&'a mut [OutQueue]);
+
+impl Queues for Protocols<'_> {
+    type Item = Outgoing;
+
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self, index: usize) -> bool {
+        self.0[index].queue.is_empty()
+    }
+
+    fn pop(&mut self, index: usize) -> Option<(Outgoing, usize)> {
+        let out = self.0[index].queue.try_recv().ok()?;
+        let size = out.payload.len();
+        Some((out, size))
+    }
+}
+
+/// Timing of the write half.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriterTiming {
+    pub(crate) ping_interval: Duration,
+    pub(crate) write_timeout: Duration,
+}
+
+struct Writer<W> {
+    io: W,
+    sealer: Sealer,
+    buf: BytesMut,
+    write_timeout: Duration,
+    /// Ping/Pong payload as it goes on the wire.
+    empty: Vec<u8>,
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    fn seal(&mut self, code: u64, payload: &[u8]) -> Result<(), SessionEnd> {
+        // Senders checked sizes against the frame limit, so sealing cannot fail here.
+        self.sealer
+            .seal(code, payload, &mut self.buf)
+            .map_err(|_| SessionEnd::Closed)
+    }
+
+    /// Seals Ping or Pong, whose payload is the empty list.
+    fn seal_empty(&mut self, code: u64) -> Result<(), SessionEnd> {
+        self.sealer
+            .seal(code, &self.empty, &mut self.buf)
+            .map_err(|_| SessionEnd::Closed)
+    }
+
+    async fn flush(&mut self) -> Result<(), SessionEnd> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let write = async {
+            self.io.write_all(&self.buf).await?;
+            self.io.flush().await
+        };
+        match tokio::time::timeout(self.write_timeout, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "write failed");
+                return Err(SessionEnd::Closed);
+            }
+            Err(_) => {
+                tracing::debug!("write timed out");
+                return Err(SessionEnd::Closed);
+            }
+        }
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = BytesMut::new();
+        }
+        Ok(())
+    }
+}
+
+/// Writes until the session ends. On a local end, queued messages are written first, then
+/// Disconnect with the reason.
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
+    io: W,
+    sealer: Sealer,
+    mut queues: Vec<OutQueue>,
+    compress: bool,
+    timing: WriterTiming,
+    control: &SessionControl,
+) {
+    let empty = if compress {
+        snappy::compress(&EMPTY_LIST)
+    } else {
+        EMPTY_LIST.to_vec()
+    };
+    let mut writer = Writer {
+        io,
+        sealer,
+        buf: BytesMut::new(),
+        write_timeout: timing.write_timeout,
+        empty,
+    };
+    let mut drr = Drr::new(queues.iter().map(|q| q.weight).collect());
+    if let Err(end) = run(
+        &mut writer,
+        &mut drr,
+        &mut queues,
+        compress,
+        timing,
+        control,
+    )
+    .await
+    {
+        control.end(end);
+    }
+    let _ = writer.io.shutdown().await;
+}
+
+async fn run<W: AsyncWrite + Unpin>(
+    w: &mut Writer<W>,
+    drr: &mut Drr,
+    queues: &mut [OutQueue],
+    compress: bool,
+    timing: WriterTiming,
+    control: &SessionControl,
+) -> Result<(), SessionEnd> {
+    let start = tokio::time::Instant::now() + timing.ping_interval;
+    let mut ping = tokio::time::interval_at(start, timing.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if control.is_ending() {
+            return finish(w, drr, queues, compress, control).await;
+        }
+        if control.take_pong() {
+            w.seal_empty(code::PONG)?;
+        }
+        while w.buf.len() < FLUSH_AT {
+            match drr.next(&mut Protocols(queues)) {
+                Some(out) => w.seal(out.code, &out.payload)?,
+                None => break,
+            }
+        }
+        if !w.buf.is_empty() {
+            w.flush().await?;
+            continue;
+        }
+        tokio::select! {
+            biased;
+            _ = control.writer_woken() => {}
+            _ = ping.tick() => w.seal_empty(code::PING)?,
+        }
+    }
+}
+
+/// Writes what is still queued, then Disconnect, if we are the side ending the session.
+async fn finish<W: AsyncWrite + Unpin>(
+    w: &mut Writer<W>,
+    drr: &mut Drr,
+    queues: &mut [OutQueue],
+    compress: bool,
+    control: &SessionControl,
+) -> Result<(), SessionEnd> {
+    let Some(SessionEnd::Local(reason)) = control.outcome() else {
+        return Ok(());
+    };
+    // Messages accepted before the end are not dropped: the queues are bounded, so this ends.
+    for queue in queues.iter_mut() {
+        queue.queue.close();
+    }
+    while let Some(out) = drr.next(&mut Protocols(queues)) {
+        w.seal(out.code, &out.payload)?;
+        if w.buf.len() >= FLUSH_AT {
+            w.flush().await?;
+        }
+    }
+    w.seal(code::DISCONNECT, &disconnect_payload(reason, compress))?;
+    w.flush().await
+}

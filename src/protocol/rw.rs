@@ -1,0 +1,172 @@
+//! The per-peer, per-protocol message channel handed to a handler.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::Msg;
+use crate::peer::control::{SessionControl, SessionEnd};
+use crate::rlpx::MAX_FRAME_SIZE;
+use crate::wire::snappy;
+
+/// A message on its way to the write scheduler: absolute code, payload as it goes on the wire.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) code: u64,
+    pub(crate) payload: Bytes,
+}
+
+/// Why `read_msg` returned no message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The session ended (every message received before that was delivered first).
+    #[error("peer disconnected: {0:?}")]
+    Disconnected(SessionEnd),
+}
+
+/// Why a message was not queued. None of these reach the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The code is not below the protocol's `length`: an API error.
+    #[error("message code {code} is outside the protocol's {length} codes")]
+    InvalidCode {
+        /// The code asked for.
+        code: u64,
+        /// The protocol's length.
+        length: u64,
+    },
+    /// The payload is larger than a frame can carry.
+    #[error("message of {0} bytes exceeds the frame limit")]
+    TooLarge(usize),
+    /// `try_send` only: the peer's queue for this protocol is full.
+    #[error("send queue full")]
+    Full,
+    /// The session has ended.
+    #[error("peer disconnected")]
+    Disconnected,
+}
+
+/// A handler's view of one peer: its messages for this protocol, and a way to send them.
+#[derive(Debug)]
+pub struct MsgReadWriter {
+    inbound: mpsc::Receiver<Msg>,
+    outbound: mpsc::Sender<Outgoing>,
+    offset: u64,
+    length: u64,
+    compress: bool,
+    control: Arc<SessionControl>,
+}
+
+impl MsgReadWriter {
+    pub(crate) fn new(
+        inbound: mpsc::Receiver<Msg>,
+        outbound: mpsc::Sender<Outgoing>,
+        offset: u64,
+        length: u64,
+        compress: bool,
+        control: Arc<SessionControl>,
+    ) -> Self {
+        MsgReadWriter {
+            inbound,
+            outbound,
+            offset,
+            length,
+            compress,
+            control,
+        }
+    }
+
+    /// The next message from the peer for this protocol.
+    ///
+    /// Cancel-safe: a dropped call loses no message.
+    pub async fn read_msg(&mut self) -> Result<Msg, ReadError> {
+        match self.inbound.recv().await {
+            Some(msg) => Ok(msg),
+            None => Err(ReadError::Disconnected(
+                self.control.outcome().unwrap_or(SessionEnd::Closed),
+            )),
+        }
+    }
+
+    /// Queues `msg` (RLP-encoded) under `code`, waiting while this protocol's queue for the
+    /// peer is full.
+    ///
+    /// Cancel-safe: if the future is dropped, the message was either queued whole or not at all.
+    pub async fn send<T: rlp::Encodable>(&self, code: u64, msg: &T) -> Result<(), SendError> {
+        self.send_raw(code, rlp::encode(msg).freeze()).await
+    }
+
+    /// Queues `msg` under `code` if there is room now; [`SendError::Full`] if not. Never waits.
+    pub fn try_send<T: rlp::Encodable>(&self, code: u64, msg: &T) -> Result<(), SendError> {
+        self.try_send_raw(code, rlp::encode(msg).freeze())
+    }
+
+    /// Queues `items` as one RLP list under `code`, waiting for room. Cancel-safe like `send`.
+    pub async fn send_items<T: rlp::Encodable>(
+        &self,
+        code: u64,
+        items: &[T],
+    ) -> Result<(), SendError> {
+        self.send_raw(code, Bytes::from(rlp::encode_list(items).to_vec()))
+            .await
+    }
+
+    /// Queues an already-encoded payload, waiting for room. Cancel-safe like `send`.
+    pub async fn send_raw(&self, code: u64, payload: Bytes) -> Result<(), SendError> {
+        let out = self.prepare(code, payload)?;
+        self.outbound
+            .send(out)
+            .await
+            .map_err(|_| SendError::Disconnected)?;
+        self.control.wake_writer();
+        Ok(())
+    }
+
+    /// Queues an already-encoded payload if there is room now.
+    pub fn try_send_raw(&self, code: u64, payload: Bytes) -> Result<(), SendError> {
+        let out = self.prepare(code, payload)?;
+        self.outbound.try_send(out).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SendError::Full,
+            mpsc::error::TrySendError::Closed(_) => SendError::Disconnected,
+        })?;
+        self.control.wake_writer();
+        Ok(())
+    }
+
+    /// The number of message codes of this protocol.
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
+    fn prepare(&self, code: u64, payload: Bytes) -> Result<Outgoing, SendError> {
+        if code >= self.length {
+            return Err(SendError::InvalidCode {
+                code,
+                length: self.length,
+            });
+        }
+        // Room for the message id (at most 9 bytes) in the frame.
+        if payload.len() > MAX_FRAME_SIZE - 9 {
+            return Err(SendError::TooLarge(payload.len()));
+        }
+        if self.control.is_ending() {
+            return Err(SendError::Disconnected);
+        }
+        let payload = if self.compress {
+            Bytes::from(snappy::compress(&payload))
+        } else {
+            payload
+        };
+        // Incompressible data grows slightly under snappy.
+        if payload.len() > MAX_FRAME_SIZE - 9 {
+            return Err(SendError::TooLarge(payload.len()));
+        }
+        Ok(Outgoing {
+            code: self.offset + code,
+            payload,
+        })
+    }
+}

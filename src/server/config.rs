@@ -1,0 +1,117 @@
+//! Server settings, with devp2p's (go-ethereum's) defaults.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secp256k1::SecretKey;
+
+use crate::crypto::{Enode, NodeId};
+use crate::peer::SessionTimeouts;
+use crate::protocol::Protocol;
+
+/// Everything a [`Server`](super::Server) needs.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The node key; its public key is the node id.
+    pub secret_key: SecretKey,
+    /// Client id sent in Hello, e.g. `peerwire/0.1.0`.
+    pub name: String,
+    /// Where to listen; port 0 picks a free port. `None`: do not accept connections.
+    pub listen_addr: Option<SocketAddr>,
+    /// Most connected peers, trusted ones not counted. Default 50.
+    pub max_peers: usize,
+    /// Most connections in handshake at once. Default 50.
+    pub max_pending_peers: usize,
+    /// One in `dial_ratio` of the peer slots is for connections we dial. Default 3.
+    pub dial_ratio: usize,
+    /// Peers to keep connected, redialed with backoff.
+    pub static_peers: Vec<Enode>,
+    /// Peers admitted even when the peer slots are full.
+    pub trusted_peers: Vec<NodeId>,
+    /// The sub-protocols we run.
+    pub protocols: Vec<Protocol>,
+    /// Do not dial anyone, static peers included.
+    pub no_dial: bool,
+    /// Longest the RLPx handshake, and then the Hello exchange, may each take. Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Longest a TCP connect may take. Default 15 s.
+    pub dial_timeout: Duration,
+    /// First and longest delay between redials of a static peer. Default 1 s and 30 s.
+    pub redial_backoff: (Duration, Duration),
+    /// Ping, idle, write and disconnect timing of sessions.
+    pub session: SessionTimeouts,
+    /// Peer events kept for slow subscribers before they lag. Default 1024.
+    pub event_capacity: usize,
+}
+
+impl ServerConfig {
+    /// A configuration with `secret_key`, listening on 0.0.0.0:30303, and defaults elsewhere.
+    pub fn new(secret_key: SecretKey) -> Self {
+        ServerConfig {
+            secret_key,
+            name: concat!("peerwire/", env!("CARGO_PKG_VERSION")).to_string(),
+            listen_addr: Some(SocketAddr::from(([0, 0, 0, 0], 30303))),
+            max_peers: 50,
+            max_pending_peers: 50,
+            dial_ratio: 3,
+            static_peers: Vec::new(),
+            trusted_peers: Vec::new(),
+            protocols: Vec::new(),
+            no_dial: false,
+            handshake_timeout: Duration::from_secs(5),
+            dial_timeout: Duration::from_secs(15),
+            redial_backoff: (Duration::from_secs(1), Duration::from_secs(30)),
+            session: SessionTimeouts::default(),
+            event_capacity: 1024,
+        }
+    }
+
+    /// Slots for connections we dial: `max_peers / dial_ratio`, at least 1 (0 with `no_dial`).
+    pub fn max_dialed(&self) -> usize {
+        if self.no_dial || self.max_peers == 0 {
+            return 0;
+        }
+        (self.max_peers / self.dial_ratio.max(1)).max(1)
+    }
+
+    /// Slots for connections dialed to us: the rest of `max_peers`.
+    pub fn max_inbound(&self) -> usize {
+        self.max_peers.saturating_sub(self.max_dialed())
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("id", &NodeId::from_secret_key(&self.secret_key))
+            .field("name", &self.name)
+            .field("listen_addr", &self.listen_addr)
+            .field("max_peers", &self.max_peers)
+            .field("max_pending_peers", &self.max_pending_peers)
+            .field("dial_ratio", &self.dial_ratio)
+            .field("static_peers", &self.static_peers.len())
+            .field("trusted_peers", &self.trusted_peers.len())
+            .field("protocols", &self.protocols)
+            .field("no_dial", &self.no_dial)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_go_ethereum() {
+        let mut c = ServerConfig::new(SecretKey::from_byte_array(&[1; 32]).unwrap());
+        assert_eq!((c.max_dialed(), c.max_inbound()), (16, 34));
+        c.max_peers = 2;
+        assert_eq!((c.max_dialed(), c.max_inbound()), (1, 1));
+        c.no_dial = true;
+        assert_eq!((c.max_dialed(), c.max_inbound()), (0, 2));
+        c.no_dial = false;
+        c.max_peers = 0;
+        assert_eq!((c.max_dialed(), c.max_inbound()), (0, 0));
+    }
+}
