@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{black_box, Criterion};
-use peerwire::crypto::NodeId;
+use peerwire::crypto::NodeKey;
 use peerwire::rlpx::{AckProgress, AuthProgress, Initiator, Recipient};
 use peerwire::testdata::Vectors;
 use rand::rngs::StdRng;
@@ -24,8 +24,11 @@ const GROUP: &str = "handshake";
 
 fn bench_handshake(c: &mut Criterion) {
     let v = Vectors::eip8();
-    let (key_a, key_b) = (v.key("static_key_a"), v.key("static_key_b"));
-    let id_b = NodeId::from_secret_key(&key_b);
+    let (key_a, key_b) = (
+        NodeKey::new(v.key("static_key_a")),
+        NodeKey::new(v.key("static_key_b")),
+    );
+    let id_b = key_b.id();
     let mut rng = StdRng::seed_from_u64(3);
     let mut group = c.benchmark_group(GROUP);
 
@@ -46,10 +49,10 @@ fn bench_handshake(c: &mut Criterion) {
         })
     });
 
-    let point = key_b.public_key(SECP256K1);
+    let point = id_b.public_key();
     let scalars: Vec<SecretKey> = (0..8).map(|_| SecretKey::new(&mut rng)).collect();
     let message = Message::from_digest([7; 32]);
-    let signature = SECP256K1.sign_ecdsa_recoverable(&message, &key_a);
+    let signature = SECP256K1.sign_ecdsa_recoverable(&message, key_a.secret());
     group.bench_function("secp256k1_floor", |b| {
         b.iter(|| {
             for scalar in &scalars {
@@ -58,7 +61,7 @@ fn bench_handshake(c: &mut Criterion) {
             for scalar in &scalars[..3] {
                 black_box(scalar.public_key(SECP256K1));
             }
-            black_box(SECP256K1.sign_ecdsa_recoverable(black_box(&message), &key_a));
+            black_box(SECP256K1.sign_ecdsa_recoverable(black_box(&message), key_a.secret()));
             black_box(SECP256K1.recover_ecdsa(black_box(&message), &signature))
         })
     });

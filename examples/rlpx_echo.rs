@@ -2,16 +2,16 @@
 //!
 //! `cargo run --example rlpx_echo`
 
-use peerwire::crypto::{generate_secret_key, Enode, NodeId};
+use peerwire::crypto::{Enode, NodeKey};
 use peerwire::rlpx::{RlpxConfig, RlpxError, RlpxStream};
 use rand::rngs::OsRng;
 use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let server_key = generate_secret_key(&mut OsRng);
+    let server_key = NodeKey::generate(&mut OsRng);
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let enode = Enode::new(NodeId::from_secret_key(&server_key), listener.local_addr()?);
+    let enode = Enode::new(server_key.id(), listener.local_addr()?);
     println!("server listening as {enode}");
 
     let server = tokio::spawn(async move {
@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, RlpxError>(())
     });
 
-    let client_key = generate_secret_key(&mut OsRng);
+    let client_key = NodeKey::generate(&mut OsRng);
     let target: Enode = enode.to_string().parse()?;
     let io = TcpStream::connect(target.tcp_addr()).await?;
     let mut client =

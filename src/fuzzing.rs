@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::crypto::NodeId;
+use crate::crypto::{NodeId, NodeKey};
 use crate::rlpx::{
     AckProgress, AuthProgress, Frame, FrameError, HandshakeError, Initiator, Opener, Recipient,
     Sealer,
@@ -63,7 +63,7 @@ pub fn frame_plaintext(data: &[u8]) -> Result<Frame, FrameError> {
 pub fn auth_decode(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
     let v = &fixtures().vectors;
     let mut rng = StdRng::seed_from_u64(1);
-    let recipient = Recipient::new(&mut rng, &v.key("static_key_b"));
+    let recipient = Recipient::new(&mut rng, &NodeKey::new(v.key("static_key_b")));
     match recipient.read_auth(&mut rng, &mut BytesMut::from(data))? {
         AuthProgress::NeedMore(_) => Ok(None),
         AuthProgress::Done { secrets, .. } => Ok(Some(secrets.remote_id())),
@@ -73,17 +73,90 @@ pub fn auth_decode(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
 /// Reads `data` as the ack answering node A's auth2 of the EIP-8 vectors; `Some` when complete.
 pub fn ack_decode(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
     let v = &fixtures().vectors;
-    let initiator = Initiator::from_parts(
+    match vector_initiator(v).read_ack(&mut BytesMut::from(data))? {
+        AckProgress::NeedMore(_) => Ok(None),
+        AckProgress::Done(secrets) => Ok(Some(secrets.remote_id())),
+    }
+}
+
+/// Which packet a body is sealed into: the first input byte picks the format.
+fn seal_body(data: &[u8], to: &secp256k1::PublicKey, legacy_len: usize) -> BytesMut {
+    use crate::crypto::ecies::OVERHEAD;
+    use crate::rlpx::handshake::{seal_eip8, seal_legacy};
+    let mut rng = StdRng::seed_from_u64(2);
+    let (legacy, body) = match data.split_first() {
+        Some((flag, body)) => (flag & 1 == 1, body),
+        None => (false, data),
+    };
+    let packet = if legacy {
+        let mut plain = body.to_vec();
+        plain.resize(legacy_len - OVERHEAD, 0);
+        seal_legacy(&mut rng, to, &plain)
+    } else {
+        // Room for the largest padding within the 2048-byte packet limit.
+        let body = &body[..body
+            .len()
+            .min(crate::rlpx::handshake::MAX_PACKET_SIZE - OVERHEAD - 300)];
+        seal_eip8(&mut rng, to, body)
+    };
+    BytesMut::from(&packet[..])
+}
+
+/// Seals `data` as an auth body (EIP-8, or legacy if the first byte is odd) to node B of the
+/// vectors and reads it: reaches the body decoding and signature recovery behind ECIES.
+pub fn auth_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
+    use crate::rlpx::handshake::LEGACY_AUTH;
+    let v = &fixtures().vectors;
+    let key_b = NodeKey::new(v.key("static_key_b"));
+    let mut packet = seal_body(data, &key_b.id().public_key(), LEGACY_AUTH);
+    let mut rng = StdRng::seed_from_u64(3);
+    match Recipient::new(&mut rng, &key_b).read_auth(&mut rng, &mut packet)? {
+        AuthProgress::NeedMore(_) => Ok(None),
+        AuthProgress::Done { secrets, .. } => Ok(Some(secrets.remote_id())),
+    }
+}
+
+/// Seals `data` as an ack body (EIP-8, or legacy if the first byte is odd) to node A of the
+/// vectors and reads it as the answer to auth2.
+pub fn ack_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
+    use crate::rlpx::handshake::LEGACY_ACK;
+    let v = &fixtures().vectors;
+    let key_a = v.key("static_key_a");
+    let to = key_a.public_key(secp256k1::SECP256K1);
+    let mut packet = seal_body(data, &to, LEGACY_ACK);
+    match vector_initiator(v).read_ack(&mut packet)? {
+        AckProgress::NeedMore(_) => Ok(None),
+        AckProgress::Done(secrets) => Ok(Some(secrets.remote_id())),
+    }
+}
+
+fn vector_initiator(v: &Vectors) -> Initiator {
+    Initiator::from_parts(
         v.key("static_key_a"),
         NodeId::from_secret_key(&v.key("static_key_b")),
         v.key("ephemeral_key_a"),
         v.bytes32("keys", "nonce_a"),
         v.blob("auth2").to_vec(),
-    );
-    match initiator.read_ack(&mut BytesMut::from(data))? {
-        AckProgress::NeedMore(_) => Ok(None),
-        AckProgress::Done(secrets) => Ok(Some(secrets.remote_id())),
-    }
+    )
+}
+
+/// The plaintext of a vector packet, as a body seed: format byte, then the plaintext.
+fn body_seed(v: &Vectors, section: &str, key: &str, legacy_len: usize) -> (String, Vec<u8>) {
+    use crate::rlpx::handshake::MAX_PACKET_SIZE;
+    let blob = v.blob(section);
+    let secret = v.key(key);
+    let legacy = blob.len() == legacy_len;
+    let plain = if legacy {
+        crate::crypto::ecies::decrypt(&secret, blob, &[])
+    } else {
+        crate::crypto::ecies::decrypt(&secret, &blob[2..], &blob[..2])
+    };
+    // The vectors decrypt with their own keys; a failure here is a broken vector file.
+    let plain = plain.unwrap_or_else(|e| panic!("vector {section}: {e}"));
+    assert!(plain.len() <= MAX_PACKET_SIZE);
+    let mut seed = vec![u8::from(legacy)];
+    seed.extend_from_slice(&plain);
+    (format!("{section}_body"), seed)
 }
 
 /// The seed inputs of each target, built from the EIP-8 vectors.
@@ -99,6 +172,14 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "auth_decode" => named(&["auth1", "auth2", "auth3"]),
         "ack_decode" => named(&["ack1", "ack2", "ack3"]),
         "frame_decode" => frame_seeds(&v),
+        "auth_body" => ["auth1", "auth2", "auth3"]
+            .iter()
+            .map(|s| body_seed(&v, s, "static_key_b", crate::rlpx::handshake::LEGACY_AUTH))
+            .collect(),
+        "ack_body" => ["ack1", "ack2", "ack3"]
+            .iter()
+            .map(|s| body_seed(&v, s, "static_key_a", crate::rlpx::handshake::LEGACY_ACK))
+            .collect(),
         "frame_plaintext" => vec![
             ("frame_vector_data".to_string(), vec![8, 0xc4, 1, 2, 3, 4]),
             (

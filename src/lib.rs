@@ -15,12 +15,12 @@
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use peerwire::crypto::{generate_secret_key, NodeId};
+//! use peerwire::crypto::NodeKey;
 //! use peerwire::rlpx::{RlpxConfig, RlpxStream};
 //!
-//! let server_key = generate_secret_key(&mut rand::rngs::OsRng);
-//! let client_key = generate_secret_key(&mut rand::rngs::OsRng);
-//! let server_id = NodeId::from_secret_key(&server_key);
+//! let server_key = NodeKey::generate(&mut rand::rngs::OsRng);
+//! let client_key = NodeKey::generate(&mut rand::rngs::OsRng);
+//! let server_id = server_key.id();
 //! let (a, b) = tokio::io::duplex(64 * 1024);
 //! let config = RlpxConfig::default();
 //!
@@ -34,7 +34,7 @@
 //! client.send(0x10, b"ping").await?;
 //! let echo = client.recv().await?.expect("the echo");
 //! assert_eq!((echo.code, &echo.payload[..]), (0x10, &b"ping"[..]));
-//! assert_eq!(server.await.unwrap()?, NodeId::from_secret_key(&client_key));
+//! assert_eq!(server.await.unwrap()?, client_key.id());
 //! # Ok::<_, peerwire::rlpx::RlpxError>(())
 //! # }).unwrap();
 //! ```

@@ -86,14 +86,17 @@ impl Vectors {
 /// Both ends of an in-memory session, from a handshake driven by a seeded RNG: the same seed
 /// gives the same secrets, so fuzz seed corpora stay valid.
 pub fn session_pair(seed: u64) -> (crate::rlpx::FrameCodec, crate::rlpx::FrameCodec) {
-    use crate::crypto::NodeId;
+    use crate::crypto::NodeKey;
     use crate::rlpx::{AckProgress, AuthProgress, FrameCodec, Initiator, Recipient};
     use rand::SeedableRng;
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let v = Vectors::eip8();
-    let (key_a, key_b) = (v.key("static_key_a"), v.key("static_key_b"));
-    let initiator = Initiator::new(&mut rng, &key_a, NodeId::from_secret_key(&key_b));
+    let (key_a, key_b) = (
+        NodeKey::new(v.key("static_key_a")),
+        NodeKey::new(v.key("static_key_b")),
+    );
+    let initiator = Initiator::new(&mut rng, &key_a, key_b.id());
     let mut auth = bytes::BytesMut::from(initiator.auth_packet());
     let Ok(AuthProgress::Done { ack, secrets: b }) =
         Recipient::new(&mut rng, &key_b).read_auth(&mut rng, &mut auth)

@@ -8,11 +8,13 @@ use std::path::PathBuf;
 
 use peerwire::fuzzing;
 
-const TARGETS: [&str; 4] = [
+const TARGETS: [&str; 6] = [
     "frame_decode",
     "frame_plaintext",
     "auth_decode",
     "ack_decode",
+    "auth_body",
+    "ack_body",
 ];
 
 fn seed_dir(target: &str) -> PathBuf {
@@ -60,6 +62,14 @@ fn every_seed_decodes_fully() {
                     let frame = fuzzing::frame_plaintext(&data);
                     assert!(frame.is_ok(), "{name}: {frame:?}");
                 }
+                "auth_body" => {
+                    let id = fuzzing::auth_body(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert!(id.is_some(), "{name}: incomplete");
+                }
+                "ack_body" => {
+                    let id = fuzzing::ack_body(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert!(id.is_some(), "{name}: incomplete");
+                }
                 "auth_decode" => {
                     let id = fuzzing::auth_decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
                     assert!(id.is_some(), "{name}: incomplete");
@@ -97,6 +107,8 @@ fn run(target: &str, data: &[u8]) {
     match target {
         "frame_decode" => drop(fuzzing::frame_decode(data)),
         "frame_plaintext" => drop(fuzzing::frame_plaintext(data)),
+        "auth_body" => drop(fuzzing::auth_body(data)),
+        "ack_body" => drop(fuzzing::ack_body(data)),
         "auth_decode" => drop(fuzzing::auth_decode(data)),
         _ => drop(fuzzing::ack_decode(data)),
     }

@@ -3,18 +3,14 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use peerwire::crypto::{generate_secret_key, NodeId};
+use peerwire::crypto::NodeKey;
 use peerwire::rlpx::{FrameError, HandshakeError, RlpxConfig, RlpxError, RlpxStream};
 use rand::rngs::OsRng;
-use secp256k1::SecretKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-fn keys() -> (SecretKey, SecretKey) {
-    (
-        generate_secret_key(&mut OsRng),
-        generate_secret_key(&mut OsRng),
-    )
+fn keys() -> (NodeKey, NodeKey) {
+    (NodeKey::generate(&mut OsRng), NodeKey::generate(&mut OsRng))
 }
 
 /// Both ends exchange `rounds` frames of growing size in each direction.
@@ -23,8 +19,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (key_a, key_b) = keys();
-    let id_a = NodeId::from_secret_key(&key_a);
-    let id_b = NodeId::from_secret_key(&key_b);
+    let id_a = key_a.id();
+    let id_b = key_b.id();
     let server = tokio::spawn(async move {
         let mut s = RlpxStream::accept(server, &key_b, &RlpxConfig::default())
             .await
@@ -77,7 +73,7 @@ async fn one_mebibyte_frames_cross_loopback_tcp() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (key_a, key_b) = keys();
-    let id_b = NodeId::from_secret_key(&key_b);
+    let id_b = key_b.id();
     let server = tokio::spawn(async move {
         let (io, _) = listener.accept().await.unwrap();
         let mut s = RlpxStream::accept(io, &key_b, &RlpxConfig::default())
@@ -105,7 +101,7 @@ async fn one_mebibyte_frames_cross_loopback_tcp() {
 async fn stream_ending_inside_a_frame_is_truncated() {
     let (a, b) = tokio::io::duplex(64 * 1024);
     let (key_a, key_b) = keys();
-    let id_b = NodeId::from_secret_key(&key_b);
+    let id_b = key_b.id();
     let server = tokio::spawn(async move {
         let mut s = RlpxStream::accept(b, &key_b, &RlpxConfig::default())
             .await
@@ -140,7 +136,7 @@ async fn silent_peer_hits_the_handshake_timeout() {
         handshake_timeout: Duration::from_millis(300),
         ..RlpxConfig::default()
     };
-    let err = RlpxStream::connect(a, &key_a, NodeId::from_secret_key(&key_b), &config)
+    let err = RlpxStream::connect(a, &key_a, key_b.id(), &config)
         .await
         .unwrap_err();
     assert!(matches!(err, RlpxError::HandshakeTimeout), "{err:?}");
@@ -158,7 +154,7 @@ async fn default_handshake_timeout_is_five_seconds() {
 async fn dialing_the_wrong_identity_fails_on_both_sides() {
     let (a, b) = tokio::io::duplex(4096);
     let (key_a, key_b) = keys();
-    let someone_else = NodeId::from_secret_key(&generate_secret_key(&mut OsRng));
+    let someone_else = NodeKey::generate(&mut OsRng).id();
     let server = tokio::spawn(async move {
         RlpxStream::accept(b, &key_b, &RlpxConfig::default())
             .await

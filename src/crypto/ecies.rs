@@ -104,7 +104,11 @@ pub fn decrypt(
     }
     let (ephemeral, rest) = packet.split_at(PUBLIC_KEY_LEN);
     let (iv_and_ciphertext, d) = rest.split_at(rest.len() - TAG_LEN);
-    // Rejects any R that is not an uncompressed point on the curve.
+    // R must be an uncompressed point (tag 0x04; libsecp256k1 would also take the hybrid tags
+    // 0x06/0x07, a second encoding of the same packet) and on the curve.
+    if ephemeral[0] != 0x04 {
+        return Err(EciesError::InvalidEphemeralKey);
+    }
     let ephemeral =
         PublicKey::from_slice(ephemeral).map_err(|_| EciesError::InvalidEphemeralKey)?;
     let (enc_key, mac_key) = derive_keys(&ecdh_x(&ephemeral, key));
@@ -164,6 +168,13 @@ mod tests {
         let mut flipped = packet.clone();
         flipped[PUBLIC_KEY_LEN + IV_LEN] ^= 1;
         assert_eq!(decrypt(&key, &flipped, b""), Err(EciesError::MacMismatch));
+
+        let mut hybrid = packet.clone();
+        hybrid[0] = 0x06 | (packet[PUBLIC_KEY_LEN - 1] & 1);
+        assert_eq!(
+            decrypt(&key, &hybrid, b""),
+            Err(EciesError::InvalidEphemeralKey)
+        );
 
         let mut off_curve = packet.clone();
         off_curve[1..PUBLIC_KEY_LEN].fill(0);

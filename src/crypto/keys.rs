@@ -22,7 +22,7 @@ pub enum NodeIdError {
     /// The id was not exactly 64 bytes (128 hex digits).
     #[error("node id must be 64 bytes, got {0}")]
     Length(usize),
-    /// The text was not hexadecimal.
+    /// The text was not hexadecimal (or had an odd number of digits).
     #[error("node id is not valid hex")]
     Hex,
     /// The 64 bytes are not a point on secp256k1.
@@ -94,11 +94,54 @@ impl FromStr for NodeId {
     /// Reads 128 hex digits, with or without a `0x` prefix.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.strip_prefix("0x").unwrap_or(s);
+        if s.len() % 2 == 1 {
+            return Err(NodeIdError::Hex);
+        }
         if s.len() != 2 * NODE_ID_LEN {
             return Err(NodeIdError::Length(s.len() / 2));
         }
         let bytes = hex::decode(s).map_err(|_| NodeIdError::Hex)?;
         Self::from_slice(&bytes)
+    }
+}
+
+/// A node's secret key together with its id, so the id is derived once.
+#[derive(Clone)]
+pub struct NodeKey {
+    secret: SecretKey,
+    id: NodeId,
+}
+
+impl NodeKey {
+    /// The key pair of `secret`.
+    pub fn new(secret: SecretKey) -> Self {
+        NodeKey {
+            id: NodeId::from_secret_key(&secret),
+            secret,
+        }
+    }
+
+    /// A fresh key pair drawn from `rng`.
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        Self::new(generate_secret_key(rng))
+    }
+
+    /// The secret key.
+    pub fn secret(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    /// The node id (public key).
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+}
+
+impl fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -149,6 +192,7 @@ mod tests {
     fn malformed_ids_are_rejected_with_their_kind() {
         assert_eq!("abcd".parse::<NodeId>(), Err(NodeIdError::Length(2)));
         assert_eq!("zz".repeat(64).parse::<NodeId>(), Err(NodeIdError::Hex));
+        assert_eq!("a".repeat(129).parse::<NodeId>(), Err(NodeIdError::Hex));
         // x = 0 has no y on secp256k1 (0^3 + 7 = 7 is not a square mod p), so (0, 0) is off-curve.
         assert_eq!(NodeId::from_slice(&[0u8; 64]), Err(NodeIdError::NotOnCurve));
         assert_eq!(NodeId::from_slice(&[1u8; 63]), Err(NodeIdError::Length(63)));

@@ -5,4 +5,6 @@ pub mod enode;
 pub mod keys;
 
 pub use enode::{Enode, EnodeError};
-pub use keys::{generate_secret_key, parse_secret_key, NodeId, NodeIdError, SecretKeyError};
+pub use keys::{
+    generate_secret_key, parse_secret_key, NodeId, NodeIdError, NodeKey, SecretKeyError,
+};

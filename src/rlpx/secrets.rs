@@ -93,7 +93,8 @@ impl Secrets {
         }
     }
 
-    /// The remote node whose key the handshake proved.
+    /// The remote node's id as the handshake presented it. It is authenticated once a frame
+    /// from the remote opens with these secrets: nobody else can derive them.
     pub fn remote_id(&self) -> NodeId {
         self.remote_id
     }

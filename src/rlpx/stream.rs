@@ -5,15 +5,14 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use rand::rngs::OsRng;
-use secp256k1::SecretKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::{Framed, FramedParts};
 
 use super::codec::RlpxError;
-use super::frame::{Frame, FrameCodec, MAX_FRAME_SIZE};
+use super::frame::{Frame, FrameCodec, FrameError, MAX_FRAME_SIZE};
 use super::handshake::{AckProgress, AuthProgress, Initiator, Recipient, MAX_PACKET_SIZE};
 use super::secrets::Secrets;
-use crate::crypto::NodeId;
+use crate::crypto::{NodeId, NodeKey};
 
 /// Settings for an RLPx stream.
 #[derive(Clone, Debug)]
@@ -38,13 +37,16 @@ impl Default for RlpxConfig {
 pub struct RlpxStream<S> {
     framed: Framed<S, FrameCodec>,
     remote_id: NodeId,
+    /// A receive failed: the stream is out of step and every later receive fails too.
+    failed: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
-    /// Runs the handshake as initiator towards `remote_id`, which must own the key we dial.
+    /// Runs the handshake as initiator towards `remote_id`. Only the owner of that key can
+    /// answer with an ack whose frames open, so the first received frame authenticates it.
     pub async fn connect(
         io: S,
-        key: &SecretKey,
+        key: &NodeKey,
         remote_id: NodeId,
         config: &RlpxConfig,
     ) -> Result<Self, RlpxError> {
@@ -54,8 +56,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
         Ok(Self::established(io, secrets, read_buf, config))
     }
 
-    /// Runs the handshake as recipient; the remote's id is learned from its auth.
-    pub async fn accept(io: S, key: &SecretKey, config: &RlpxConfig) -> Result<Self, RlpxError> {
+    /// Runs the handshake as recipient; the remote's id is learned from its auth. An auth can
+    /// be replayed by a third party, so the id is authenticated only by the first frame that
+    /// opens (the server reads Hello before admitting anyone).
+    pub async fn accept(io: S, key: &NodeKey, config: &RlpxConfig) -> Result<Self, RlpxError> {
         let mut io = io;
         let (secrets, read_buf) = with_timeout(config, respond(&mut io, key)).await?;
         Ok(Self::established(io, secrets, read_buf, config))
@@ -70,17 +74,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
         RlpxStream {
             framed: Framed::from_parts(parts),
             remote_id,
+            failed: false,
         }
     }
 
-    /// The remote node's id, proven by the handshake.
+    /// The remote node's id, as presented in the handshake (see [`Self::accept`]).
     pub fn remote_id(&self) -> NodeId {
         self.remote_id
     }
 
     /// Sends one frame and flushes it.
     ///
-    /// Not cancel-safe: dropping the future may leave part of a frame written.
+    /// Not cancel-safe: the frame is sealed into the write buffer whole before any byte is
+    /// written, so a dropped call never corrupts the stream, but its frame may still go out
+    /// with the next `send`.
     pub async fn send(&mut self, code: u64, payload: &[u8]) -> Result<(), RlpxError> {
         self.framed.send((code, payload)).await
     }
@@ -88,8 +95,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
     /// Receives the next frame; `Ok(None)` when the remote closed cleanly between frames.
     ///
     /// Cancel-safe: a dropped call loses no bytes; the next call continues the frame.
+    ///
+    /// After an error every later call fails with [`FrameError::Poisoned`].
     pub async fn recv(&mut self) -> Result<Option<Frame>, RlpxError> {
-        self.framed.next().await.transpose()
+        if self.failed {
+            return Err(FrameError::Poisoned.into());
+        }
+        let next = self.framed.next().await.transpose();
+        self.failed = next.is_err();
+        next
     }
 
     /// The underlying framed transport, e.g. to split it into halves.
@@ -121,7 +135,7 @@ async fn read_more<S: AsyncRead + Unpin>(io: &mut S, buf: &mut BytesMut) -> Resu
 
 async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
-    key: &SecretKey,
+    key: &NodeKey,
     remote_id: NodeId,
 ) -> Result<(Secrets, BytesMut), RlpxError> {
     let mut state = Initiator::new(&mut OsRng, key, remote_id);
@@ -139,7 +153,7 @@ async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
 
 async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
-    key: &SecretKey,
+    key: &NodeKey,
 ) -> Result<(Secrets, BytesMut), RlpxError> {
     let mut state = Recipient::new(&mut OsRng, key);
     let mut buf = handshake_buffer();

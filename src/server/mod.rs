@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use secp256k1::SecretKey;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -24,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use self::admission::Admission;
 pub use self::config::ServerConfig;
 pub use self::events::PeerEvent;
-use crate::crypto::{Enode, NodeId};
+use crate::crypto::{Enode, NodeId, NodeKey};
 use crate::peer::setup::{self, SetupError};
 use crate::peer::{Session, SessionEnd};
 use crate::protocol::{Direction, Peer, PeerInfo, Protocol};
@@ -76,6 +75,7 @@ struct State {
 
 pub(crate) struct Shared {
     config: ServerConfig,
+    key: NodeKey,
     info: NodeInfo,
     hello: Hello,
     local_caps: Vec<(Capability, u64)>,
@@ -100,10 +100,6 @@ impl Shared {
     fn emit(&self, event: PeerEvent) {
         // No subscribers is fine.
         let _ = self.events.send(event);
-    }
-
-    fn key(&self) -> &SecretKey {
-        &self.config.secret_key
     }
 
     fn protocol_for(&self, cap: &Capability) -> Option<Protocol> {
@@ -144,7 +140,8 @@ impl Server {
             })?),
             None => None,
         };
-        let id = NodeId::from_secret_key(&config.secret_key);
+        let key = NodeKey::new(config.secret_key);
+        let id = key.id();
         let advertised = bound.map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |mut a| {
             // An unspecified address is not dialable: advertise loopback until NAT support.
             if a.ip().is_unspecified() {
@@ -173,6 +170,7 @@ impl Server {
             config.trusted_peers.iter().copied(),
         );
         let shared = Arc::new(Shared {
+            key,
             info,
             hello,
             local_caps,
@@ -250,8 +248,8 @@ pub(crate) async fn serve_connection(
     };
     let handshake = async {
         match dialed {
-            Some(id) => RlpxStream::connect(io, shared.key(), id, &rlpx).await,
-            None => RlpxStream::accept(io, shared.key(), &rlpx).await,
+            Some(id) => RlpxStream::connect(io, &shared.key, id, &rlpx).await,
+            None => RlpxStream::accept(io, &shared.key, &rlpx).await,
         }
     };
     let mut stream = tokio::select! {

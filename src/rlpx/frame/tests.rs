@@ -249,7 +249,15 @@ fn frames_above_2_pow_24_minus_1_cannot_be_sealed() {
 
 #[test]
 fn frame_data_without_a_message_id_is_typed() {
-    for data in [&[][..], &[0xc0][..], &[0x82, 0x00, 0x01][..], &[0x81][..]] {
+    let non_canonical: [&[u8]; 5] = [
+        &[0x00],                            // zero must be 0x80
+        &[0x81, 0x05],                      // a byte below 0x80 must stand alone
+        &[0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9], // more than 64 bits
+        &[0xb8, 0x01, 0x05],                // long-string form for one byte
+        &[0x82, 0x00, 0x01],                // leading zero
+    ];
+    let malformed: [&[u8]; 3] = [&[], &[0xc0], &[0x81]];
+    for data in non_canonical.into_iter().chain(malformed) {
         let (mut a, mut b) = session_pair(18);
         let mut wire = BytesMut::new();
         a.sealer().seal_raw(data, &mut wire).unwrap();

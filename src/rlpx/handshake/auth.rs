@@ -14,7 +14,7 @@ use secp256k1::{Message, PublicKey, SecretKey, SECP256K1};
 use super::rlp_fields::{body_list, fixed, split_legacy};
 use super::HandshakeError;
 use crate::crypto::ecies::ecdh_x;
-use crate::crypto::NodeId;
+use crate::crypto::{NodeId, NodeKey};
 
 /// The handshake version we send; EIP-8 says to accept any.
 pub(crate) const VERSION: u64 = 4;
@@ -39,12 +39,12 @@ fn signed_message(static_shared: &[u8; 32], nonce: &[u8; 32]) -> Message {
 impl Auth {
     /// Builds the initiator's auth for `remote`, signed with its ephemeral key.
     pub(crate) fn new(
-        key: &SecretKey,
+        key: &NodeKey,
         remote: &PublicKey,
         ephemeral: &SecretKey,
         nonce: [u8; 32],
     ) -> Self {
-        let message = signed_message(&ecdh_x(remote, key), &nonce);
+        let message = signed_message(&ecdh_x(remote, key.secret()), &nonce);
         let (recovery_id, compact) = SECP256K1
             .sign_ecdsa_recoverable(&message, ephemeral)
             .serialize_compact();
@@ -53,7 +53,7 @@ impl Auth {
         signature[64] = i32::from(recovery_id) as u8;
         Auth {
             signature,
-            initiator_id: NodeId::from_secret_key(key),
+            initiator_id: key.id(),
             nonce,
             version: VERSION,
         }

@@ -24,11 +24,13 @@ use secp256k1::SecretKey;
 
 use self::ack::Ack;
 use self::auth::{Auth, VERSION};
-pub use self::packet::{Format, MAX_PACKET_SIZE};
-use self::packet::{LEGACY_ACK_LEN, LEGACY_AUTH_LEN};
+pub use self::packet::MAX_PACKET_SIZE;
+pub(crate) use self::packet::{seal_eip8, seal_legacy};
+use self::packet::{Format, PacketReader, LEGACY_ACK_LEN, LEGACY_AUTH_LEN};
+pub(crate) use self::packet::{LEGACY_ACK_LEN as LEGACY_ACK, LEGACY_AUTH_LEN as LEGACY_AUTH};
 use super::secrets::{Role, Secrets, Transcript};
 use crate::crypto::ecies::EciesError;
-use crate::crypto::{NodeId, NodeIdError};
+use crate::crypto::{NodeId, NodeIdError, NodeKey};
 
 /// Why a handshake failed. Every variant is the remote side's fault (or an attacker's).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +78,7 @@ pub struct Initiator {
     ephemeral: SecretKey,
     nonce: [u8; 32],
     auth: Vec<u8>,
+    reader: PacketReader,
 }
 
 /// What reading the ack led to.
@@ -86,6 +89,9 @@ pub enum AckProgress {
     /// The ack is not complete yet: read more bytes into the buffer and call again.
     NeedMore(Initiator),
     /// The handshake is done. Bytes after the ack stay in the buffer: they are frames.
+    ///
+    /// The ack proves nothing by itself: the remote's identity is authenticated once the
+    /// first frame from it opens, since only the owner of its key can derive these secrets.
     Done(Secrets),
 }
 
@@ -99,19 +105,13 @@ impl std::fmt::Debug for Initiator {
 
 impl Initiator {
     /// Starts a handshake with `remote_id`, writing an EIP-8 auth (see [`Self::auth_packet`]).
-    pub fn new<R: RngCore + CryptoRng>(rng: &mut R, key: &SecretKey, remote_id: NodeId) -> Self {
+    pub fn new<R: RngCore + CryptoRng>(rng: &mut R, key: &NodeKey, remote_id: NodeId) -> Self {
         let ephemeral = SecretKey::new(rng);
         let nonce = random_nonce(rng);
         let remote = remote_id.public_key();
         let auth = Auth::new(key, &remote, &ephemeral, nonce);
         let auth = packet::seal_eip8(rng, &remote, &auth.encode_eip8());
-        Initiator {
-            key: *key,
-            remote_id,
-            ephemeral,
-            nonce,
-            auth,
-        }
+        Self::from_parts(*key.secret(), remote_id, ephemeral, nonce, auth)
     }
 
     /// An initiator that already sent `auth`, for known-answer tests and fuzzing.
@@ -128,6 +128,7 @@ impl Initiator {
             ephemeral,
             nonce,
             auth,
+            reader: PacketReader::new(LEGACY_ACK_LEN),
         }
     }
 
@@ -137,8 +138,8 @@ impl Initiator {
     }
 
     /// Reads the ack (EIP-8 or legacy) from the front of `buf`, consuming only its bytes.
-    pub fn read_ack(self, buf: &mut BytesMut) -> Result<AckProgress, HandshakeError> {
-        let Some(opened) = packet::open(&self.key, buf, LEGACY_ACK_LEN)? else {
+    pub fn read_ack(mut self, buf: &mut BytesMut) -> Result<AckProgress, HandshakeError> {
+        let Some(opened) = self.reader.open(&self.key, buf)? else {
             return Ok(AckProgress::NeedMore(self));
         };
         let ack = match opened.format {
@@ -165,6 +166,7 @@ pub struct Recipient {
     key: SecretKey,
     ephemeral: SecretKey,
     nonce: [u8; 32],
+    reader: PacketReader,
 }
 
 /// What reading the auth led to.
@@ -178,7 +180,8 @@ pub enum AuthProgress {
     Done {
         /// The ack packet to send, in the format the auth came in.
         ack: Vec<u8>,
-        /// The session secrets; `secrets.remote_id()` is the initiator's proven id.
+        /// The session secrets. `secrets.remote_id()` is the id the initiator claims: an auth
+        /// can be replayed, so it is authenticated only once a frame from the initiator opens.
         secrets: Secrets,
     },
 }
@@ -191,21 +194,22 @@ impl std::fmt::Debug for Recipient {
 
 impl Recipient {
     /// Prepares to receive an auth, drawing the ephemeral key and nonce from `rng`.
-    pub fn new<R: RngCore + CryptoRng>(rng: &mut R, key: &SecretKey) -> Self {
+    pub fn new<R: RngCore + CryptoRng>(rng: &mut R, key: &NodeKey) -> Self {
         Recipient {
-            key: *key,
+            key: *key.secret(),
             ephemeral: SecretKey::new(rng),
             nonce: random_nonce(rng),
+            reader: PacketReader::new(LEGACY_AUTH_LEN),
         }
     }
 
     /// Reads the auth from the front of `buf`, consuming only its bytes, and writes the ack.
     pub fn read_auth<R: RngCore + CryptoRng>(
-        self,
+        mut self,
         rng: &mut R,
         buf: &mut BytesMut,
     ) -> Result<AuthProgress, HandshakeError> {
-        let Some(opened) = packet::open(&self.key, buf, LEGACY_AUTH_LEN)? else {
+        let Some(opened) = self.reader.open(&self.key, buf)? else {
             return Ok(AuthProgress::NeedMore(self));
         };
         let auth = match opened.format {

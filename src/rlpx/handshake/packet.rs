@@ -24,7 +24,7 @@ const PADDING: std::ops::RangeInclusive<usize> = 100..=300;
 
 /// Which encoding a packet used; a recipient answers in kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// Pre-EIP-8 fixed-length packet.
     Legacy,
     /// EIP-8 size-prefixed RLP packet.
@@ -39,44 +39,70 @@ pub(crate) struct Opened {
     pub(crate) wire_len: usize,
 }
 
-/// Decrypts the packet at the start of `buf`, or returns `Ok(None)` when more bytes are needed.
-///
-/// A legacy packet starts with ECIES's `0x04` point tag. An EIP-8 packet whose size prefix
-/// starts with `0x04` is at least 1024 bytes long, longer than any legacy packet, so trying the
-/// legacy reading first never waits for bytes an EIP-8 packet would not also need.
-pub(crate) fn open(
-    key: &SecretKey,
-    buf: &[u8],
+/// Reads one handshake packet, EIP-8 or legacy, from a growing buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PacketReader {
     legacy_len: usize,
-) -> Result<Option<Opened>, HandshakeError> {
-    let Some(prefix) = buf.get(..2) else {
-        return Ok(None);
-    };
-    if prefix[0] == 0x04 {
-        let Some(packet) = buf.get(..legacy_len) else {
-            return Ok(None);
-        };
-        if let Ok(plaintext) = ecies::decrypt(key, packet, &[]) {
-            return Ok(Some(Opened {
-                plaintext,
-                format: Format::Legacy,
-                wire_len: legacy_len,
-            }));
+    /// The legacy reading was tried once and failed; it is not tried again.
+    legacy_tried: bool,
+}
+
+impl PacketReader {
+    pub(crate) fn new(legacy_len: usize) -> Self {
+        PacketReader {
+            legacy_len,
+            legacy_tried: false,
         }
     }
-    let size = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
-    if size > MAX_PACKET_SIZE {
-        return Err(HandshakeError::PacketTooLarge(size));
+
+    /// Decrypts the packet at the start of `buf`, or returns `Ok(None)` when more bytes are
+    /// needed.
+    ///
+    /// A legacy packet starts with ECIES's `0x04` point tag; an EIP-8 packet has that tag at
+    /// offset 2, after its size prefix. So `04 .. 04` is ambiguous and `04 .. xx` is legacy
+    /// only. An EIP-8 packet whose size starts with `0x04` is at least 1024 bytes long, longer
+    /// than any legacy packet, so trying the legacy reading first (once) never waits for bytes
+    /// an EIP-8 packet would not also need.
+    pub(crate) fn open(
+        &mut self,
+        key: &SecretKey,
+        buf: &[u8],
+    ) -> Result<Option<Opened>, HandshakeError> {
+        let Some(prefix) = buf.get(..2) else {
+            return Ok(None);
+        };
+        if prefix[0] == 0x04 && !self.legacy_tried {
+            let Some(packet) = buf.get(..self.legacy_len) else {
+                return Ok(None);
+            };
+            self.legacy_tried = true;
+            match ecies::decrypt(key, packet, &[]) {
+                Ok(plaintext) => {
+                    return Ok(Some(Opened {
+                        plaintext,
+                        format: Format::Legacy,
+                        wire_len: self.legacy_len,
+                    }))
+                }
+                // Not EIP-8 either: that would have its point tag here.
+                Err(e) if packet[2] != 0x04 => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+        let size = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
+        if size > MAX_PACKET_SIZE {
+            return Err(HandshakeError::PacketTooLarge(size));
+        }
+        let Some(packet) = buf.get(2..2 + size) else {
+            return Ok(None);
+        };
+        let plaintext = ecies::decrypt(key, packet, prefix)?;
+        Ok(Some(Opened {
+            plaintext,
+            format: Format::Eip8,
+            wire_len: 2 + size,
+        }))
     }
-    let Some(packet) = buf.get(2..2 + size) else {
-        return Ok(None);
-    };
-    let plaintext = ecies::decrypt(key, packet, prefix)?;
-    Ok(Some(Opened {
-        plaintext,
-        format: Format::Eip8,
-        wire_len: 2 + size,
-    }))
 }
 
 /// Encrypts an EIP-8 body to `remote`: size prefix, then ECIES over body and random padding.

@@ -6,25 +6,25 @@ use rand::SeedableRng;
 use secp256k1::SECP256K1;
 use sha3::Digest;
 
-use super::packet::{self, LEGACY_ACK_LEN};
+use super::packet::{self, PacketReader, LEGACY_ACK_LEN};
 use super::*;
 use crate::crypto::ecies::{self, EciesError};
 
 struct Pair {
     rng: StdRng,
-    key_a: SecretKey,
-    key_b: SecretKey,
+    key_a: NodeKey,
+    key_b: NodeKey,
 }
 
 fn pair(seed: u64) -> Pair {
     let mut rng = StdRng::seed_from_u64(seed);
-    let key_a = SecretKey::new(&mut rng);
-    let key_b = SecretKey::new(&mut rng);
+    let key_a = NodeKey::generate(&mut rng);
+    let key_b = NodeKey::generate(&mut rng);
     Pair { rng, key_a, key_b }
 }
 
 fn run(p: &mut Pair) -> (Secrets, Secrets) {
-    let initiator = Initiator::new(&mut p.rng, &p.key_a, NodeId::from_secret_key(&p.key_b));
+    let initiator = Initiator::new(&mut p.rng, &p.key_a, p.key_b.id());
     let mut auth = BytesMut::from(initiator.auth_packet());
     let AuthProgress::Done { ack, secrets: b } = Recipient::new(&mut p.rng, &p.key_b)
         .read_auth(&mut p.rng, &mut auth)
@@ -42,8 +42,8 @@ fn run(p: &mut Pair) -> (Secrets, Secrets) {
 fn both_roles_derive_the_same_session() {
     let mut p = pair(1);
     let (a, b) = run(&mut p);
-    assert_eq!(a.remote_id(), NodeId::from_secret_key(&p.key_b));
-    assert_eq!(b.remote_id(), NodeId::from_secret_key(&p.key_a));
+    assert_eq!(a.remote_id(), p.key_b.id());
+    assert_eq!(b.remote_id(), p.key_a.id());
     assert_eq!(a.aes_secret, b.aes_secret);
     assert_eq!(a.mac_secret, b.mac_secret);
     assert_ne!(a.aes_secret, a.mac_secret);
@@ -56,11 +56,15 @@ fn auth_is_eip8_with_100_to_300_bytes_of_padding() {
     let mut p = pair(2);
     let mut sizes = std::collections::HashSet::new();
     for _ in 0..20 {
-        let initiator = Initiator::new(&mut p.rng, &p.key_a, NodeId::from_secret_key(&p.key_b));
+        let initiator = Initiator::new(&mut p.rng, &p.key_a, p.key_b.id());
         let auth = initiator.auth_packet();
         let size = usize::from(u16::from_be_bytes([auth[0], auth[1]]));
         assert_eq!(size + 2, auth.len());
-        let plain = packet::open(&p.key_b, auth, 0).unwrap().unwrap().plaintext;
+        let plain = PacketReader::new(0)
+            .open(p.key_b.secret(), auth)
+            .unwrap()
+            .unwrap()
+            .plaintext;
         let body_len = rlp::Rlp::new(&plain).payload_info().unwrap().total();
         let padding = plain.len() - body_len;
         assert!((100..=300).contains(&padding), "padding {padding}");
@@ -72,7 +76,7 @@ fn auth_is_eip8_with_100_to_300_bytes_of_padding() {
 #[test]
 fn packets_fed_one_byte_at_a_time_complete_exactly_once() {
     let mut p = pair(3);
-    let initiator = Initiator::new(&mut p.rng, &p.key_a, NodeId::from_secret_key(&p.key_b));
+    let initiator = Initiator::new(&mut p.rng, &p.key_a, p.key_b.id());
     let auth = initiator.auth_packet().to_vec();
     let mut recipient = Recipient::new(&mut p.rng, &p.key_b);
     let mut buf = BytesMut::new();
@@ -131,8 +135,8 @@ fn size_prefix_above_2048_is_rejected_from_two_bytes() {
 #[test]
 fn auth_encrypted_to_another_key_is_a_mac_error() {
     let mut p = pair(5);
-    let stranger = SecretKey::new(&mut p.rng);
-    let initiator = Initiator::new(&mut p.rng, &p.key_a, NodeId::from_secret_key(&stranger));
+    let stranger = NodeKey::generate(&mut p.rng);
+    let initiator = Initiator::new(&mut p.rng, &p.key_a, stranger.id());
     let err = Recipient::new(&mut p.rng, &p.key_b)
         .read_auth(&mut p.rng, &mut BytesMut::from(initiator.auth_packet()))
         .unwrap_err();
@@ -142,7 +146,7 @@ fn auth_encrypted_to_another_key_is_a_mac_error() {
 #[test]
 fn off_curve_ecies_point_is_rejected() {
     let mut p = pair(6);
-    let initiator = Initiator::new(&mut p.rng, &p.key_a, NodeId::from_secret_key(&p.key_b));
+    let initiator = Initiator::new(&mut p.rng, &p.key_a, p.key_b.id());
     let mut auth = BytesMut::from(initiator.auth_packet());
     // After the 2-byte prefix: 0x04 || x || y. (x, y) = (1, 1) is not on y^2 = x^3 + 7.
     auth[3..67].fill(0);
@@ -155,14 +159,14 @@ fn off_curve_ecies_point_is_rejected() {
 }
 
 /// Encrypts an arbitrary EIP-8 body to `to`, as a hostile peer could.
-fn eip8_packet(rng: &mut StdRng, to: &SecretKey, body: &[u8]) -> BytesMut {
-    BytesMut::from(&packet::seal_eip8(rng, &to.public_key(SECP256K1), body)[..])
+fn eip8_packet(rng: &mut StdRng, to: &NodeKey, body: &[u8]) -> BytesMut {
+    BytesMut::from(&packet::seal_eip8(rng, &to.id().public_key(), body)[..])
 }
 
 #[test]
 fn malformed_auth_bodies_are_typed() {
     let mut p = pair(7);
-    let id_a = NodeId::from_secret_key(&p.key_a);
+    let id_a = p.key_a.id();
     let mut auth_with = |sig: &[u8], id: &[u8], nonce: &[u8]| {
         let mut s = rlp::RlpStream::new_list(4);
         s.append(&sig).append(&id).append(&nonce).append(&4u64);
@@ -197,7 +201,7 @@ fn malformed_auth_bodies_are_typed() {
 #[test]
 fn ack_with_off_curve_ephemeral_key_is_typed() {
     let mut p = pair(8);
-    let initiator = Initiator::new(&mut p.rng, &p.key_a, NodeId::from_secret_key(&p.key_b));
+    let initiator = Initiator::new(&mut p.rng, &p.key_a, p.key_b.id());
     let mut s = rlp::RlpStream::new_list(3);
     s.append(&[0u8; 64].as_slice())
         .append(&[0u8; 32].as_slice())
@@ -212,7 +216,7 @@ fn ack_with_off_curve_ephemeral_key_is_typed() {
 #[test]
 fn legacy_ack_is_accepted_by_the_initiator() {
     let mut p = pair(9);
-    let initiator = Initiator::new(&mut p.rng, &p.key_a, NodeId::from_secret_key(&p.key_b));
+    let initiator = Initiator::new(&mut p.rng, &p.key_a, p.key_b.id());
     let ephemeral = SecretKey::new(&mut p.rng);
     let ack = Ack {
         ephemeral: ephemeral.public_key(SECP256K1),
@@ -222,7 +226,7 @@ fn legacy_ack_is_accepted_by_the_initiator() {
     let mut plain = Vec::new();
     ecies::encrypt_into(
         &mut p.rng,
-        &p.key_a.public_key(SECP256K1),
+        &p.key_a.id().public_key(),
         &ack.encode_legacy(),
         &[],
         &mut plain,
@@ -232,4 +236,52 @@ fn legacy_ack_is_accepted_by_the_initiator() {
         initiator.read_ack(&mut BytesMut::from(&plain[..])),
         Ok(AckProgress::Done(_))
     ));
+}
+
+#[test]
+fn eip8_packet_whose_size_prefix_starts_with_0x04_is_read_as_eip8() {
+    let mut p = pair(10);
+    let auth = Auth::new(
+        &p.key_a,
+        &p.key_b.id().public_key(),
+        &SecretKey::new(&mut p.rng),
+        [3; 32],
+    );
+    // EIP-8 lets a future version append list elements; a large one pushes the size past 1024.
+    let mut s = rlp::RlpStream::new_list(5);
+    s.append(&auth.signature.as_slice())
+        .append(&p.key_a.id().as_bytes().as_slice())
+        .append(&auth.nonce.as_slice())
+        .append(&4u64)
+        .append(&vec![0xee_u8; 800]);
+    let packet = packet::seal_eip8(&mut p.rng, &p.key_b.id().public_key(), &s.out());
+    assert_eq!(packet[0], 0x04, "size prefix 0x04xx");
+    assert_eq!(packet[2], 0x04, "ECIES point tag");
+    let mut recipient = Recipient::new(&mut p.rng, &p.key_b);
+    let mut buf = BytesMut::new();
+    for (i, byte) in packet.iter().enumerate() {
+        buf.extend_from_slice(&[*byte]);
+        match recipient.read_auth(&mut p.rng, &mut buf).unwrap() {
+            AuthProgress::NeedMore(r) => recipient = r,
+            AuthProgress::Done { secrets, .. } => {
+                assert_eq!(i, packet.len() - 1);
+                assert_eq!(secrets.remote_id(), p.key_a.id());
+                return;
+            }
+        }
+    }
+    panic!("auth never completed");
+}
+
+#[test]
+fn tampered_legacy_auth_fails_at_once_instead_of_waiting() {
+    let v = crate::testdata::Vectors::eip8();
+    let mut auth1 = BytesMut::from(v.blob("auth1"));
+    let last = auth1.len() - 1;
+    auth1[last] ^= 1;
+    let mut rng = StdRng::seed_from_u64(11);
+    let err = Recipient::new(&mut rng, &NodeKey::new(v.key("static_key_b")))
+        .read_auth(&mut rng, &mut auth1)
+        .unwrap_err();
+    assert_eq!(err, HandshakeError::Ecies(EciesError::MacMismatch));
 }

@@ -4,7 +4,7 @@ use bytes::BytesMut;
 use secp256k1::{PublicKey, SECP256K1};
 use sha3::Digest;
 
-use super::packet::{self, Format, LEGACY_ACK_LEN, LEGACY_AUTH_LEN};
+use super::packet::{Format, PacketReader, LEGACY_ACK_LEN, LEGACY_AUTH_LEN};
 use super::*;
 use crate::rlpx::secrets::{Role, Secrets, Transcript};
 use crate::testdata::Vectors;
@@ -15,7 +15,8 @@ fn public(v: &Vectors, name: &str) -> PublicKey {
 
 fn decode_auth(v: &Vectors, section: &str) -> (Auth, Format) {
     let blob = v.blob(section);
-    let opened = packet::open(&v.key("static_key_b"), blob, LEGACY_AUTH_LEN)
+    let opened = PacketReader::new(LEGACY_AUTH_LEN)
+        .open(&v.key("static_key_b"), blob)
         .unwrap()
         .expect("whole packet");
     assert_eq!(opened.wire_len, blob.len(), "{section} length");
@@ -29,7 +30,8 @@ fn decode_auth(v: &Vectors, section: &str) -> (Auth, Format) {
 
 fn decode_ack(v: &Vectors, section: &str) -> (Ack, Format) {
     let blob = v.blob(section);
-    let opened = packet::open(&v.key("static_key_a"), blob, LEGACY_ACK_LEN)
+    let opened = PacketReader::new(LEGACY_ACK_LEN)
+        .open(&v.key("static_key_a"), blob)
         .unwrap()
         .expect("whole packet");
     assert_eq!(opened.wire_len, blob.len(), "{section} length");
@@ -146,7 +148,7 @@ fn recipient_state_machine_accepts_every_auth_vector() {
         ("auth2", Format::Eip8),
         ("auth3", Format::Eip8),
     ] {
-        let recipient = Recipient::new(&mut rng, &v.key("static_key_b"));
+        let recipient = Recipient::new(&mut rng, &NodeKey::new(v.key("static_key_b")));
         let mut buf = BytesMut::from(v.blob(section));
         let AuthProgress::Done { ack, secrets } = recipient.read_auth(&mut rng, &mut buf).unwrap()
         else {
@@ -158,7 +160,8 @@ fn recipient_state_machine_accepts_every_auth_vector() {
             NodeId::from_secret_key(&v.key("static_key_a"))
         );
         // A recipient answers in the format it was addressed in, and A can read the answer.
-        let opened = packet::open(&v.key("static_key_a"), &ack, LEGACY_ACK_LEN)
+        let opened = PacketReader::new(LEGACY_ACK_LEN)
+            .open(&v.key("static_key_a"), &ack)
             .unwrap()
             .unwrap();
         assert_eq!(opened.format, ack_format, "{section}");
