@@ -142,11 +142,99 @@ async fn silent_peer_hits_the_handshake_timeout() {
     assert!(matches!(err, RlpxError::HandshakeTimeout), "{err:?}");
 }
 
+#[tokio::test(start_paused = true)]
+async fn accept_times_out_on_a_peer_that_stops_mid_auth() {
+    let (mut a, b) = tokio::io::duplex(4096);
+    let (_, key_b) = keys();
+    let config = RlpxConfig {
+        handshake_timeout: Duration::from_millis(300),
+        ..RlpxConfig::default()
+    };
+    let server =
+        tokio::spawn(async move { RlpxStream::accept(b, &key_b, &config).await.map(|_| ()) });
+    // An EIP-8 size prefix announcing 400 bytes, then only 10 of them.
+    a.write_all(&[0x01, 0x90]).await.unwrap();
+    a.write_all(&[0u8; 10]).await.unwrap();
+    let err = server.await.unwrap().unwrap_err();
+    assert!(matches!(err, RlpxError::HandshakeTimeout), "{err:?}");
+}
+
 #[tokio::test]
-async fn default_handshake_timeout_is_five_seconds() {
+async fn a_frame_sent_in_the_same_write_as_the_ack_is_received() {
+    use peerwire::rlpx::{AuthProgress, FrameCodec, Recipient};
+    use tokio::io::AsyncReadExt;
+
+    let (a, mut b) = tokio::io::duplex(64 * 1024);
+    let (key_a, key_b) = keys();
+    let id_b = key_b.id();
+    let server = tokio::spawn(async move {
+        let mut state = Recipient::new(&mut OsRng, &key_b);
+        let mut buf = BytesMut::new();
+        loop {
+            b.read_buf(&mut buf).await.unwrap();
+            match state.read_auth(&mut OsRng, &mut buf).unwrap() {
+                AuthProgress::NeedMore(next) => state = next,
+                AuthProgress::Done { ack, secrets } => {
+                    let mut wire = BytesMut::from(&ack[..]);
+                    let mut codec = FrameCodec::new(secrets);
+                    codec
+                        .sealer()
+                        .seal(0x42, b"right behind the ack", &mut wire)
+                        .unwrap();
+                    // Ack and frame in one write: the client must find the frame in the
+                    // bytes it read together with the ack.
+                    b.write_all(&wire).await.unwrap();
+                    return b;
+                }
+            }
+        }
+    });
+    let mut c = RlpxStream::connect(a, &key_a, id_b, &RlpxConfig::default())
+        .await
+        .unwrap();
+    let frame = c.recv().await.unwrap().unwrap();
     assert_eq!(
-        RlpxConfig::default().handshake_timeout,
-        Duration::from_secs(5)
+        (frame.code, &frame.payload[..]),
+        (0x42, &b"right behind the ack"[..])
+    );
+    drop(server.await.unwrap());
+}
+
+#[tokio::test]
+async fn after_a_receive_error_the_stream_stays_failed() {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let (key_a, key_b) = keys();
+    let id_b = key_b.id();
+    let server = tokio::spawn(async move {
+        let mut s = RlpxStream::accept(b, &key_b, &RlpxConfig::default())
+            .await
+            .unwrap();
+        let first = s.recv().await;
+        let second = s.recv().await;
+        (first, second)
+    });
+    let c = RlpxStream::connect(a, &key_a, id_b, &RlpxConfig::default())
+        .await
+        .unwrap();
+    let mut framed = c.into_framed();
+    let mut wire = BytesMut::new();
+    framed
+        .codec_mut()
+        .sealer()
+        .seal(1, &[7; 10], &mut wire)
+        .unwrap();
+    wire[0] ^= 1;
+    let io = framed.get_mut();
+    io.write_all(&wire).await.unwrap();
+    io.shutdown().await.unwrap();
+    let (first, second) = server.await.unwrap();
+    assert!(
+        matches!(first, Err(RlpxError::Frame(FrameError::HeaderMac))),
+        "{first:?}"
+    );
+    assert!(
+        matches!(second, Err(RlpxError::Frame(FrameError::Poisoned))),
+        "{second:?}"
     );
 }
 
