@@ -18,6 +18,7 @@
 
 mod msg;
 mod peer;
+pub mod pipe;
 pub(crate) mod rw;
 
 use std::future::Future;

@@ -74,3 +74,68 @@ pub fn echo(name: &str, version: u32) -> Protocol {
         }
     })
 }
+
+use peerwire::crypto::NodeKey;
+use peerwire::rlpx::{RlpxConfig, RlpxStream};
+use peerwire::wire::{code, Capability, Hello};
+use tokio::net::TcpStream;
+
+/// A hand-driven peer: RLPx and Hello done by the test, then raw frames.
+pub struct RawPeer {
+    pub key: NodeKey,
+    pub stream: RlpxStream<TcpStream>,
+    /// The server's Hello.
+    pub hello: Hello,
+}
+
+impl RawPeer {
+    /// Connects to `server` and exchanges Hellos advertising `caps` (version 5: snappy on).
+    pub async fn connect(server: &ServerHandle, key: NodeKey, caps: Vec<Capability>) -> RawPeer {
+        let enode = server.local_enode();
+        let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
+        let mut stream = RlpxStream::connect(io, &key, enode.id, &RlpxConfig::default())
+            .await
+            .unwrap();
+        let ours = Hello {
+            protocol_version: 5,
+            client_id: "raw-test-peer".into(),
+            capabilities: caps,
+            listen_port: 0,
+            id: key.id(),
+        };
+        stream.send(code::HELLO, &ours.encode()).await.unwrap();
+        let frame = stream.recv().await.unwrap().expect("server hello");
+        assert_eq!(frame.code, code::HELLO);
+        let hello = Hello::decode(&frame.payload).unwrap();
+        RawPeer { key, stream, hello }
+    }
+
+    /// Sends a base-protocol or raw message, snappy-compressed.
+    pub async fn send(&mut self, code: u64, plain: &[u8]) {
+        let payload = peerwire::wire::snappy::compress(plain);
+        self.stream.send(code, &payload).await.unwrap();
+    }
+
+    /// The next frame's code and decompressed payload; `None` when the server closed.
+    pub async fn recv(&mut self) -> Option<(u64, Vec<u8>)> {
+        let frame = tokio::time::timeout(Duration::from_secs(5), self.stream.recv())
+            .await
+            .expect("frame within 5 s")
+            .ok()??;
+        let plain = peerwire::wire::snappy::decompress(&frame.payload).unwrap();
+        Some((frame.code, plain))
+    }
+
+    /// Reads until a Disconnect arrives and returns its reason.
+    pub async fn disconnect_reason(&mut self) -> peerwire::wire::DisconnectReason {
+        loop {
+            match self.recv().await {
+                Some((code::DISCONNECT, payload)) => {
+                    return peerwire::wire::DisconnectReason::decode(&payload).unwrap()
+                }
+                Some(_) => continue,
+                None => panic!("closed without Disconnect"),
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! An in-memory pair of [`MsgReadWriter`]s, to test a protocol handler without sockets
+//! (like go-ethereum's `p2p.MsgPipe`).
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use peerwire::protocol::{pipe::run_handler, Protocol};
+//!
+//! let upper = Protocol::new("upper", 1, 1, |_peer, mut rw| async move {
+//!     let text: String = rw.read_msg().await?.decode()?;
+//!     rw.send(0, &text.to_uppercase()).await?;
+//!     Ok(())
+//! });
+//! let (handler, mut remote) = run_handler(&upper);
+//! remote.rw.send(0, &"hi").await.unwrap();
+//! assert_eq!(remote.rw.read_msg().await.unwrap().decode::<String>().unwrap(), "HI");
+//! assert!(handler.await.unwrap().is_ok());
+//! # });
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::rw::Outgoing;
+use super::{Direction, HandlerError, Msg, MsgReadWriter, Peer, PeerInfo, Protocol};
+use crate::crypto::NodeKey;
+use crate::peer::control::{SessionControl, SessionEnd};
+use crate::wire::{Capability, DisconnectReason, SharedCapability, BASE_PROTOCOL_LENGTH};
+
+/// One end of a pipe: the handle of the peer at the other end, and this end's channel.
+#[derive(Debug)]
+pub struct PipeEnd {
+    /// The peer this end talks to.
+    pub peer: Peer,
+    /// Messages from and to that peer.
+    pub rw: MsgReadWriter,
+}
+
+/// Two connected ends for a protocol of `length` codes, each queue holding `capacity` messages.
+///
+/// Messages sent on one end arrive on the other in order, uncompressed. Each end's `Peer`
+/// handle describes the other end; `peer.disconnect` on either ends both.
+/// Needs a tokio runtime: two tasks move the messages.
+pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, PipeEnd) {
+    let control = Arc::new(SessionControl::default());
+    let shared = SharedCapability {
+        capability,
+        offset: BASE_PROTOCOL_LENGTH,
+        length,
+    };
+    let (a_out_tx, a_out_rx) = mpsc::channel(capacity.max(1));
+    let (b_out_tx, b_out_rx) = mpsc::channel(capacity.max(1));
+    let (a_in_tx, a_in_rx) = mpsc::channel(capacity.max(1));
+    let (b_in_tx, b_in_rx) = mpsc::channel(capacity.max(1));
+    tokio::spawn(forward(a_out_rx, b_in_tx, control.clone()));
+    tokio::spawn(forward(b_out_rx, a_in_tx, control.clone()));
+    let end = |inbound, outbound, direction| PipeEnd {
+        peer: Peer::new(Arc::new(fake_info(&shared, direction)), control.clone()),
+        rw: MsgReadWriter::new(
+            inbound,
+            outbound,
+            BASE_PROTOCOL_LENGTH,
+            length,
+            false,
+            control.clone(),
+        ),
+    };
+    (
+        end(a_in_rx, a_out_tx, Direction::Outbound),
+        end(b_in_rx, b_out_tx, Direction::Inbound),
+    )
+}
+
+/// Starts `protocol`'s handler on one end of a pipe and returns its task and the other end.
+///
+/// When the handler returns, the session ends as on a real connection (`Quitting` or
+/// `SubprotocolError`), so the other end's `read_msg` reports the disconnect.
+pub fn run_handler(protocol: &Protocol) -> (JoinHandle<Result<(), HandlerError>>, PipeEnd) {
+    let (local, remote) = pipe(
+        protocol.capability(),
+        protocol.length(),
+        protocol.inbound_capacity(),
+    );
+    let run = protocol.run(local.peer.clone(), local.rw);
+    let peer = local.peer;
+    let task = tokio::spawn(async move {
+        let result = run.await;
+        let reason = match &result {
+            Ok(()) => DisconnectReason::Quitting,
+            Err(_) => DisconnectReason::SubprotocolError,
+        };
+        peer.disconnect(reason);
+        result
+    });
+    (task, remote)
+}
+
+fn fake_info(shared: &SharedCapability, direction: Direction) -> PeerInfo {
+    PeerInfo {
+        id: NodeKey::generate(&mut rand::rngs::OsRng).id(),
+        remote_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        direction,
+        client_id: "peerwire-pipe".to_string(),
+        protocol_version: crate::wire::P2P_VERSION,
+        listen_port: 0,
+        capabilities: vec![shared.clone()],
+    }
+}
+
+/// Moves messages from one end's outbound queue to the other's inbound queue until the
+/// session ends; messages already moved are still delivered.
+async fn forward(
+    mut from: mpsc::Receiver<Outgoing>,
+    to: mpsc::Sender<Msg>,
+    control: Arc<SessionControl>,
+) {
+    loop {
+        let out = tokio::select! {
+            // Messages queued before the end are moved first.
+            biased;
+            out = from.recv() => out,
+            _ = control.ending() => None,
+        };
+        let Some(out) = out else {
+            break;
+        };
+        let msg = Msg::new(out.code - BASE_PROTOCOL_LENGTH, out.payload);
+        if to.send(msg).await.is_err() {
+            break;
+        }
+    }
+    // Both ends see the end of the session once their queues are drained.
+    control.end(SessionEnd::Closed);
+}
