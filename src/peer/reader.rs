@@ -97,8 +97,12 @@ async fn dispatch(
                 received_at: Instant::now(),
             };
             tokio::select! {
-                // A handler that is gone (it returned) ends the session elsewhere.
-                sent = route.queue.send(msg) => { let _ = sent; Ok(()) }
+                // The handler dropped its MsgReadWriter: it can never receive this message,
+                // so the protocol cannot go on with this peer.
+                sent = route.queue.send(msg) => sent.map_err(|_| {
+                    tracing::warn!(code = c, "protocol handler no longer reads; ending session");
+                    SessionEnd::Local(DisconnectReason::SubprotocolError)
+                }),
                 _ = control.ending() => Ok(()),
             }
         }

@@ -8,7 +8,7 @@ use super::{encode_code, Aes256Ctr, FrameError, MAX_FRAME_SIZE};
 use crate::rlpx::mac::{FrameMac, MacHash};
 
 /// Encrypt and MAC in pieces of this size, so each piece is hashed while still in cache.
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 8 * 1024;
 
 /// RLPx: "header-data = [capability-id, context-id]", both zero; encoded `c2 80 80`.
 const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
@@ -90,14 +90,22 @@ pub(crate) fn seal_data<H: MacHash>(
     out.extend_from_slice(&header);
     out.extend_from_slice(&mac.header_mac(&header));
 
+    // Copy, encrypt and hash the body a cache-sized piece at a time, so each byte is read
+    // from memory once.
     let body = out.len();
     out.extend_from_slice(head);
-    out.extend_from_slice(payload);
-    out.resize(body + padded, 0);
-    for chunk in out[body..].chunks_mut(CHUNK) {
-        cipher.apply_keystream(chunk);
-        mac.absorb(chunk);
+    let mut done = body;
+    for piece in payload.chunks(CHUNK) {
+        out.extend_from_slice(piece);
+        if out.len() - done >= CHUNK {
+            cipher.apply_keystream(&mut out[done..]);
+            mac.absorb(&out[done..]);
+            done = out.len();
+        }
     }
+    out.resize(body + padded, 0);
+    cipher.apply_keystream(&mut out[done..]);
+    mac.absorb(&out[done..]);
     out.extend_from_slice(&mac.frame_mac());
     Ok(())
 }

@@ -1,0 +1,327 @@
+//! Handler outcomes, queues, priorities, message-code ranges, compression and shutdown.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use peerwire::crypto::NodeKey;
+use peerwire::peer::SessionEnd;
+use peerwire::protocol::{MsgReadWriter, Peer, Protocol, SendError};
+use peerwire::server::PeerEvent;
+use peerwire::wire::{code, Capability, DisconnectReason};
+use support::*;
+use tokio::sync::mpsc;
+
+fn key() -> NodeKey {
+    NodeKey::generate(&mut rand::rngs::OsRng)
+}
+
+type Handed = mpsc::UnboundedSender<(Peer, MsgReadWriter)>;
+
+/// A protocol that hands its peer and channel to the test, then waits for the session to end.
+fn probe(name: &str, length: u64, tx: Handed) -> Protocol {
+    Protocol::new(name, 1, length, move |peer, rw| {
+        let tx = tx.clone();
+        async move {
+            let closed = peer.clone();
+            tx.send((peer, rw)).ok();
+            closed.closed().await;
+            Ok(())
+        }
+    })
+}
+
+fn dropped(e: &PeerEvent) -> Option<SessionEnd> {
+    match e {
+        PeerEvent::Dropped { end, .. } => Some(*end),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn handler_outcomes_map_to_disconnect_reasons() {
+    let quits = Protocol::new("quit", 1, 1, |_peer, mut rw| async move {
+        rw.read_msg().await?;
+        Ok(())
+    });
+    let fails = Protocol::new("fail", 1, 1, |_peer, mut rw| async move {
+        rw.read_msg().await?;
+        Err("handler gave up".into())
+    });
+    let server = start(config(vec![quits, fails])).await;
+    for (cap, want) in [
+        ("quit", DisconnectReason::Quitting),
+        ("fail", DisconnectReason::SubprotocolError),
+    ] {
+        let mut raw = RawPeer::connect(&server, key(), vec![Capability::new(cap, 1)]).await;
+        raw.send(0x10, &rlp::encode(&"go")).await;
+        assert_eq!(raw.disconnect_reason().await, want, "{cap}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_takes_down_only_its_peer() {
+    let panics = Protocol::new("boom", 1, 1, |_peer, mut rw| async move {
+        let msg = rw.read_msg().await?;
+        if msg.decode::<String>()? == "panic" {
+            panic!("handler bug");
+        }
+        rw.send(0, &"still here").await?;
+        Ok(())
+    });
+    let server = start(config(vec![panics])).await;
+    let mut events = server.events();
+    let mut healthy = RawPeer::connect(&server, key(), vec![Capability::new("boom", 1)]).await;
+    let mut victim = RawPeer::connect(&server, key(), vec![Capability::new("boom", 1)]).await;
+    eventually(|| server.peer_count() == 2).await;
+    victim.send(0x10, &rlp::encode(&"panic")).await;
+    assert_eq!(
+        victim.disconnect_reason().await,
+        DisconnectReason::SubprotocolError
+    );
+    assert_eq!(
+        next_event(&mut events, dropped).await,
+        SessionEnd::Local(DisconnectReason::SubprotocolError)
+    );
+    // The other peer is served as before.
+    healthy.send(0x10, &rlp::encode(&"hello")).await;
+    let (code, payload) = healthy.recv().await.unwrap();
+    assert_eq!(
+        (code, rlp::decode::<String>(&payload).unwrap()),
+        (0x10, "still here".into())
+    );
+    let _ = RawPeer::connect(&server, key(), vec![Capability::new("boom", 1)]).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // The server's handler never reads: its inbound queue fills, then our writes back up.
+    let sink = Protocol::new("sink", 1, 2, |peer, rw| async move {
+        let _never_read = rw;
+        peer.closed().await;
+        Ok(())
+    })
+    .with_queue_capacity(2, 2);
+    let a = start(config(vec![sink])).await;
+    let b = start(config(vec![probe("sink", 2, tx)])).await;
+    b.add_peer(a.local_enode());
+    let (_peer, rw) = rx.recv().await.unwrap();
+    assert_eq!(
+        rw.try_send(2, &"x"),
+        Err(SendError::InvalidCode { code: 2, length: 2 })
+    );
+    // Incompressible, so every message puts its full size on the wire.
+    let big: Vec<u8> = (0..1u32 << 18)
+        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect();
+    let mut accepted = 0;
+    let full = loop {
+        match rw.try_send(0, &big) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 10_000, "never full");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(full, SendError::Full);
+    // `send` waits rather than failing: it does not finish while everything is backed up.
+    let blocked = tokio::time::timeout(Duration::from_millis(200), rw.send(0, &big)).await;
+    assert!(blocked.is_err(), "send returned although the queue is full");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn message_code_outside_every_range_is_a_protocol_error() {
+    let server = start(config(vec![echo("foo", 1)])).await;
+    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("foo", 1)]).await;
+    raw.send(0x12, &rlp::encode(&"beyond foo's two codes"))
+        .await;
+    assert_eq!(
+        raw.disconnect_reason().await,
+        DisconnectReason::ProtocolError
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn snappy_bomb_is_a_protocol_error() {
+    let server = start(config(vec![echo("foo", 1)])).await;
+    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("foo", 1)]).await;
+    // A snappy header claiming 2^24 bytes: refused before anything is allocated for it.
+    raw.stream
+        .send(0x10, &[0x80, 0x80, 0x80, 0x08, 0x00])
+        .await
+        .unwrap();
+    assert_eq!(
+        raw.disconnect_reason().await,
+        DisconnectReason::ProtocolError
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn version_4_peer_gets_uncompressed_messages() {
+    use peerwire::rlpx::{RlpxConfig, RlpxStream};
+    use peerwire::wire::Hello;
+    let server = start(config(vec![echo("foo", 1)])).await;
+    let enode = server.local_enode();
+    let k = key();
+    let io = tokio::net::TcpStream::connect(enode.tcp_addr())
+        .await
+        .unwrap();
+    let mut stream = RlpxStream::connect(io, &k, enode.id, &RlpxConfig::default())
+        .await
+        .unwrap();
+    let hello = Hello {
+        protocol_version: 4,
+        client_id: "old".into(),
+        capabilities: vec![Capability::new("foo", 1)],
+        listen_port: 0,
+        id: k.id(),
+    };
+    stream.send(code::HELLO, &hello.encode()).await.unwrap();
+    assert_eq!(stream.recv().await.unwrap().unwrap().code, code::HELLO);
+    stream.send(0x10, &rlp::encode(&"plain")).await.unwrap();
+    let reply = stream.recv().await.unwrap().unwrap();
+    assert_eq!(reply.code, 0x11);
+    assert_eq!(rlp::decode::<String>(&reply.payload).unwrap(), "PLAIN");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn messages_sent_before_a_handler_returns_are_delivered_before_disconnect() {
+    let last_words = Protocol::new("bye", 1, 1, |_peer, rw| async move {
+        for i in 0..50u32 {
+            rw.send(0, &i).await?;
+        }
+        Ok(())
+    });
+    let server = start(config(vec![last_words])).await;
+    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("bye", 1)]).await;
+    for i in 0..50u32 {
+        let (code, payload) = raw.recv().await.unwrap();
+        assert_eq!((code, rlp::decode::<u32>(&payload).unwrap()), (0x10, i));
+    }
+    assert_eq!(raw.disconnect_reason().await, DisconnectReason::Quitting);
+    server.stop().await;
+}
+
+/// Bulk transfer on one protocol, latency probes on another: the write scheduler must not
+/// make the probes wait behind the bulk backlog. FIFO would hold the first probe back for
+/// about the time the whole backlog takes; we require a small fraction of that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_sender_does_not_starve_a_latency_sensitive_protocol() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const BULK: usize = 2048;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let received = Arc::new(AtomicUsize::new(0));
+    let bulk_sink = {
+        let received = received.clone();
+        Protocol::new("bulk", 1, 1, move |_peer, mut rw| {
+            let received = received.clone();
+            async move {
+                loop {
+                    rw.read_msg().await?;
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let a = start(config(vec![bulk_sink, echo("ping", 1)])).await;
+    let b = start(config(vec![
+        probe("bulk", 1, tx.clone()).with_queue_capacity(BULK, BULK),
+        probe("ping", 2, tx),
+    ]))
+    .await;
+    b.add_peer(a.local_enode());
+    let mut handed = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];
+    handed.sort_by_key(|(_, rw)| rw.length());
+    let (_, bulk) = handed.remove(0);
+    let (_, mut ping) = handed.remove(0);
+    // Incompressible 64 KiB blocks, 128 MiB in all.
+    let block: Vec<u8> = (0..16 * 1024u32)
+        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect();
+    let started = Instant::now();
+    for _ in 0..BULK {
+        bulk.try_send(0, &block).unwrap();
+    }
+    // Kernel socket buffers (a few MiB on loopback) are a FIFO no scheduler can reorder, so
+    // each probe still waits for them to drain; three probes stay well inside the backlog.
+    let mut worst = Duration::ZERO;
+    for i in 0..3 {
+        let sent = Instant::now();
+        ping.send(0, &format!("p{i}")).await.unwrap();
+        let reply = ping.read_msg().await.unwrap();
+        assert_eq!(reply.decode::<String>().unwrap(), format!("P{i}"));
+        worst = worst.max(sent.elapsed());
+    }
+    let during = received.load(Ordering::Relaxed);
+    assert!(
+        during < BULK,
+        "bulk finished before the probes did; the test proves nothing"
+    );
+    eventually(|| received.load(Ordering::Relaxed) == BULK).await;
+    let backlog = started.elapsed();
+    assert!(
+        worst * 5 < backlog,
+        "worst probe round trip {worst:?} against {backlog:?} for the whole backlog"
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn stop_leaves_no_task_behind() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let guard = Arc::new(());
+    let holder = {
+        let guard = guard.clone();
+        Protocol::new("hold", 1, 1, move |peer, _rw| {
+            let guard = guard.clone();
+            async move {
+                let _held = guard;
+                peer.closed().await;
+                Ok(())
+            }
+        })
+    };
+    let a = start(config(vec![holder.clone()])).await;
+    let b = start(config(vec![holder])).await;
+    // Ours, plus the one the protocol's closure keeps.
+    let idle = Arc::strong_count(&guard);
+    b.add_peer(a.local_enode());
+    eventually(|| a.peer_count() == 1 && b.peer_count() == 1).await;
+    assert_eq!(
+        Arc::strong_count(&guard),
+        idle + 2,
+        "one handler on each side"
+    );
+    b.stop().await;
+    a.stop().await;
+    assert_eq!(Arc::strong_count(&guard), idle, "a handler outlived stop()");
+    eventually(|| metrics.num_alive_tasks() == before).await;
+}
+
+#[tokio::test]
+async fn a_handler_that_dropped_its_channel_ends_the_session_when_a_message_comes() {
+    let deaf = Protocol::new("deaf", 1, 1, |peer, rw| async move {
+        drop(rw);
+        peer.closed().await;
+        Ok(())
+    });
+    let server = start(config(vec![deaf])).await;
+    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("deaf", 1)]).await;
+    raw.send(0x10, &rlp::encode(&"anyone?")).await;
+    assert_eq!(
+        raw.disconnect_reason().await,
+        DisconnectReason::SubprotocolError
+    );
+    server.stop().await;
+}
