@@ -64,7 +64,9 @@ async fn transfer(payload: Bytes, count: u64) -> (f64, f64) {
         .await
         .unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let sender = Server::start(config(vec![handing_out(tx)], false)).await.unwrap();
+    let sender = Server::start(config(vec![handing_out(tx)], false))
+        .await
+        .unwrap();
     sender.add_peer(receiver.local_enode());
     let rw = rx.recv().await.unwrap();
     let started = Instant::now();
@@ -140,7 +142,10 @@ async fn idle_peer_rss() -> f64 {
         .unwrap();
     let started = Instant::now();
     while server.peer_count() < PEERS {
-        assert!(started.elapsed() < Duration::from_secs(120), "peers did not connect");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "peers did not connect"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Let start-up buffers settle, then measure the idle state.
