@@ -107,7 +107,7 @@ async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
     })
     .with_queue_capacity(2, 2);
     let a = start(config(vec![sink])).await;
-    let b = start(config(vec![probe("sink", 2, tx)])).await;
+    let b = start(config(vec![probe("sink", 2, tx).with_queue_capacity(4, 4)])).await;
     b.add_peer(a.local_enode());
     let (_peer, rw) = rx.recv().await.unwrap();
     assert_eq!(
@@ -239,11 +239,16 @@ async fn bulk_sender_does_not_starve_a_latency_sensitive_protocol() {
         })
         .with_queue_capacity(1, 1)
     };
-    let a = start(config(vec![bulk_sink, echo("ping", 1)])).await;
-    let b = start(config(vec![
+    // The sender's writes stall while the gate is shut: allow for it.
+    let patient = |mut c: peerwire::server::ServerConfig| {
+        c.session.write = Duration::from_secs(20);
+        c
+    };
+    let a = start(patient(config(vec![bulk_sink, echo("ping", 1)]))).await;
+    let b = start(patient(config(vec![
         probe("bulk", 1, tx.clone()).with_queue_capacity(BULK, BULK),
         probe("ping", 2, tx),
-    ]))
+    ])))
     .await;
     b.add_peer(a.local_enode());
     let mut handed = vec![rx.recv().await.unwrap(), rx.recv().await.unwrap()];

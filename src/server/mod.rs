@@ -263,10 +263,15 @@ pub(crate) async fn serve_connection(
         _ = shared.shutdown.cancelled() => return None,
     };
     let id = stream.remote_id();
-    let negotiated = tokio::select! {
-        result = setup::negotiate(&mut stream, &shared.hello, &shared.local_caps, shared.config.handshake_timeout) => result,
-        _ = shared.shutdown.cancelled() => return None,
-    };
+    // Not cut short by `stop`: it is bounded by the handshake timeout, and finishing it lets
+    // a stopping server refuse the peer with a proper Disconnect (Quitting).
+    let negotiated = setup::negotiate(
+        &mut stream,
+        &shared.hello,
+        &shared.local_caps,
+        shared.config.handshake_timeout,
+    )
+    .await;
     let reject = |reason| {
         shared.emit(PeerEvent::Rejected {
             id,

@@ -17,13 +17,24 @@ pub fn config(protocols: Vec<Protocol>) -> ServerConfig {
     c.handshake_timeout = Duration::from_secs(2);
     c.redial_backoff = (Duration::from_millis(50), Duration::from_millis(400));
     c.session = SessionTimeouts {
+        // A peer that stops reading holds up a stop() this long.
+        write: Duration::from_secs(1),
         disconnect_linger: Duration::from_millis(300),
         ..SessionTimeouts::default()
     };
     c
 }
 
+/// `RUST_LOG=peerwire=debug cargo test ...` shows the library's logs.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 pub async fn start(config: ServerConfig) -> ServerHandle {
+    init_logs();
     Server::start(config).await.expect("server starts")
 }
 
