@@ -35,6 +35,9 @@ use crate::protocol::{MsgReadWriter, Peer, PeerInfo, Protocol};
 use crate::rlpx::RlpxStream;
 use crate::wire::DisconnectReason;
 
+/// Initial read buffer of a session.
+const READ_BUFFER: usize = 1024;
+
 /// Timeouts of a running session. Defaults are devp2p's (go-ethereum's).
 #[derive(Clone, Copy, Debug)]
 pub struct SessionTimeouts {
@@ -103,7 +106,8 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let parts = stream.into_framed().into_parts();
     let (sealer, opener) = parts.codec.split();
     let (read_half, write_half) = tokio::io::split(parts.io);
-    let mut frames = FramedRead::new(read_half, opener);
+    // Small to start with, so idle peers stay cheap; the opener reserves what a frame needs.
+    let mut frames = FramedRead::with_capacity(read_half, opener, READ_BUFFER);
     // Frames that arrived together with the last handshake bytes.
     frames.read_buffer_mut().extend_from_slice(&parts.read_buf);
 

@@ -17,7 +17,7 @@ use crate::wire::{code, snappy, EMPTY_LIST};
 /// Write out once this much is sealed, even if more is queued.
 const FLUSH_AT: usize = 64 * 1024;
 /// A write buffer grown beyond this by a large message is released after use.
-const KEEP_CAPACITY: usize = 256 * 1024;
+const KEEP_CAPACITY: usize = 2 * FLUSH_AT;
 
 /// One protocol's outbound queue and scheduler weight.
 #[derive(Debug)]
