@@ -77,5 +77,5 @@ fn main() {
     c.final_summary();
     println!("\nhandshake rate relative to its secp256k1 floor:");
     let rate = |ns: f64| format!("{:.0}/s", 1e9 / ns);
-    support::report(GROUP, "full", "secp256k1_floor", 0.9, rate);
+    support::report(GROUP, "full", "secp256k1_floor", Some(0.9), rate);
 }

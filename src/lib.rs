@@ -3,15 +3,19 @@
 //! devp2p-style peer-to-peer networking for tokio.
 //!
 //! ```text
-//! ┌──────────────────────────────────────────────┐
-//! │ rlpx::RlpxStream     tokio: sockets, timeouts │
-//! ├──────────────────────────────────────────────┤
-//! │ rlpx::handshake      sans-IO ECIES / EIP-8    │
-//! │ rlpx::frame          sans-IO frame codec      │
-//! ├──────────────────────────────────────────────┤
-//! │ crypto               keys, NodeId, enode, ECIES│
-//! └──────────────────────────────────────────────┘
+//! ┌────────────────────────────────────────────────────────────┐
+//! │ server      Server, admission, dialer, peer events          │
+//! ├────────────────────────────────────────────────────────────┤
+//! │ protocol    Protocol, MsgReadWriter, Peer, in-memory pipe   │
+//! │ peer        session task: reader, writer (DRR), keepalive   │
+//! │ wire        p2p base protocol: Hello, Disconnect, caps      │
+//! ├────────────────────────────────────────────────────────────┤
+//! │ rlpx        RlpxStream (tokio) over sans-IO handshake/frame │
+//! │ crypto      NodeKey, NodeId, enode URLs, ECIES              │
+//! └────────────────────────────────────────────────────────────┘
 //! ```
+//!
+//! The transport on its own, over an in-memory pipe (see the README for a server):
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -52,6 +56,9 @@ pub mod server;
 #[doc(hidden)]
 pub mod testdata;
 pub mod wire;
+
+/// The RLP crate message payloads are encoded with.
+pub use rlp;
 
 /// The README's Rust examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

@@ -26,14 +26,24 @@ pub fn ratio(group: &str, bench: &str, baseline: &str) -> Option<(f64, f64, f64)
     Some((t, base, base / t))
 }
 
-/// Prints `bench` against `baseline` with its target, and whether it was met.
-pub fn report(group: &str, bench: &str, baseline: &str, target: f64, unit: impl Fn(f64) -> String) {
+/// Prints `bench` against `baseline` with its target (if any), and whether it was met.
+pub fn report(
+    group: &str,
+    bench: &str,
+    baseline: &str,
+    target: Option<f64>,
+    unit: impl Fn(f64) -> String,
+) {
     match ratio(group, bench, baseline) {
         Some((t, base, r)) => println!(
-            "{group:>16} {bench:>10}: {:>14}  {baseline}: {:>14}  ratio {r:.3} (target >= {target}) {}",
+            "{group:>16} {bench:>10}: {:>14}  {baseline}: {:>14}  ratio {r:.3} {}",
             unit(t),
             unit(base),
-            if r >= target { "MET" } else { "MISSED" }
+            match target {
+                Some(target) if r >= target => format!("(target >= {target}) MET"),
+                Some(target) => format!("(target >= {target}) MISSED"),
+                None => "(no target)".to_string(),
+            }
         ),
         None => println!("{group:>16} {bench:>10}: no estimate in this run"),
     }
