@@ -9,6 +9,30 @@ use rand::rngs::OsRng;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// Connects as initiator and seals one frame (code 1) without sending it, so the test can
+/// put whatever it likes on the wire.
+async fn connect_and_seal(
+    io: tokio::io::DuplexStream,
+    key: &NodeKey,
+    remote: peerwire::crypto::NodeId,
+    payload: &[u8],
+) -> (
+    tokio_util::codec::Framed<tokio::io::DuplexStream, peerwire::rlpx::FrameCodec>,
+    BytesMut,
+) {
+    let stream = RlpxStream::connect(io, key, remote, &RlpxConfig::default())
+        .await
+        .unwrap();
+    let mut framed = stream.into_framed();
+    let mut wire = BytesMut::new();
+    framed
+        .codec_mut()
+        .sealer()
+        .seal(1, payload, &mut wire)
+        .unwrap();
+    (framed, wire)
+}
+
 fn keys() -> (NodeKey, NodeKey) {
     (NodeKey::generate(&mut OsRng), NodeKey::generate(&mut OsRng))
 }
@@ -108,16 +132,7 @@ async fn stream_ending_inside_a_frame_is_truncated() {
             .unwrap();
         s.recv().await
     });
-    let c = RlpxStream::connect(a, &key_a, id_b, &RlpxConfig::default())
-        .await
-        .unwrap();
-    let mut framed = c.into_framed();
-    let mut wire = BytesMut::new();
-    framed
-        .codec_mut()
-        .sealer()
-        .seal(1, &[7; 100], &mut wire)
-        .unwrap();
+    let (mut framed, wire) = connect_and_seal(a, &key_a, id_b, &[7; 100]).await;
     let io = framed.get_mut();
     io.write_all(&wire[..60]).await.unwrap();
     io.shutdown().await.unwrap();
@@ -213,16 +228,7 @@ async fn after_a_receive_error_the_stream_stays_failed() {
         let second = s.recv().await;
         (first, second)
     });
-    let c = RlpxStream::connect(a, &key_a, id_b, &RlpxConfig::default())
-        .await
-        .unwrap();
-    let mut framed = c.into_framed();
-    let mut wire = BytesMut::new();
-    framed
-        .codec_mut()
-        .sealer()
-        .seal(1, &[7; 10], &mut wire)
-        .unwrap();
+    let (mut framed, mut wire) = connect_and_seal(a, &key_a, id_b, &[7; 10]).await;
     wire[0] ^= 1;
     let io = framed.get_mut();
     io.write_all(&wire).await.unwrap();

@@ -4,28 +4,16 @@ mod support;
 
 use std::time::Duration;
 
-use peerwire::crypto::NodeKey;
 use peerwire::peer::SessionEnd;
-use peerwire::protocol::{Direction, Protocol};
+use peerwire::protocol::Direction;
 use peerwire::rlpx::{RlpxConfig, RlpxStream};
 use peerwire::server::PeerEvent;
 use peerwire::wire::{code, Capability, DisconnectReason, Hello};
 use support::*;
 use tokio::net::TcpStream;
 
-fn idle() -> Protocol {
-    Protocol::new("idle", 1, 1, |peer, _rw| async move {
-        peer.closed().await;
-        Ok(())
-    })
-}
-
 fn caps() -> Vec<Capability> {
     vec![Capability::new("idle", 1)]
-}
-
-fn key() -> NodeKey {
-    NodeKey::generate(&mut rand::rngs::OsRng)
 }
 
 fn rejected(e: &PeerEvent) -> Option<DisconnectReason> {
@@ -37,7 +25,7 @@ fn rejected(e: &PeerEvent) -> Option<DisconnectReason> {
 
 #[tokio::test]
 async fn inbound_slots_fill_then_too_many_peers_and_trusted_still_enter() {
-    let mut c = config(vec![idle()]);
+    let mut c = config(vec![idle("idle")]);
     c.max_peers = 3; // dial_ratio 3: one dialed slot, two inbound
     let server = start(c).await;
     let mut first = RawPeer::connect(&server, key(), caps()).await;
@@ -66,7 +54,7 @@ async fn inbound_slots_fill_then_too_many_peers_and_trusted_still_enter() {
 
 #[tokio::test]
 async fn second_connection_from_the_same_node_gets_already_connected() {
-    let server = start(config(vec![idle()])).await;
+    let server = start(config(vec![idle("idle")])).await;
     let k = key();
     let _first = RawPeer::connect(&server, k.clone(), caps()).await;
     eventually(|| server.peer_count() == 1).await;
@@ -81,7 +69,7 @@ async fn second_connection_from_the_same_node_gets_already_connected() {
 
 #[tokio::test]
 async fn dialing_ourselves_is_refused_as_self() {
-    let server = start(config(vec![idle()])).await;
+    let server = start(config(vec![idle("idle")])).await;
     let mut events = server.events();
     server.add_peer(server.local_enode());
     let reason = next_event(&mut events, rejected).await;
@@ -92,7 +80,7 @@ async fn dialing_ourselves_is_refused_as_self() {
 
 #[tokio::test]
 async fn handshakes_beyond_max_pending_wait_for_a_free_slot() {
-    let mut c = config(vec![idle()]);
+    let mut c = config(vec![idle("idle")]);
     c.max_pending_peers = 2;
     let server = start(c).await;
     let addr = server.local_enode().tcp_addr();
@@ -127,7 +115,7 @@ async fn handshakes_beyond_max_pending_wait_for_a_free_slot() {
 
 #[tokio::test]
 async fn disconnect_in_place_of_hello_is_understood() {
-    let server = start(config(vec![idle()])).await;
+    let server = start(config(vec![idle("idle")])).await;
     let mut events = server.events();
     let enode = server.local_enode();
     let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
@@ -147,7 +135,7 @@ async fn disconnect_in_place_of_hello_is_understood() {
 
 #[tokio::test]
 async fn hello_with_another_node_id_is_unexpected_identity() {
-    let server = start(config(vec![idle()])).await;
+    let server = start(config(vec![idle("idle")])).await;
     let enode = server.local_enode();
     let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
     let mut stream = RlpxStream::connect(io, &key(), enode.id, &RlpxConfig::default())
@@ -177,11 +165,11 @@ async fn hello_with_another_node_id_is_unexpected_identity() {
 #[tokio::test]
 async fn static_peer_is_redialed_after_the_remote_restarts() {
     let b_key = key();
-    let mut cb = config(vec![idle()]);
+    let mut cb = config(vec![idle("idle")]);
     cb.secret_key = *b_key.secret();
     let b = start(cb.clone()).await;
     let b_enode = b.local_enode();
-    let a = start(config(vec![idle()])).await;
+    let a = start(config(vec![idle("idle")])).await;
     let mut events = a.events();
     a.add_peer(b_enode);
     let added = |e: &PeerEvent| match e {

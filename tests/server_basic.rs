@@ -5,36 +5,18 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerwire::protocol::Protocol;
 use peerwire::server::PeerEvent;
 use peerwire::wire::DisconnectReason;
 use support::*;
 use tokio::sync::mpsc;
-
-/// A protocol that hands its `MsgReadWriter`s to the test through a channel.
-fn probe(
-    name: &str,
-    version: u32,
-    tx: mpsc::UnboundedSender<(peerwire::protocol::Peer, peerwire::protocol::MsgReadWriter)>,
-) -> Protocol {
-    Protocol::new(name, version, 2, move |peer, rw| {
-        let tx = tx.clone();
-        async move {
-            let closed = peer.clone();
-            tx.send((peer, rw)).ok();
-            closed.closed().await;
-            Ok(())
-        }
-    })
-}
 
 #[tokio::test]
 async fn two_servers_exchange_messages_on_two_protocols() {
     let a = start(config(vec![echo("foo", 1), echo("bar", 2)])).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let b = start(config(vec![
-        probe("foo", 1, tx.clone()),
-        probe("bar", 2, tx),
+        probe("foo", 1, 2, tx.clone()),
+        probe("bar", 2, 2, tx),
     ]))
     .await;
     let mut a_events = a.events();

@@ -4,19 +4,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use peerwire::crypto::NodeKey;
 use peerwire::peer::{SessionEnd, SessionTimeouts};
 use peerwire::protocol::Protocol;
 use peerwire::server::PeerEvent;
 use peerwire::wire::{code, Capability, DisconnectReason, EMPTY_LIST};
 use support::*;
-
-fn idle() -> Protocol {
-    Protocol::new("idle", 1, 1, |peer, _rw| async move {
-        peer.closed().await;
-        Ok(())
-    })
-}
 
 fn timeouts(ping_ms: u64, idle_ms: u64) -> SessionTimeouts {
     SessionTimeouts {
@@ -29,13 +21,8 @@ fn timeouts(ping_ms: u64, idle_ms: u64) -> SessionTimeouts {
 
 #[tokio::test]
 async fn ping_is_answered_with_pong() {
-    let server = start(config(vec![idle()])).await;
-    let mut raw = RawPeer::connect(
-        &server,
-        NodeKey::generate(&mut rand::rngs::OsRng),
-        vec![Capability::new("idle", 1)],
-    )
-    .await;
+    let server = start(config(vec![idle("idle")])).await;
+    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
     for _ in 0..3 {
         raw.send(code::PING, &EMPTY_LIST).await;
         let (code, payload) = raw.recv().await.unwrap();
@@ -48,15 +35,10 @@ async fn ping_is_answered_with_pong() {
 
 #[tokio::test]
 async fn server_pings_on_its_interval() {
-    let mut c = config(vec![idle()]);
+    let mut c = config(vec![idle("idle")]);
     c.session = timeouts(100, 5_000);
     let server = start(c).await;
-    let mut raw = RawPeer::connect(
-        &server,
-        NodeKey::generate(&mut rand::rngs::OsRng),
-        vec![Capability::new("idle", 1)],
-    )
-    .await;
+    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
     let started = Instant::now();
     for _ in 0..3 {
         let (code, _) = raw.recv().await.unwrap();
@@ -73,16 +55,11 @@ async fn server_pings_on_its_interval() {
 
 #[tokio::test]
 async fn silent_peer_is_dropped_with_ping_timeout() {
-    let mut c = config(vec![idle()]);
+    let mut c = config(vec![idle("idle")]);
     c.session = timeouts(10_000, 300);
     let server = start(c).await;
     let mut events = server.events();
-    let mut raw = RawPeer::connect(
-        &server,
-        NodeKey::generate(&mut rand::rngs::OsRng),
-        vec![Capability::new("idle", 1)],
-    )
-    .await;
+    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
     let started = Instant::now();
     assert_eq!(raw.disconnect_reason().await, DisconnectReason::PingTimeout);
     assert!(started.elapsed() >= Duration::from_millis(250));
@@ -97,9 +74,9 @@ async fn silent_peer_is_dropped_with_ping_timeout() {
 
 #[tokio::test]
 async fn pings_keep_two_quiet_servers_connected() {
-    let mut ca = config(vec![idle()]);
+    let mut ca = config(vec![idle("idle")]);
     ca.session = timeouts(100, 400);
-    let mut cb = config(vec![idle()]);
+    let mut cb = config(vec![idle("idle")]);
     cb.session = timeouts(100, 400);
     let (a, b) = (start(ca).await, start(cb).await);
     let mut events = a.events();
@@ -133,7 +110,7 @@ async fn slow_handler_delays_neither_other_protocols_nor_pongs() {
     c.session = timeouts(10_000, 600);
     let server = start(c).await;
     let caps = vec![Capability::new("fast", 1), Capability::new("slow", 1)];
-    let mut raw = RawPeer::connect(&server, NodeKey::generate(&mut rand::rngs::OsRng), caps).await;
+    let mut raw = RawPeer::connect(&server, key(), caps).await;
     // Offsets: fast/1 at 0x10 (2 codes), slow/1 at 0x12.
     for _ in 0..10 {
         raw.send(0x12, &rlp::encode(&"work")).await;

@@ -5,32 +5,12 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peerwire::crypto::NodeKey;
 use peerwire::peer::SessionEnd;
-use peerwire::protocol::{MsgReadWriter, Peer, Protocol, SendError};
+use peerwire::protocol::{Protocol, SendError};
 use peerwire::server::PeerEvent;
 use peerwire::wire::{code, Capability, DisconnectReason};
 use support::*;
 use tokio::sync::mpsc;
-
-fn key() -> NodeKey {
-    NodeKey::generate(&mut rand::rngs::OsRng)
-}
-
-type Handed = mpsc::UnboundedSender<(Peer, MsgReadWriter)>;
-
-/// A protocol that hands its peer and channel to the test, then waits for the session to end.
-fn probe(name: &str, length: u64, tx: Handed) -> Protocol {
-    Protocol::new(name, 1, length, move |peer, rw| {
-        let tx = tx.clone();
-        async move {
-            let closed = peer.clone();
-            tx.send((peer, rw)).ok();
-            closed.closed().await;
-            Ok(())
-        }
-    })
-}
 
 fn dropped(e: &PeerEvent) -> Option<SessionEnd> {
     match e {
@@ -107,7 +87,10 @@ async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
     })
     .with_queue_capacity(2, 2);
     let a = start(config(vec![sink])).await;
-    let b = start(config(vec![probe("sink", 2, tx).with_queue_capacity(4, 4)])).await;
+    let b = start(config(vec![
+        probe("sink", 1, 2, tx).with_queue_capacity(4, 4)
+    ]))
+    .await;
     b.add_peer(a.local_enode());
     let (_peer, rw) = rx.recv().await.unwrap();
     assert_eq!(
@@ -246,8 +229,8 @@ async fn bulk_sender_does_not_starve_a_latency_sensitive_protocol() {
     };
     let a = start(patient(config(vec![bulk_sink, echo("ping", 1)]))).await;
     let b = start(patient(config(vec![
-        probe("bulk", 1, tx.clone()).with_queue_capacity(BULK, BULK),
-        probe("ping", 2, tx),
+        probe("bulk", 1, 1, tx.clone()).with_queue_capacity(BULK, BULK),
+        probe("ping", 1, 2, tx),
     ])))
     .await;
     b.add_peer(a.local_enode());

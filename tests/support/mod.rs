@@ -73,6 +73,38 @@ pub async fn eventually(mut cond: impl FnMut() -> bool) {
         .expect("condition within 5 s")
 }
 
+/// A protocol `name/version` whose handler does nothing until the session ends.
+pub fn idle(name: &str) -> Protocol {
+    Protocol::new(name, 1, 1, |peer, _rw| async move {
+        peer.closed().await;
+        Ok(())
+    })
+}
+
+/// What a [`probe`] hands to the test: the peer and the handler's channel.
+pub type Handed = tokio::sync::mpsc::UnboundedSender<(
+    peerwire::protocol::Peer,
+    peerwire::protocol::MsgReadWriter,
+)>;
+
+/// A protocol whose handler hands its peer and channel to the test, then waits for the end.
+pub fn probe(name: &str, version: u32, length: u64, tx: Handed) -> Protocol {
+    Protocol::new(name, version, length, move |peer, rw| {
+        let tx = tx.clone();
+        async move {
+            let closed = peer.clone();
+            tx.send((peer, rw)).ok();
+            closed.closed().await;
+            Ok(())
+        }
+    })
+}
+
+/// A fresh node key.
+pub fn key() -> peerwire::crypto::NodeKey {
+    peerwire::crypto::NodeKey::generate(&mut rand::rngs::OsRng)
+}
+
 /// A protocol `name/version` whose handler echoes every string back, uppercased, on code 0.
 pub fn echo(name: &str, version: u32) -> Protocol {
     Protocol::new(name, version, 2, |_peer, mut rw| async move {
