@@ -233,3 +233,31 @@ async fn three_servers_negotiate_their_own_capability_sets() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn dialed_slots_are_limited_by_dial_ratio() {
+    let mut c = config(vec![idle("idle")]);
+    c.max_peers = 3; // dial_ratio 3: one dialed slot
+    let dialer = start(c).await;
+    let info = dialer.node_info();
+    assert_eq!(info.id, dialer.local_enode().id);
+    assert_eq!(info.listen_addr, Some(dialer.local_enode().tcp_addr()));
+    assert_eq!(info.capabilities, caps());
+    let targets = [
+        start(config(vec![idle("idle")])).await,
+        start(config(vec![idle("idle")])).await,
+    ];
+    let mut events = dialer.events();
+    dialer.add_peer(targets[0].local_enode());
+    eventually(|| dialer.peer_count() == 1).await;
+    dialer.add_peer(targets[1].local_enode());
+    assert_eq!(
+        next_event(&mut events, rejected).await,
+        DisconnectReason::TooManyPeers
+    );
+    assert_eq!(dialer.peer_count(), 1);
+    dialer.stop().await;
+    for t in &targets {
+        t.stop().await;
+    }
+}
