@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 pub use msg::Msg;
 pub use peer::{Direction, Peer, PeerInfo};
-pub use rw::{MsgReadWriter, ReadError, SendError};
+pub use rw::{MsgReadWriter, MsgReader, MsgSender, ReadError, SendError};
 
 use crate::wire::Capability;
 

@@ -52,7 +52,21 @@ pub enum SendError {
 /// A handler's view of one peer: its messages for this protocol, and a way to send them.
 #[derive(Debug)]
 pub struct MsgReadWriter {
+    reader: MsgReader,
+    sender: MsgSender,
+}
+
+/// The receiving half of a [`MsgReadWriter`].
+#[derive(Debug)]
+pub struct MsgReader {
     inbound: mpsc::Receiver<Msg>,
+    control: Arc<SessionControl>,
+}
+
+/// The sending half of a [`MsgReadWriter`]. Cheap to clone: every clone feeds the same
+/// bounded queue, so the application can send while the handler waits in `read_msg`.
+#[derive(Clone, Debug)]
+pub struct MsgSender {
     outbound: mpsc::Sender<Outgoing>,
     offset: u64,
     length: u64,
@@ -70,16 +84,73 @@ impl MsgReadWriter {
         control: Arc<SessionControl>,
     ) -> Self {
         MsgReadWriter {
-            inbound,
-            outbound,
-            offset,
-            length,
-            compress,
-            control,
+            reader: MsgReader {
+                inbound,
+                control: control.clone(),
+            },
+            sender: MsgSender {
+                outbound,
+                offset,
+                length,
+                compress,
+                control,
+            },
         }
     }
 
-    /// The next message from the peer for this protocol.
+    /// Splits into a receiving half and a cloneable sending half.
+    pub fn split(self) -> (MsgReader, MsgSender) {
+        (self.reader, self.sender)
+    }
+
+    /// The sending half, to clone and hand to other tasks.
+    pub fn sender(&self) -> &MsgSender {
+        &self.sender
+    }
+
+    /// See [`MsgReader::read_msg`].
+    pub async fn read_msg(&mut self) -> Result<Msg, ReadError> {
+        self.reader.read_msg().await
+    }
+
+    /// See [`MsgSender::send`].
+    pub async fn send<T: rlp::Encodable>(&self, code: u64, msg: &T) -> Result<(), SendError> {
+        self.sender.send(code, msg).await
+    }
+
+    /// See [`MsgSender::try_send`].
+    pub fn try_send<T: rlp::Encodable>(&self, code: u64, msg: &T) -> Result<(), SendError> {
+        self.sender.try_send(code, msg)
+    }
+
+    /// See [`MsgSender::send_items`].
+    pub async fn send_items<T: rlp::Encodable>(
+        &self,
+        code: u64,
+        items: &[T],
+    ) -> Result<(), SendError> {
+        self.sender.send_items(code, items).await
+    }
+
+    /// See [`MsgSender::send_raw`].
+    pub async fn send_raw(&self, code: u64, payload: Bytes) -> Result<(), SendError> {
+        self.sender.send_raw(code, payload).await
+    }
+
+    /// See [`MsgSender::try_send_raw`].
+    pub fn try_send_raw(&self, code: u64, payload: Bytes) -> Result<(), SendError> {
+        self.sender.try_send_raw(code, payload)
+    }
+
+    /// The number of message codes of this protocol.
+    pub fn length(&self) -> u64 {
+        self.sender.length
+    }
+}
+
+impl MsgReader {
+    /// The next message from the peer for this protocol. Once the session has ended and
+    /// every message received before that was read, it returns `Disconnected`.
     ///
     /// Cancel-safe: a dropped call loses no message.
     pub async fn read_msg(&mut self) -> Result<Msg, ReadError> {
@@ -90,7 +161,9 @@ impl MsgReadWriter {
             )),
         }
     }
+}
 
+impl MsgSender {
     /// Queues `msg` (RLP-encoded) under `code`, waiting while this protocol's queue for the
     /// peer is full.
     ///
@@ -134,11 +207,6 @@ impl MsgReadWriter {
         })?;
         self.control.wake_writer();
         Ok(())
-    }
-
-    /// The number of message codes of this protocol.
-    pub fn length(&self) -> u64 {
-        self.length
     }
 
     fn prepare(&self, code: u64, payload: Bytes) -> Result<Outgoing, SendError> {
