@@ -1,0 +1,96 @@
+//! The `peerwire` command: make keys, run a foo/bar node, ping a devp2p node.
+
+// The foo/bar protocol crate depends on this package's library, so this binary cannot depend
+// on that crate without a cycle; it compiles the same source file as a module instead.
+#[path = "../../../protocols/foobar/src/lib.rs"]
+#[allow(dead_code)]
+mod foobar;
+mod keygen;
+mod node;
+mod output;
+mod ping;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use peerwire::crypto::Enode;
+
+/// devp2p-style networking: keys, a foo/bar node, and a Hello probe.
+#[derive(Parser, Debug)]
+#[command(name = "peerwire", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Make a node key and print its node id.
+    Keygen {
+        /// Write the key (hex) to this file, mode 0600; an existing file is never overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run a node with the foo/bar protocol; stdin lines are broadcast to every peer.
+    Node(node::NodeArgs),
+    /// Dial a node, print its Hello, and disconnect.
+    Ping {
+        /// The node to dial.
+        enode: Enode,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                e.exit();
+            }
+            // One line naming the problem, not clap's usage block.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("peerwire: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("peerwire: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Keygen { out } => keygen::run(out.as_deref()),
+            Command::Node(args) => node::run(args).await,
+            Command::Ping {
+                enode,
+                timeout,
+                json,
+            } => ping::run(enode, timeout, json).await,
+        }
+    });
+    // The stdin reader of `node` sits in a blocking read that only new input or EOF ends;
+    // everything else has finished by now, so do not wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("peerwire: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

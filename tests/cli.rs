@@ -1,0 +1,266 @@
+//! The `peerwire` binary, run for real.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_peerwire");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("runs")
+}
+
+/// A running `peerwire node`, killed when dropped.
+struct Node {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Node {
+    fn start(args: &[&str]) -> Node {
+        let mut child = Command::new(BIN)
+            .arg("node")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts");
+        let stdout: ChildStdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Node { child, lines }
+    }
+
+    /// The next stdout line, within 10 s.
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a line within 10 s")
+    }
+
+    /// Reads lines until one contains `needle`.
+    fn until(&self, needle: &str) -> String {
+        loop {
+            let line = self.line();
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn say(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{text}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// SIGTERM, then the exit status within 10 s.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("node did not exit after SIGTERM");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A failure: non-zero exit, one line on stderr naming the problem, no panic.
+fn assert_clean_failure(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "succeeded: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn keygen_prints_an_id_and_writes_a_private_key_file_once() {
+    let out = run(&["keygen"]);
+    assert!(out.status.success());
+    let id = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(id.trim().len(), 128);
+    assert!(id.trim().chars().all(|c| c.is_ascii_hexdigit()));
+
+    let dir = std::env::temp_dir().join(format!("peerwire-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("node.key");
+    let _ = std::fs::remove_file(&file);
+    let path = file.to_str().unwrap();
+    let out = run(&["keygen", "--out", path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The printed id belongs to the written key: a node started with it announces that id.
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let node = Node::start(&["--listen", "127.0.0.1:0", "--keyfile", path]);
+    let enode = node.line();
+    assert!(
+        enode.starts_with(&format!("enode://{}@", printed.trim())),
+        "{enode}"
+    );
+
+    let again = run(&["keygen", "--out", path]);
+    assert_clean_failure(&again, "already exists");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        key,
+        "file untouched"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ping_prints_the_hello_of_a_running_node() {
+    let node = Node::start(&["--listen", "127.0.0.1:0", "--json", "--name", "test-node/1"]);
+    let listening = json(&node.line());
+    assert_eq!(listening["event"], "listening");
+    let enode = listening["enode"].as_str().unwrap().to_string();
+
+    let out = run(&["ping", &enode, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let hello = json(String::from_utf8(out.stdout).unwrap().trim());
+    assert_eq!(hello["client"], "test-node/1");
+    assert_eq!(hello["protocol_version"], 5);
+    assert_eq!(hello["capabilities"], serde_json::json!(["foo/1"]));
+    assert!(enode.contains(hello["id"].as_str().unwrap()));
+
+    let text = run(&["ping", &enode]);
+    assert!(text.status.success());
+    assert!(String::from_utf8(text.stdout)
+        .unwrap()
+        .contains("caps:     foo/1"));
+    assert!(node.terminate().success(), "graceful exit 0 on SIGTERM");
+}
+
+#[test]
+fn two_nodes_exchange_foo_and_bar_and_report_peers() {
+    let a = Node::start(&["--listen", "127.0.0.1:0", "--json"]);
+    let a_enode = json(&a.line())["enode"].as_str().unwrap().to_string();
+    let mut b = Node::start(&["--listen", "127.0.0.1:0", "--json", "--peer", &a_enode]);
+    let b_enode = json(&b.line())["enode"].as_str().unwrap().to_string();
+    let added = json(&b.until("peer_added"));
+    assert!(a_enode.contains(added["id"].as_str().unwrap()));
+    assert_eq!(added["direction"], "outbound");
+    json(&a.until("peer_added"));
+
+    b.say("foo");
+    let reply = json(&b.until("\"message\""));
+    assert_eq!(reply["text"], "bar");
+    assert!(a_enode.contains(reply["from"].as_str().unwrap()));
+    b.say("hello a");
+    let heard = json(&a.until("\"message\""));
+    assert_eq!(heard["text"], "hello a");
+    assert!(b_enode.contains(heard["from"].as_str().unwrap()));
+
+    assert!(b.terminate().success());
+    let dropped = json(&a.until("peer_dropped"));
+    assert_eq!(dropped["reason"], "client quitting");
+    assert_eq!(dropped["by_remote"], true);
+    assert!(a.terminate().success());
+}
+
+#[test]
+fn text_output_starts_with_the_enode_url() {
+    let node = Node::start(&["--listen", "127.0.0.1:0"]);
+    let first = node.line();
+    assert!(first.starts_with("enode://"), "{first}");
+    assert!(first.parse::<peerwire::crypto::Enode>().is_ok(), "{first}");
+}
+
+#[test]
+fn bad_arguments_fail_with_one_line() {
+    assert_clean_failure(&run(&["ping", "enode://abc@1.2.3.4:5"]), "node id");
+    assert_clean_failure(&run(&["ping", "http://x"]), "enode");
+    assert_clean_failure(
+        &run(&["node", "--listen", "127.0.0.1:0", "--peer", "enode://zz"]),
+        "--peer",
+    );
+    assert_clean_failure(
+        &run(&["node", "--listen", "127.0.0.1:0", "--key", "xyz"]),
+        "--key",
+    );
+    assert_clean_failure(
+        &run(&[
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--keyfile",
+            "/nonexistent/key",
+        ]),
+        "cannot read key file",
+    );
+    assert_clean_failure(&run(&["node", "--listen", "not-an-address"]), "--listen");
+    assert_clean_failure(&run(&["frobnicate"]), "frobnicate");
+    // Port in use: bind it here, then ask the node for it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    assert_clean_failure(&run(&["node", "--listen", &addr]), "in use");
+}
+
+#[test]
+fn ping_failures_say_why() {
+    // Nothing listens on a port we just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let id = "1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace24351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6a439";
+    let refused = run(&["ping", &format!("enode://{id}@127.0.0.1:{port}")]);
+    assert_clean_failure(&refused, "refused");
+
+    // A listener that accepts and says nothing: the handshake times out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let out = run(&[
+        "ping",
+        &format!("enode://{id}@127.0.0.1:{port}"),
+        "--timeout",
+        "1",
+    ]);
+    assert_clean_failure(&out, "timed out");
+
+    // A node whose key is not the one in the URL: the handshake fails.
+    let node = Node::start(&["--listen", "127.0.0.1:0"]);
+    let real = node.line();
+    let wrong = format!("enode://{id}@{}", real.rsplit('@').next().unwrap());
+    let out = run(&["ping", &wrong, "--timeout", "3"]);
+    assert_clean_failure(&out, "handshake");
+}
