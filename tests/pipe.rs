@@ -60,13 +60,17 @@ async fn pipe_ends_see_each_other_and_bounded_queues() {
         a.rw.try_send(1, &0u8),
         Err(SendError::InvalidCode { code: 1, length: 1 })
     );
-    // Two in a's queue, two moved to b's inbound queue: then a's sends stop fitting.
+    // Two in b's inbound queue, one held by the task moving them, two in a's queue: five
+    // messages fit, the sixth does not.
     let mut sent = 0u32;
     while a.rw.try_send(0, &sent).is_ok() {
         sent += 1;
-        tokio::task::yield_now().await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
         assert!(sent < 100, "queue never filled");
     }
+    assert_eq!(sent, 5);
     assert_eq!(a.rw.try_send(0, &0u8), Err(SendError::Full));
     let mut b = b;
     for i in 0..sent {

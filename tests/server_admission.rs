@@ -261,3 +261,46 @@ async fn dialed_slots_are_limited_by_dial_ratio() {
         t.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_frame_larger_than_a_hello_before_hello_is_refused_unread() {
+    let server = start(config(vec![idle("idle")])).await;
+    let enode = server.local_enode();
+    let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
+    let mut stream = RlpxStream::connect(io, &key(), enode.id, &RlpxConfig::default())
+        .await
+        .unwrap();
+    // 1 MiB where a Hello (at most 2 KiB) belongs.
+    let _ = stream.send(code::HELLO, &vec![0u8; 1 << 20]).await;
+    let theirs = stream.recv().await.unwrap().unwrap();
+    assert_eq!(
+        theirs.code,
+        code::HELLO,
+        "the server's own Hello comes first"
+    );
+    let next = tokio::time::timeout(Duration::from_secs(5), stream.recv())
+        .await
+        .unwrap();
+    assert!(
+        !matches!(next, Ok(Some(_))),
+        "connection should end, got {next:?}"
+    );
+    assert_eq!(server.peer_count(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bare_integer_disconnect_in_a_compressed_session_is_understood() {
+    let server = start(config(vec![idle("idle")])).await;
+    let mut events = server.events();
+    let mut raw = RawPeer::connect(&server, key(), caps()).await;
+    // Neither compressed nor a list, as some implementations send it.
+    raw.stream.send(code::DISCONNECT, &[0x04]).await.unwrap();
+    let end = next_event(&mut events, |e| match e {
+        PeerEvent::Dropped { end, .. } => Some(*end),
+        _ => None,
+    })
+    .await;
+    assert_eq!(end, SessionEnd::Remote(DisconnectReason::TooManyPeers));
+    server.stop().await;
+}

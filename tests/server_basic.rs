@@ -2,9 +2,6 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use peerwire::server::PeerEvent;
 use peerwire::wire::DisconnectReason;
 use support::*;
@@ -82,8 +79,6 @@ async fn no_shared_capability_is_useless_peer_on_both_sides() {
         DisconnectReason::UselessPeer
     );
     assert_eq!(a.peer_count() + b.peer_count(), 0);
-    let _ = Arc::new(());
-    tokio::time::sleep(Duration::from_millis(10)).await;
     b.stop().await;
     a.stop().await;
 }

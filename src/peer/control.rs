@@ -1,6 +1,6 @@
 //! State shared by one session's tasks and handles: how it ends, and when to wake the writer.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -35,6 +35,9 @@ pub(crate) struct SessionControl {
     ending: CancellationToken,
     pong_pending: AtomicBool,
     writer_wake: Notify,
+    /// Bytes of received messages not yet read by a handler (queued or parked).
+    inbound_bytes: AtomicUsize,
+    inbound_released: Notify,
 }
 
 impl SessionControl {
@@ -70,6 +73,30 @@ impl SessionControl {
 
     pub(crate) fn take_pong(&self) -> bool {
         self.pong_pending.swap(false, Ordering::AcqRel)
+    }
+
+    /// Counts `bytes` of a received message against the peer's inbound budget.
+    pub(crate) fn charge_inbound(&self, bytes: usize) {
+        self.inbound_bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// A handler took a message of `bytes` off its queue.
+    pub(crate) fn release_inbound(&self, bytes: usize) {
+        let _ = self
+            .inbound_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+        self.inbound_released.notify_one();
+    }
+
+    pub(crate) fn inbound_bytes(&self) -> usize {
+        self.inbound_bytes.load(Ordering::Acquire)
+    }
+
+    /// Resolves after a [`Self::release_inbound`] (one stored if none was awaited). Cancel-safe.
+    pub(crate) async fn inbound_released(&self) {
+        self.inbound_released.notified().await
     }
 
     pub(crate) fn wake_writer(&self) {

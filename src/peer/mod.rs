@@ -29,7 +29,7 @@ use tracing::Instrument;
 
 use self::control::SessionControl;
 pub use self::control::SessionEnd;
-use self::reader::Route;
+use self::reader::{ReaderLimits, Route};
 use self::writer::{OutQueue, WriterTiming};
 use crate::protocol::{MsgReadWriter, Peer, PeerInfo, Protocol};
 use crate::rlpx::RlpxStream;
@@ -69,6 +69,8 @@ pub(crate) struct Session<S> {
     pub(crate) compress: bool,
     /// Each shared capability's protocol.
     pub(crate) protocols: Vec<Protocol>,
+    /// Bytes of received messages the peer may have waiting for our handlers.
+    pub(crate) inbound_budget: usize,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
@@ -102,6 +104,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         info,
         compress,
         protocols,
+        inbound_budget,
     } = session;
     let parts = stream.into_framed().into_parts();
     let (sealer, opener) = parts.codec.split();
@@ -121,6 +124,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             offset: shared.offset,
             length: shared.length,
             queue: in_tx,
+            parked: Default::default(),
         });
         out_queues.push(OutQueue {
             queue: out_rx,
@@ -146,7 +150,12 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let control = control.clone();
         tokio::spawn(
             async move {
-                reader::read_loop(frames, routes, compress, timeouts.read_idle, &control).await
+                let _ends_session = EndOnDrop(&control);
+                let limits = ReaderLimits {
+                    idle_timeout: timeouts.read_idle,
+                    inbound_budget,
+                };
+                reader::read_loop(frames, routes, compress, limits, &control).await
             }
             .in_current_span(),
         )
@@ -159,6 +168,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         let control = control.clone();
         tokio::spawn(
             async move {
+                let _ends_session = EndOnDrop(&control);
                 writer::write_loop(write_half, sealer, out_queues, compress, timing, &control).await
             }
             .in_current_span(),
@@ -185,6 +195,16 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         handlers.shutdown().await;
     }
     end
+}
+
+/// Ends the session when the reader or writer stops for any reason, a panic included; the
+/// normal paths have recorded a more precise end already, and the first end recorded wins.
+struct EndOnDrop<'a>(&'a SessionControl);
+
+impl Drop for EndOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.end(SessionEnd::Closed);
+    }
 }
 
 /// Waits up to `limit` for a task, then aborts it; returns once it is gone either way.

@@ -27,6 +27,7 @@ pub(crate) struct Drr {
 
 impl Drr {
     pub(crate) fn new(weights: Vec<u32>) -> Self {
+        let weights: Vec<u32> = weights.into_iter().map(|w| w.max(1)).collect();
         let deficits = weights.iter().map(|w| QUANTUM * i64::from(*w)).collect();
         Drr {
             weights,
@@ -39,16 +40,23 @@ impl Drr {
     pub(crate) fn next<Q: Queues>(&mut self, queues: &mut Q) -> Option<Q::Item> {
         let n = queues.count();
         if n == 0 || (0..n).all(|i| queues.is_empty(i)) {
+            // The link is idle: nobody waited, so nobody owes.
+            self.deficits.iter_mut().for_each(|d| *d = (*d).max(0));
             return None;
         }
         loop {
             let i = self.current;
             if queues.is_empty(i) {
-                // An idle protocol does not bank credit.
-                self.deficits[i] = self.deficits[i].min(0);
+                // Standard DRR: a queue that runs empty keeps neither credit nor debt, so a
+                // large message sent while the link was otherwise idle is not held against
+                // the protocol later.
+                self.deficits[i] = 0;
             } else if self.deficits[i] > 0 {
                 if let Some((item, size)) = queues.pop(i) {
                     self.deficits[i] -= size as i64;
+                    if queues.is_empty(i) {
+                        self.deficits[i] = 0;
+                    }
                     return Some(item);
                 }
             }
@@ -125,6 +133,30 @@ mod tests {
             }
         }
         assert!(bulk_before <= 1, "{bulk_before} bulk messages went first");
+    }
+
+    #[test]
+    fn debt_from_a_message_sent_alone_is_forgiven_once_the_queue_empties() {
+        let mut queues = Fake(vec![VecDeque::from(vec![16 << 20]), VecDeque::new()]);
+        let mut drr = Drr::new(vec![1, 1]);
+        assert_eq!(drr.next(&mut queues), Some((0, 16 << 20)));
+        assert_eq!(drr.next(&mut queues), None);
+        queues.0[1].extend(vec![64 * 1024; 1000]);
+        queues.0[0].push_back(100);
+        let mut bulk_before = 0;
+        loop {
+            match drr.next(&mut queues).unwrap() {
+                (0, _) => break,
+                _ => bulk_before += 1,
+            }
+        }
+        assert!(bulk_before <= 1, "{bulk_before} bulk messages went first");
+    }
+
+    #[test]
+    fn zero_weight_is_treated_as_one() {
+        let mut queues = Fake(vec![VecDeque::from(vec![10])]);
+        assert_eq!(Drr::new(vec![0]).next(&mut queues), Some((0, 10)));
     }
 
     #[test]

@@ -167,3 +167,26 @@ pub(crate) fn our_hello(
         id,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disconnect_is_read_compressed_or_not_list_or_bare() {
+        use DisconnectReason::*;
+        for reason in [Requested, TooManyPeers, SubprotocolError] {
+            let list = reason.encode();
+            let bare = vec![reason.code()];
+            for plain in [list, bare] {
+                assert_eq!(read_disconnect(&plain), reason, "{plain:?}");
+                assert_eq!(
+                    read_disconnect(&snappy::compress(&plain)),
+                    reason,
+                    "{plain:?}"
+                );
+            }
+        }
+        assert_eq!(read_disconnect(&[0xff, 0xff, 0xff]), ProtocolError);
+    }
+}

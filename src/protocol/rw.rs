@@ -155,7 +155,10 @@ impl MsgReader {
     /// Cancel-safe: a dropped call loses no message.
     pub async fn read_msg(&mut self) -> Result<Msg, ReadError> {
         match self.inbound.recv().await {
-            Some(msg) => Ok(msg),
+            Some(msg) => {
+                self.control.release_inbound(msg.size);
+                Ok(msg)
+            }
             None => Err(ReadError::Disconnected(
                 self.control.outcome().unwrap_or(SessionEnd::Closed),
             )),

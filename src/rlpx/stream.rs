@@ -78,6 +78,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
         }
     }
 
+    /// Lowers (or restores) the largest frame accepted from now on; capped at
+    /// [`MAX_FRAME_SIZE`]. A frame whose header announces more fails with `TooLarge` before
+    /// its body is read.
+    pub fn set_max_frame_size(&mut self, max: usize) {
+        self.framed.codec_mut().opener().set_max_frame_size(max);
+    }
+
     /// The remote node's id, as presented in the handshake (see [`Self::accept`]).
     pub fn remote_id(&self) -> NodeId {
         self.remote_id

@@ -43,6 +43,10 @@ pub struct ServerConfig {
     pub session: SessionTimeouts,
     /// Peer events kept for slow subscribers before they lag. Default 1024.
     pub event_capacity: usize,
+    /// Bytes of received messages one peer may have waiting for our handlers (queued or
+    /// parked behind a full protocol queue). When spent, we stop reading from that peer until
+    /// the handlers catch up. Default 32 MiB; one message of any size is always let through.
+    pub peer_inbound_budget: usize,
 }
 
 impl ServerConfig {
@@ -64,6 +68,7 @@ impl ServerConfig {
             redial_backoff: (Duration::from_secs(1), Duration::from_secs(30)),
             session: SessionTimeouts::default(),
             event_capacity: 1024,
+            peer_inbound_budget: 32 * 1024 * 1024,
         }
     }
 

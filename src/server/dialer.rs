@@ -30,8 +30,9 @@ pub(crate) async fn keep_connected(shared: Arc<Shared>, enode: Enode, cancel: Ca
             }
         }
         let permit = tokio::select! {
-            permit = shared.pending.clone().acquire_owned() => permit.ok(),
+            biased;
             _ = cancel.cancelled() => None,
+            permit = shared.dialing.clone().acquire_owned() => permit.ok(),
         };
         let Some(permit) = permit else {
             return;
@@ -41,8 +42,9 @@ pub(crate) async fn keep_connected(shared: Arc<Shared>, enode: Enode, cancel: Ca
             TcpStream::connect(enode.tcp_addr()),
         );
         let connected = tokio::select! {
-            result = connect => result,
+            biased;
             _ = cancel.cancelled() => return,
+            result = connect => result,
         };
         match connected {
             Ok(Ok(io)) => {
@@ -64,6 +66,6 @@ pub(crate) async fn keep_connected(shared: Arc<Shared>, enode: Enode, cancel: Ca
             _ = tokio::time::sleep(delay + Duration::from_millis(jitter)) => {}
             _ = cancel.cancelled() => return,
         }
-        delay = (delay * 2).min(max);
+        delay = delay.saturating_mul(2).min(max);
     }
 }

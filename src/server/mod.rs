@@ -45,7 +45,18 @@ pub enum StartError {
     /// Two protocols with the same name and version.
     #[error("protocol {0} registered twice")]
     DuplicateProtocol(Capability),
+    /// The protocols' message codes together overflow the 64-bit code space.
+    #[error("protocol {0} does not fit the message-code space")]
+    TooManyCodes(Capability),
+    /// Our Hello (client id and capabilities) would exceed the 2 KiB peers accept.
+    #[error(
+        "our Hello is {0} bytes, above the 2 KiB limit: shorten the name or the protocol list"
+    )]
+    HelloTooLarge(usize),
 }
+
+/// The largest frame accepted before Hello: a Hello plus its message id.
+const HELLO_FRAME_LIMIT: usize = crate::wire::MAX_HELLO_SIZE + 16;
 
 /// Starts servers; see [`Server::start`].
 #[derive(Debug)]
@@ -81,7 +92,11 @@ pub(crate) struct Shared {
     local_caps: Vec<(Capability, u64)>,
     state: Mutex<State>,
     events: broadcast::Sender<PeerEvent>,
+    /// Handshake slots of accepted connections.
     pending: Arc<Semaphore>,
+    /// Handshake slots of dialed connections, separate so that neither direction can starve
+    /// the other.
+    dialing: Arc<Semaphore>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     peers_changed: Notify,
@@ -115,10 +130,15 @@ impl Server {
     /// Binds the listen address, starts accepting, and dials the static peers.
     pub async fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let mut local_caps: Vec<(Capability, u64)> = Vec::new();
+        let mut codes = crate::wire::BASE_PROTOCOL_LENGTH;
         for p in &config.protocols {
             if local_caps.iter().any(|(c, _)| *c == p.capability()) {
                 return Err(StartError::DuplicateProtocol(p.capability()));
             }
+            // Every protocol may end up shared, so all of them must fit the code space.
+            codes = codes
+                .checked_add(p.length())
+                .ok_or(StartError::TooManyCodes(p.capability()))?;
             local_caps.push((p.capability(), p.length()));
         }
         let listener = match config.listen_addr {
@@ -181,6 +201,7 @@ impl Server {
             }),
             events: broadcast::channel(config.event_capacity.max(1)).0,
             pending: Arc::new(Semaphore::new(config.max_pending_peers.max(1))),
+            dialing: Arc::new(Semaphore::new(config.max_pending_peers.max(1))),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             peers_changed: Notify::new(),
@@ -263,6 +284,9 @@ pub(crate) async fn serve_connection(
         _ = shared.shutdown.cancelled() => return None,
     };
     let id = stream.remote_id();
+    // Until Hello is read, nothing larger than a Hello is accepted: a peer that only completed
+    // the ECIES handshake cannot make us buffer a 16 MiB frame.
+    stream.set_max_frame_size(HELLO_FRAME_LIMIT);
     // Not cut short by `stop`: it is bounded by the handshake timeout, and finishing it lets
     // a stopping server refuse the peer with a proper Disconnect (Quitting).
     let negotiated = setup::negotiate(
@@ -294,6 +318,7 @@ pub(crate) async fn serve_connection(
             return None;
         }
     };
+    stream.set_max_frame_size(crate::rlpx::MAX_FRAME_SIZE);
     let protocols: Vec<Protocol> = negotiated
         .shared
         .iter()
@@ -313,6 +338,7 @@ pub(crate) async fn serve_connection(
         info: info.clone(),
         compress: negotiated.compress,
         protocols,
+        inbound_budget: shared.config.peer_inbound_budget,
     };
 
     // Admission records the peer under the lock, so two connections from the same node
@@ -402,17 +428,17 @@ impl ServerHandle {
     /// Adds a static peer: dialed now and redialed with backoff whenever it is not connected.
     /// Adding one twice does nothing. Ignored when the server does not dial (`no_dial`).
     pub fn add_peer(&self, enode: Enode) {
-        if self.shared.config.no_dial || self.shared.shutdown.is_cancelled() {
+        if self.shared.config.no_dial {
+            return;
+        }
+        // Checked and spawned under the lock `stop` takes after cancelling: either this dialer
+        // exists before `stop` looks, or it is never started.
+        let mut state = self.shared.state();
+        if self.shared.shutdown.is_cancelled() || state.statics.contains_key(&enode.id) {
             return;
         }
         let cancel = self.shared.shutdown.child_token();
-        {
-            let mut state = self.shared.state();
-            if state.statics.contains_key(&enode.id) {
-                return;
-            }
-            state.statics.insert(enode.id, cancel.clone());
-        }
+        state.statics.insert(enode.id, cancel.clone());
         self.shared
             .tasks
             .spawn(dialer::keep_connected(self.shared.clone(), enode, cancel));
@@ -445,9 +471,9 @@ impl ServerHandle {
     /// Stops accepting and dialing, sends Disconnect `Quitting` to every peer, and returns
     /// once every task of the server has finished. Calling it again waits again.
     pub async fn stop(&self) {
-        self.shared.shutdown.cancel();
         let peers: Vec<Peer> = {
             let mut state = self.shared.state();
+            self.shared.shutdown.cancel();
             state.admission.close();
             state.peers.values().cloned().collect()
         };

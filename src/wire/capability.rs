@@ -99,7 +99,8 @@ pub fn match_capabilities(
                 offset,
                 length,
             };
-            offset += length;
+            // Server::start checks that all protocols fit the code space.
+            offset = offset.saturating_add(length);
             shared
         })
         .collect()

@@ -115,14 +115,22 @@ impl DisconnectReason {
         if info.header_len + info.value_len != payload.len() {
             return Err(DisconnectDecodeError::Malformed);
         }
-        let code = if !item.is_list() {
-            item.as_val::<u64>()
+        let value = if !item.is_list() {
+            item
         } else if item.item_count() == Ok(0) {
-            Ok(0)
+            return Ok(DisconnectReason::Requested);
         } else {
-            item.val_at::<u64>(0)
-        }
-        .map_err(|_| DisconnectDecodeError::Malformed)?;
+            item.at(0).map_err(|_| DisconnectDecodeError::Malformed)?
+        };
+        // A byte 0x00 is not canonical RLP for zero (0x80 is), but it is unambiguous, so it
+        // is read as Requested rather than refused.
+        let code = if value.as_raw() == [0x00] {
+            0
+        } else {
+            value
+                .as_val::<u64>()
+                .map_err(|_| DisconnectDecodeError::Malformed)?
+        };
         Self::from_code(code).ok_or(DisconnectDecodeError::UnknownReason(code))
     }
 }
