@@ -1,0 +1,446 @@
+//! Interoperability with an independent devp2p stack: `@ethereumjs/devp2p` 10.0.0, driven by
+//! `tests/interop/peer.mjs` (JSON lines on stdin/stdout; see tests/interop/README.md).
+//!
+//! The Node packages are installed with `npm ci` on first use. Without `node` and `npm` these
+//! tests fail, saying what to install.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use peerwire::crypto::{Enode, NodeId, NodeKey};
+use peerwire::peer::SessionEnd;
+use peerwire::protocol::{MsgSender, Protocol};
+use peerwire::server::{PeerEvent, ServerHandle};
+use peerwire::wire::DisconnectReason;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::*;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// Generous: a 15 MiB message through ethereumjs takes seconds on a loaded machine.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn interop_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// Checks for Node.js and npm, and runs `npm ci` once if the packages are missing.
+fn ensure_node_packages() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let dir = interop_dir();
+        for tool in ["node", "npm"] {
+            let found = std::process::Command::new(tool)
+                .arg("--version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if !found {
+                return Err(format!(
+                    "the interop tests need Node.js 20+ and npm on PATH (`{tool}` not found): \
+                     install them, e.g. `apt-get install nodejs npm`"
+                ));
+            }
+        }
+        if dir
+            .join("node_modules/@ethereumjs/devp2p/package.json")
+            .exists()
+        {
+            return Ok(());
+        }
+        let out = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .map_err(|e| format!("cannot run npm ci: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "npm ci in {} failed:\n{}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(())
+    });
+    if let Err(e) = ready {
+        panic!("{e}");
+    }
+}
+
+/// A running ethereumjs node; killed when dropped, also when a test fails.
+struct JsPeer {
+    child: Child,
+    stdin: ChildStdin,
+    events: mpsc::UnboundedReceiver<Value>,
+    key: NodeKey,
+}
+
+impl JsPeer {
+    async fn spawn(args: &[&str]) -> JsPeer {
+        ensure_node_packages();
+        let key = NodeKey::generate(&mut rand::rngs::OsRng);
+        let mut child = Command::new("node")
+            .arg("peer.mjs")
+            .arg("--key")
+            .arg(hex::encode(key.secret().secret_bytes()))
+            .args(args)
+            .current_dir(interop_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("driver printed non-JSON {line:?}: {e}"));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        JsPeer {
+            child,
+            stdin,
+            events,
+            key,
+        }
+    }
+
+    /// A listening ethereumjs node and its enode URL.
+    async fn listen(caps: &str) -> (JsPeer, Enode) {
+        let mut js = JsPeer::spawn(&["--listen", "--caps", caps]).await;
+        let listening = js.event("listening").await;
+        let port = listening["port"].as_u64().unwrap();
+        let enode: Enode = format!(
+            "enode://{}@127.0.0.1:{port}",
+            listening["id"].as_str().unwrap()
+        )
+        .parse()
+        .unwrap();
+        assert_eq!(enode.id, js.key.id());
+        (js, enode)
+    }
+
+    /// An ethereumjs node dialing `server`.
+    async fn dial(server: &ServerHandle, caps: &str) -> JsPeer {
+        let enode = server.local_enode().to_string();
+        JsPeer::spawn(&["--dial", &enode, "--caps", caps]).await
+    }
+
+    fn id(&self) -> NodeId {
+        self.key.id()
+    }
+
+    async fn cmd(&mut self, command: Value) {
+        let line = format!("{command}\n");
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The next event named `name` (others are skipped, errors fail the test).
+    async fn event(&mut self, name: &str) -> Value {
+        let wait = async {
+            loop {
+                let event = self.events.recv().await.expect("driver exited");
+                match event["event"].as_str() {
+                    Some(n) if n == name => return event,
+                    Some("error") => panic!("ethereumjs error: {event}"),
+                    _ => continue,
+                }
+            }
+        };
+        tokio::time::timeout(WAIT, wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {name} event within {WAIT:?}"))
+    }
+
+    /// The next message event of capability `cap`.
+    async fn message(&mut self, cap: &str) -> Value {
+        loop {
+            let event = self.event("message").await;
+            if event["cap"] == cap {
+                return event;
+            }
+        }
+    }
+
+    async fn exit(mut self) {
+        self.cmd(json!({"cmd": "exit"})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
+
+/// What the Rust side's test protocol saw: (code, payload bytes) of each message.
+type Received = mpsc::UnboundedReceiver<(u64, Vec<u8>)>;
+
+/// A protocol `name/version` of `length` codes that answers "foo" with "bar", reports
+/// everything else, and hands its sender to the test.
+fn recorder(
+    name: &str,
+    version: u32,
+    length: u64,
+) -> (Protocol, Received, mpsc::UnboundedReceiver<MsgSender>) {
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let (senders_tx, senders) = mpsc::unbounded_channel();
+    let protocol = Protocol::new(name, version, length, move |_peer, rw| {
+        let (seen_tx, senders_tx) = (seen_tx.clone(), senders_tx.clone());
+        async move {
+            let (mut reader, sender) = rw.split();
+            senders_tx.send(sender.clone()).ok();
+            loop {
+                let msg = reader.read_msg().await?;
+                let bytes: Vec<u8> = msg.decode()?;
+                if msg.code == 0 && bytes == b"foo" {
+                    sender.send(0, &"bar").await?;
+                } else {
+                    seen_tx.send((msg.code, bytes)).ok();
+                }
+            }
+        }
+    })
+    .with_queue_capacity(1024, 1024);
+    (protocol, seen, senders)
+}
+
+async fn next<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("in time")
+        .expect("channel open")
+}
+
+fn added(e: &PeerEvent) -> Option<std::sync::Arc<peerwire::protocol::PeerInfo>> {
+    match e {
+        PeerEvent::Added(info) => Some(info.clone()),
+        _ => None,
+    }
+}
+
+fn dropped(e: &PeerEvent) -> Option<SessionEnd> {
+    match e {
+        PeerEvent::Dropped { end, .. } => Some(*end),
+        _ => None,
+    }
+}
+
+/// The bytes ethereumjs's `send_big` sends: byte i = (i * 31 + seed) mod 256.
+fn pattern(size: usize, seed: usize) -> Vec<u8> {
+    (0..size).map(|i| ((i * 31 + seed) % 256) as u8).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// foo from either side is answered bar by the other.
+async fn foo_bar_both_ways(js: &mut JsPeer, seen: &mut Received, sender: &MsgSender) {
+    js.cmd(json!({"cmd": "send", "cap": "foo", "code": 0, "text": "foo"}))
+        .await;
+    let reply = js.event("message").await;
+    assert_eq!(
+        (reply["cap"].as_str(), reply["code"].as_u64()),
+        (Some("foo"), Some(0))
+    );
+    assert_eq!(reply["text"], "bar");
+
+    sender.send(0, &"foo").await.unwrap();
+    assert_eq!(next(seen).await, (0, b"bar".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ethereumjs_dials_peerwire_and_they_play_foo_bar() {
+    let (foo, mut seen, mut senders) = recorder("foo", 1, 1);
+    let server = start(config(vec![foo])).await;
+    let mut events = server.events();
+    let mut js = JsPeer::dial(&server, "foo/1").await;
+    let info = next_event(&mut events, added).await;
+    assert_eq!(info.id, js.id());
+    assert_eq!(
+        info.protocol_version, 5,
+        "ethereumjs speaks p2p v5: snappy on"
+    );
+    let js_added = js.event("peer_added").await;
+    assert_eq!(js_added["caps"], json!(["foo/1"]));
+    assert_eq!(js_added["protocol_version"], 5);
+    let sender = next(&mut senders).await;
+    foo_bar_both_ways(&mut js, &mut seen, &sender).await;
+    js.exit().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peerwire_dials_ethereumjs_and_they_play_foo_bar() {
+    let (mut js, enode) = JsPeer::listen("foo/1").await;
+    let (foo, mut seen, mut senders) = recorder("foo", 1, 1);
+    let server = start(config(vec![foo])).await;
+    let mut events = server.events();
+    server.add_peer(enode);
+    let info = next_event(&mut events, added).await;
+    assert_eq!(info.id, enode.id);
+    assert!(
+        info.client_id.starts_with("ethereumjs-devp2p"),
+        "{}",
+        info.client_id
+    );
+    js.event("peer_added").await;
+    let sender = next(&mut senders).await;
+    foo_bar_both_ways(&mut js, &mut seen, &sender).await;
+    server.stop().await;
+    js.exit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_agree_beyond_the_first_protocol() {
+    // ethereumjs: eth/68 (17 codes), foo/1, zzz/2. peerwire: eth/68, foo/1, zzz/2 and qqq/1,
+    // which ethereumjs lacks. Shared and sorted: eth 0x10-0x20, foo 0x21, zzz 0x22.
+    let (mut js, enode) = JsPeer::listen("eth/68,foo/1,zzz/2").await;
+    let (eth, _eth_seen, _) = recorder("eth", 68, 17);
+    let (foo, mut foo_seen, mut foo_senders) = recorder("foo", 1, 1);
+    let (zzz, mut zzz_seen, mut zzz_senders) = recorder("zzz", 2, 1);
+    let (qqq, _, _) = recorder("qqq", 1, 3);
+    let server = start(config(vec![qqq, zzz, foo, eth])).await;
+    let mut events = server.events();
+    server.add_peer(enode);
+    let info = next_event(&mut events, added).await;
+    let ranges: Vec<String> = info
+        .capabilities
+        .iter()
+        .map(|c| format!("{}@{:#x}", c.capability, c.offset))
+        .collect();
+    assert_eq!(ranges, ["eth/68@0x10", "foo/1@0x21", "zzz/2@0x22"]);
+    let js_added = js.event("peer_added").await;
+    assert_eq!(js_added["caps"], json!(["eth/68", "foo/1", "zzz/2"]));
+
+    let foo_sender = next(&mut foo_senders).await;
+    foo_bar_both_ways(&mut js, &mut foo_seen, &foo_sender).await;
+    let zzz_sender = next(&mut zzz_senders).await;
+    zzz_sender.send(0, &"to zzz").await.unwrap();
+    // ethereumjs reports the "foo" it answered above as a message too; skip to zzz's.
+    let got = js.message("zzz").await;
+    assert_eq!(got["text"].as_str(), Some("to zzz"));
+    js.cmd(json!({"cmd": "send", "cap": "zzz", "code": 0, "text": "from zzz"}))
+        .await;
+    assert_eq!(next(&mut zzz_seen).await, (0, b"from zzz".to_vec()));
+    server.stop().await;
+    js.exit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_reasons_cross_in_both_directions() {
+    // ethereumjs -> peerwire: a bare-integer Disconnect (TooManyPeers).
+    let (foo, _seen, _senders) = recorder("foo", 1, 1);
+    let server = start(config(vec![foo])).await;
+    let mut events = server.events();
+    let mut js = JsPeer::dial(&server, "foo/1").await;
+    next_event(&mut events, added).await;
+    js.event("peer_added").await;
+    js.cmd(json!({"cmd": "disconnect", "reason": 4})).await;
+    let end = next_event(&mut events, dropped).await;
+    assert_eq!(end, SessionEnd::Remote(DisconnectReason::TooManyPeers));
+    js.exit().await;
+
+    // peerwire -> ethereumjs: a chosen reason, then a graceful stop (Quitting).
+    let mut js = JsPeer::dial(&server, "foo/1").await;
+    next_event(&mut events, added).await;
+    js.event("peer_added").await;
+    server
+        .peer(&js.id())
+        .unwrap()
+        .disconnect(DisconnectReason::SubprotocolError);
+    let removed = js.event("peer_removed").await;
+    assert_eq!(
+        (removed["reason"].as_u64(), removed["by_us"].as_bool()),
+        (Some(0x10), Some(false))
+    );
+    js.exit().await;
+
+    let mut js = JsPeer::dial(&server, "foo/1").await;
+    next_event(&mut events, added).await;
+    js.event("peer_added").await;
+    server.stop().await;
+    let removed = js.event("peer_removed").await;
+    assert_eq!(
+        (removed["reason"].as_u64(), removed["by_us"].as_bool()),
+        (Some(8), Some(false))
+    );
+    js.exit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_and_many_messages_cross_intact_both_ways() {
+    let (foo, mut seen, mut senders) = recorder("foo", 1, 1);
+    let server = start(config(vec![foo])).await;
+    let mut js = JsPeer::dial(&server, "foo/1").await;
+    js.event("peer_added").await;
+    let sender = next(&mut senders).await;
+
+    for (size, seed) in [(1 << 20, 7), (15 << 20, 11)] {
+        // ethereumjs -> peerwire
+        js.cmd(json!({"cmd": "send_big", "cap": "foo", "size": size, "seed": seed}))
+            .await;
+        let sent = js.event("sent").await;
+        let (code, bytes) = next(&mut seen).await;
+        assert_eq!((code, bytes.len()), (0, size));
+        assert_eq!(sha256_hex(&bytes), sent["sha256"].as_str().unwrap());
+        // peerwire -> ethereumjs
+        let ours = pattern(size, seed + 1);
+        sender.send(0, &ours).await.unwrap();
+        let got = js.event("message").await;
+        assert_eq!(
+            got["len"].as_u64(),
+            Some(size as u64 + if size < 56 { 1 } else { 4 })
+        );
+        assert_eq!(got["sha256"].as_str().unwrap(), sha256_hex(&ours));
+    }
+
+    // 10,000 small messages each way, complete and in order.
+    js.cmd(json!({"cmd": "send_many", "cap": "foo", "count": 10_000}))
+        .await;
+    for i in 0..10_000 {
+        let (_, bytes) = next(&mut seen).await;
+        assert_eq!(bytes, format!("m{i}").into_bytes(), "message {i}");
+    }
+    for i in 0..10_000 {
+        sender.send(0, &format!("n{i}")).await.unwrap();
+    }
+    for i in 0..10_000 {
+        let got = js.event("message").await;
+        assert_eq!(
+            got["text"].as_str(),
+            Some(format!("n{i}").as_str()),
+            "message {i}"
+        );
+    }
+    js.exit().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_shared_capability_ends_as_useless_peer_on_both_sides() {
+    let (foo, _seen, _senders) = recorder("foo", 1, 1);
+    let server = start(config(vec![foo])).await;
+    let mut events = server.events();
+    let mut js = JsPeer::dial(&server, "zzz/2").await;
+    let reason = next_event(&mut events, |e| match e {
+        PeerEvent::Rejected { reason, .. } => Some(*reason),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, DisconnectReason::UselessPeer);
+    let closed = js.event("connection_closed").await;
+    assert_eq!(closed["reason"].as_u64(), Some(3), "{closed}");
+    assert_eq!(server.peer_count(), 0);
+    js.exit().await;
+    server.stop().await;
+}
