@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use super::rw::Outgoing;
 use super::{Direction, HandlerError, Msg, MsgReadWriter, Peer, PeerInfo, Protocol};
 use crate::crypto::NodeKey;
-use crate::peer::control::{SessionControl, SessionEnd};
+use crate::peer::control::SessionControl;
 use crate::wire::{Capability, DisconnectReason, SharedCapability, BASE_PROTOCOL_LENGTH};
 
 /// One end of a pipe: the handle of the peer at the other end, and this end's channel.
@@ -38,7 +38,8 @@ pub struct PipeEnd {
     pub rw: MsgReadWriter,
 }
 
-/// Two connected ends for a protocol of `length` codes, each queue holding `capacity` messages.
+/// Two connected ends for a protocol of `length` codes, with queues of `capacity` messages
+/// (so up to 2 × `capacity` + 1 messages are in flight one way).
 ///
 /// Messages sent on one end arrive on the other in order, uncompressed. Each end's `Peer`
 /// handle describes the other end; `peer.disconnect` on either ends both.
@@ -109,8 +110,9 @@ fn fake_info(shared: &SharedCapability, direction: Direction) -> PeerInfo {
     }
 }
 
-/// Moves messages from one end's outbound queue to the other's inbound queue until the
-/// session ends; messages already moved are still delivered.
+/// Moves messages from one end's outbound queue to the other's inbound queue. When the
+/// sending end is dropped, the receiving end reads what was moved and then `Disconnected`;
+/// the session's reason is left to whoever ends it (`run_handler`, or `Peer::disconnect`).
 async fn forward(
     mut from: mpsc::Receiver<Outgoing>,
     to: mpsc::Sender<Msg>,
@@ -127,10 +129,10 @@ async fn forward(
             break;
         };
         let msg = Msg::new(out.code - BASE_PROTOCOL_LENGTH, out.payload);
+        // Not raced against the end: what was sent before it is delivered, as on a real
+        // session, for as long as the receiving end exists.
         if to.send(msg).await.is_err() {
             break;
         }
     }
-    // Both ends see the end of the session once their queues are drained.
-    control.end(SessionEnd::Closed);
 }

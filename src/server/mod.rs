@@ -341,18 +341,29 @@ pub(crate) async fn serve_connection(
         inbound_budget: shared.config.peer_inbound_budget,
     };
 
-    // Admission records the peer under the lock, so two connections from the same node
-    // cannot both pass.
-    let admitted = shared.state().admission.admit(id, direction);
-    if let Err(reason) = admitted {
-        let mut stream = session.stream;
-        setup::send_disconnect(&mut stream, reason, negotiated.compress).await;
-        tracing::debug!(peer = %id.short(), %reason, "peer refused");
-        reject(reason);
-        return None;
-    }
-    let (peer, running) = session.into_running(shared.config.session);
-    shared.state().peers.insert(id, peer.clone());
+    // Admission and registration under one lock: two connections from the same node cannot
+    // both pass, and `remove_peer` or `peers()` never miss an admitted peer.
+    let admitted = {
+        let mut state = shared.state();
+        match state.admission.admit(id, direction) {
+            Err(reason) => Err((reason, session)),
+            Ok(()) => {
+                let (peer, running) = session.into_running(shared.config.session);
+                state.peers.insert(id, peer.clone());
+                Ok((peer, running))
+            }
+        }
+    };
+    let (peer, running) = match admitted {
+        Ok(admitted) => admitted,
+        Err((reason, session)) => {
+            let mut stream = session.stream;
+            setup::send_disconnect(&mut stream, reason, negotiated.compress).await;
+            tracing::debug!(peer = %id.short(), %reason, "peer refused");
+            reject(reason);
+            return None;
+        }
+    };
     // `stop` cancels before it disconnects the registered peers: either it saw this one, or
     // this check sees the cancellation.
     if shared.shutdown.is_cancelled() {

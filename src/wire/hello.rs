@@ -95,11 +95,22 @@ impl Hello {
         Ok(Hello {
             protocol_version: list.val_at(0)?,
             client_id: String::from_utf8_lossy(&client_id).into_owned(),
-            capabilities: list.list_at(2)?,
+            capabilities: capabilities(&list.at(2)?)?,
             listen_port: u16::try_from(port).unwrap_or(0),
             id: NodeId::from_slice(id.data()?).map_err(|_| HelloError::InvalidIdentity)?,
         })
     }
+}
+
+/// The capability list. An entry we cannot read (a version beyond 32 bits, say) cannot match
+/// any of ours, so it is skipped rather than failing the whole Hello.
+fn capabilities(list: &rlp::Rlp<'_>) -> Result<Vec<Capability>, HelloError> {
+    if !list.is_list() {
+        return Err(HelloError::Malformed(
+            rlp::DecoderError::RlpExpectedToBeList,
+        ));
+    }
+    Ok(list.iter().filter_map(|c| c.as_val().ok()).collect())
 }
 
 #[cfg(test)]
@@ -132,6 +143,20 @@ mod tests {
             id: Hello::decode(Vectors::eip8().blob("hello_v22")).unwrap().id,
         };
         assert_eq!(Hello::decode(&hello.encode()), Ok(hello));
+    }
+
+    #[test]
+    fn unreadable_capabilities_are_skipped() {
+        let id = Hello::decode(Vectors::eip8().blob("hello_v22")).unwrap().id;
+        let mut s = rlp::RlpStream::new_list(5);
+        s.append(&5u64).append(&"x");
+        s.begin_list(3);
+        s.begin_list(2).append(&"eth").append(&(1u64 << 40));
+        s.begin_list(2).append(&vec![0xffu8, 0xfe]).append(&1u64);
+        s.begin_list(2).append(&"foo").append(&1u64);
+        s.append(&0u64).append(&id.as_bytes().as_slice());
+        let hello = Hello::decode(&s.out()).unwrap();
+        assert_eq!(hello.capabilities, [Capability::new("foo", 1)]);
     }
 
     #[test]
