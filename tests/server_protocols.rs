@@ -79,14 +79,19 @@ async fn a_panicking_handler_takes_down_only_its_peer() {
 #[tokio::test]
 async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    // The server's handler never reads: its inbound queue fills, then our writes back up.
+    // The server's handler never reads: its queue fills, then its inbound budget, then our
+    // writes back up.
     let sink = Protocol::new("sink", 1, 2, |peer, rw| async move {
         let _never_read = rw;
         peer.closed().await;
         Ok(())
     })
     .with_queue_capacity(2, 2);
-    let a = start(config(vec![sink])).await;
+    // A small inbound budget: once 2 MiB wait for the handler, the server stops reading,
+    // and the backlog reaches our queue.
+    let mut ca = config(vec![sink]);
+    ca.peer_inbound_budget = 2 << 20;
+    let a = start(ca).await;
     let b = start(config(vec![
         probe("sink", 1, 2, tx).with_queue_capacity(4, 4)
     ]))
@@ -227,7 +232,11 @@ async fn bulk_sender_does_not_starve_a_latency_sensitive_protocol() {
         c.session.write = Duration::from_secs(20);
         c
     };
-    let a = start(patient(config(vec![bulk_sink, echo("ping", 1)]))).await;
+    // The receiver parks little (1 MiB): the backlog must build up in the sender's queues,
+    // where the write scheduler decides the order.
+    let mut ca = patient(config(vec![bulk_sink, echo("ping", 1)]));
+    ca.peer_inbound_budget = 1 << 20;
+    let a = start(ca).await;
     let b = start(patient(config(vec![
         probe("bulk", 1, 1, tx.clone()).with_queue_capacity(BULK, BULK),
         probe("ping", 1, 2, tx),
