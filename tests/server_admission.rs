@@ -117,11 +117,7 @@ async fn handshakes_beyond_max_pending_wait_for_a_free_slot() {
 async fn disconnect_in_place_of_hello_is_understood() {
     let server = start(config(vec![idle("idle")])).await;
     let mut events = server.events();
-    let enode = server.local_enode();
-    let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
-    let mut stream = RlpxStream::connect(io, &key(), enode.id, &RlpxConfig::default())
-        .await
-        .unwrap();
+    let mut stream = rlpx_to(&server, &key()).await;
     stream
         .send(code::DISCONNECT, &DisconnectReason::TooManyPeers.encode())
         .await
@@ -136,11 +132,7 @@ async fn disconnect_in_place_of_hello_is_understood() {
 #[tokio::test]
 async fn hello_with_another_node_id_is_unexpected_identity() {
     let server = start(config(vec![idle("idle")])).await;
-    let enode = server.local_enode();
-    let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
-    let mut stream = RlpxStream::connect(io, &key(), enode.id, &RlpxConfig::default())
-        .await
-        .unwrap();
+    let mut stream = rlpx_to(&server, &key()).await;
     let hello = Hello {
         protocol_version: 5,
         client_id: "impostor".into(),
@@ -265,11 +257,7 @@ async fn dialed_slots_are_limited_by_dial_ratio() {
 #[tokio::test]
 async fn a_frame_larger_than_a_hello_before_hello_is_refused_unread() {
     let server = start(config(vec![idle("idle")])).await;
-    let enode = server.local_enode();
-    let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
-    let mut stream = RlpxStream::connect(io, &key(), enode.id, &RlpxConfig::default())
-        .await
-        .unwrap();
+    let mut stream = rlpx_to(&server, &key()).await;
     // 1 MiB where a Hello (at most 2 KiB) belongs.
     let _ = stream.send(code::HELLO, &vec![0u8; 1 << 20]).await;
     let theirs = stream.recv().await.unwrap().unwrap();

@@ -154,17 +154,10 @@ async fn snappy_bomb_is_a_protocol_error() {
 
 #[tokio::test]
 async fn version_4_peer_gets_uncompressed_messages() {
-    use peerwire::rlpx::{RlpxConfig, RlpxStream};
     use peerwire::wire::Hello;
     let server = start(config(vec![echo("foo", 1)])).await;
-    let enode = server.local_enode();
     let k = key();
-    let io = tokio::net::TcpStream::connect(enode.tcp_addr())
-        .await
-        .unwrap();
-    let mut stream = RlpxStream::connect(io, &k, enode.id, &RlpxConfig::default())
-        .await
-        .unwrap();
+    let mut stream = rlpx_to(&server, &k).await;
     let hello = Hello {
         protocol_version: 4,
         client_id: "old".into(),

@@ -131,14 +131,19 @@ pub struct RawPeer {
     pub hello: Hello,
 }
 
+/// An RLPx session with `server`, handshake done, nothing else sent.
+pub async fn rlpx_to(server: &ServerHandle, key: &NodeKey) -> RlpxStream<TcpStream> {
+    let enode = server.local_enode();
+    let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
+    RlpxStream::connect(io, key, enode.id, &RlpxConfig::default())
+        .await
+        .unwrap()
+}
+
 impl RawPeer {
     /// Connects to `server` and exchanges Hellos advertising `caps` (version 5: snappy on).
     pub async fn connect(server: &ServerHandle, key: NodeKey, caps: Vec<Capability>) -> RawPeer {
-        let enode = server.local_enode();
-        let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
-        let mut stream = RlpxStream::connect(io, &key, enode.id, &RlpxConfig::default())
-            .await
-            .unwrap();
+        let mut stream = rlpx_to(server, &key).await;
         let ours = Hello {
             protocol_version: 5,
             client_id: "raw-test-peer".into(),
