@@ -88,17 +88,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             addr = %self.info.remote_addr,
             dir = ?self.info.direction,
         );
-        let running = run(self, peer.clone(), control, timeouts).instrument(span);
+        // The tasks start now, inside the peer's span; the returned future only supervises
+        // them, so what a connected peer keeps alive stays small.
+        let tasks = {
+            let _in_span = span.enter();
+            start_tasks(self, &peer, &control, timeouts)
+        };
+        let running = supervise(tasks, control, timeouts).instrument(span);
         (peer, running)
     }
 }
 
-async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+/// The tasks of a running session.
+struct Tasks {
+    reader: tokio::task::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<()>,
+    handlers: JoinSet<Result<(), crate::protocol::HandlerError>>,
+}
+
+/// Splits the connection and spawns the reader, the writer and one handler per protocol.
+fn start_tasks<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     session: Session<S>,
-    peer: Peer,
-    control: Arc<SessionControl>,
+    peer: &Peer,
+    control: &Arc<SessionControl>,
     timeouts: SessionTimeouts,
-) -> SessionEnd {
+) -> Tasks {
     let Session {
         stream,
         info,
@@ -174,7 +188,24 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             .in_current_span(),
         )
     };
+    Tasks {
+        reader,
+        writer,
+        handlers,
+    }
+}
 
+/// Waits for the session to end, then winds its tasks down in order.
+async fn supervise(
+    tasks: Tasks,
+    control: Arc<SessionControl>,
+    timeouts: SessionTimeouts,
+) -> SessionEnd {
+    let Tasks {
+        reader,
+        writer,
+        mut handlers,
+    } = tasks;
     // The first handler to finish, or any other end, ends the session.
     loop {
         tokio::select! {

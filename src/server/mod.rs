@@ -258,6 +258,37 @@ pub(crate) async fn serve_connection(
     dialed: Option<NodeId>,
     permit: OwnedSemaphorePermit,
 ) -> Option<SessionEnd> {
+    // Setup runs boxed: its state (handshake, Hello, the stream before it is split) is large
+    // and short-lived, and would otherwise be reserved in every connected peer's task.
+    let (info, running) = Box::pin(establish(&shared, io, remote_addr, dialed)).await?;
+    let id = info.id;
+    drop(permit);
+    tracing::info!(peer = %id.short(), %remote_addr, direction = ?info.direction, client = %info.client_id, "peer added");
+    shared.emit(PeerEvent::Added(info));
+
+    let end = running.await;
+
+    {
+        let mut state = shared.state();
+        state.admission.remove(&id);
+        state.peers.remove(&id);
+    }
+    shared.peers_changed.notify_waiters();
+    tracing::info!(peer = %id.short(), reason = %end.reason(), ?end, "peer dropped");
+    shared.emit(PeerEvent::Dropped { id, end });
+    Some(end)
+}
+
+/// A running session, as `serve_connection` awaits it.
+type Running = std::pin::Pin<Box<dyn std::future::Future<Output = SessionEnd> + Send>>;
+
+/// Handshake, Hello and admission; on success the peer is registered and its session runs.
+async fn establish(
+    shared: &Arc<Shared>,
+    io: TcpStream,
+    remote_addr: SocketAddr,
+    dialed: Option<NodeId>,
+) -> Option<(Arc<PeerInfo>, Running)> {
     let direction = if dialed.is_some() {
         Direction::Outbound
     } else {
@@ -369,21 +400,7 @@ pub(crate) async fn serve_connection(
     if shared.shutdown.is_cancelled() {
         peer.disconnect(DisconnectReason::Quitting);
     }
-    drop(permit);
-    tracing::info!(peer = %id.short(), %remote_addr, ?direction, client = %info.client_id, "peer added");
-    shared.emit(PeerEvent::Added(info));
-
-    let end = running.await;
-
-    {
-        let mut state = shared.state();
-        state.admission.remove(&id);
-        state.peers.remove(&id);
-    }
-    shared.peers_changed.notify_waiters();
-    tracing::info!(peer = %id.short(), reason = %end.reason(), ?end, "peer dropped");
-    shared.emit(PeerEvent::Dropped { id, end });
-    Some(end)
+    Some((info, Box::pin(running)))
 }
 
 /// A running server. Cheap to clone; all clones control the same server.
