@@ -88,13 +88,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             addr = %self.info.remote_addr,
             dir = ?self.info.direction,
         );
-        // The tasks start now, inside the peer's span; the returned future only supervises
-        // them, so what a connected peer keeps alive stays small.
-        let tasks = {
-            let _in_span = span.enter();
-            start_tasks(self, &peer, &control, timeouts)
+        // The tasks start when the returned future is first polled, inside the peer's span.
+        let running = {
+            let (peer, control) = (peer.clone(), control.clone());
+            async move {
+                let tasks = start_tasks(self, &peer, &control, timeouts);
+                supervise(tasks, control, timeouts).await
+            }
+            .instrument(span)
         };
-        let running = supervise(tasks, control, timeouts).instrument(span);
         (peer, running)
     }
 }
