@@ -105,10 +105,10 @@ fn seal_body(data: &[u8], to: &secp256k1::PublicKey, legacy_len: usize) -> Bytes
 /// Seals `data` as an auth body (EIP-8, or legacy if the first byte is odd) to node B of the
 /// vectors and reads it: reaches the body decoding and signature recovery behind ECIES.
 pub fn auth_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
-    use crate::rlpx::handshake::LEGACY_AUTH;
+    use crate::rlpx::handshake::LEGACY_AUTH_LEN;
     let v = &fixtures().vectors;
     let key_b = NodeKey::new(v.key("static_key_b"));
-    let mut packet = seal_body(data, &key_b.id().public_key(), LEGACY_AUTH);
+    let mut packet = seal_body(data, &key_b.id().public_key(), LEGACY_AUTH_LEN);
     let mut rng = StdRng::seed_from_u64(3);
     match Recipient::new(&mut rng, &key_b).read_auth(&mut rng, &mut packet)? {
         AuthProgress::NeedMore(_) => Ok(None),
@@ -119,11 +119,11 @@ pub fn auth_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
 /// Seals `data` as an ack body (EIP-8, or legacy if the first byte is odd) to node A of the
 /// vectors and reads it as the answer to auth2.
 pub fn ack_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
-    use crate::rlpx::handshake::LEGACY_ACK;
+    use crate::rlpx::handshake::LEGACY_ACK_LEN;
     let v = &fixtures().vectors;
     let key_a = v.key("static_key_a");
     let to = key_a.public_key(secp256k1::SECP256K1);
-    let mut packet = seal_body(data, &to, LEGACY_ACK);
+    let mut packet = seal_body(data, &to, LEGACY_ACK_LEN);
     match vector_initiator(v).read_ack(&mut packet)? {
         AckProgress::NeedMore(_) => Ok(None),
         AckProgress::Done(secrets) => Ok(Some(secrets.remote_id())),
@@ -174,11 +174,25 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "frame_decode" => frame_seeds(&v),
         "auth_body" => ["auth1", "auth2", "auth3"]
             .iter()
-            .map(|s| body_seed(&v, s, "static_key_b", crate::rlpx::handshake::LEGACY_AUTH))
+            .map(|s| {
+                body_seed(
+                    &v,
+                    s,
+                    "static_key_b",
+                    crate::rlpx::handshake::LEGACY_AUTH_LEN,
+                )
+            })
             .collect(),
         "ack_body" => ["ack1", "ack2", "ack3"]
             .iter()
-            .map(|s| body_seed(&v, s, "static_key_a", crate::rlpx::handshake::LEGACY_ACK))
+            .map(|s| {
+                body_seed(
+                    &v,
+                    s,
+                    "static_key_a",
+                    crate::rlpx::handshake::LEGACY_ACK_LEN,
+                )
+            })
             .collect(),
         "frame_plaintext" => vec![
             ("frame_vector_data".to_string(), vec![8, 0xc4, 1, 2, 3, 4]),
