@@ -6,8 +6,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::rlpx::{RlpxError, RlpxStream};
 use crate::wire::{
-    code, match_capabilities, snappy, Capability, DisconnectReason, Hello, HelloError,
-    SharedCapability, P2P_VERSION,
+    code, match_capabilities, Capability, DisconnectReason, Hello, HelloError, SharedCapability,
+    P2P_VERSION,
 };
 
 /// A session that exchanged Hellos and shares at least one capability.
@@ -118,26 +118,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     })
 }
 
-/// A Disconnect payload, compressed or not: tries the plain form first, as some
-/// implementations never compress Disconnect.
+/// The reason of a received Disconnect; one we cannot read still ends the session, as a
+/// breach of protocol.
 pub(crate) fn read_disconnect(payload: &[u8]) -> DisconnectReason {
-    DisconnectReason::decode(payload)
-        .or_else(|_| {
-            snappy::decompress_max(payload, 64)
-                .map_err(|_| ())
-                .and_then(|plain| DisconnectReason::decode(&plain).map_err(|_| ()))
-        })
-        .unwrap_or(DisconnectReason::ProtocolError)
-}
-
-/// The Disconnect payload for `reason`, compressed when the session compresses.
-pub(crate) fn disconnect_payload(reason: DisconnectReason, compress: bool) -> Vec<u8> {
-    let plain = reason.encode();
-    if compress {
-        snappy::compress(&plain)
-    } else {
-        plain
-    }
+    DisconnectReason::decode_message(payload).unwrap_or(DisconnectReason::ProtocolError)
 }
 
 /// Best-effort Disconnect on a stream we are about to drop.
@@ -146,7 +130,7 @@ pub(crate) async fn send_disconnect<S: AsyncRead + AsyncWrite + Unpin>(
     reason: DisconnectReason,
     compress: bool,
 ) {
-    let payload = disconnect_payload(reason, compress);
+    let payload = reason.encode_message(compress);
     let send = stream.send(code::DISCONNECT, &payload);
     // The connection is being dropped either way; a failed send changes nothing.
     let _ = tokio::time::timeout(Duration::from_secs(2), send).await;
@@ -173,20 +157,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn disconnect_is_read_compressed_or_not_list_or_bare() {
-        use DisconnectReason::*;
-        for reason in [Requested, TooManyPeers, SubprotocolError] {
-            let list = reason.encode();
-            let bare = vec![reason.code()];
-            for plain in [list, bare] {
-                assert_eq!(read_disconnect(&plain), reason, "{plain:?}");
-                assert_eq!(
-                    read_disconnect(&snappy::compress(&plain)),
-                    reason,
-                    "{plain:?}"
-                );
-            }
-        }
-        assert_eq!(read_disconnect(&[0xff, 0xff, 0xff]), ProtocolError);
+    fn an_unreadable_disconnect_counts_as_a_protocol_error() {
+        assert_eq!(
+            read_disconnect(&[0xff, 0xff, 0xff]),
+            DisconnectReason::ProtocolError
+        );
+        assert_eq!(read_disconnect(&[0x04]), DisconnectReason::TooManyPeers);
     }
 }

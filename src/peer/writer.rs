@@ -9,7 +9,6 @@ use tokio::sync::mpsc;
 
 use super::control::{SessionControl, SessionEnd};
 use super::scheduler::{Drr, Queues};
-use super::setup::disconnect_payload;
 use crate::protocol::rw::Outgoing;
 use crate::rlpx::Sealer;
 use crate::wire::{code, snappy, EMPTY_LIST};
@@ -199,6 +198,6 @@ async fn finish<W: AsyncWrite + Unpin>(
             w.flush().await?;
         }
     }
-    w.seal(code::DISCONNECT, &disconnect_payload(reason, compress))?;
+    w.seal(code::DISCONNECT, &reason.encode_message(compress))?;
     w.flush().await
 }

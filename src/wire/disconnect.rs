@@ -135,6 +135,30 @@ impl DisconnectReason {
     }
 }
 
+impl DisconnectReason {
+    /// The Disconnect message payload: `[reason]`, snappy-compressed when the session
+    /// compresses (both Hellos at version 5 or higher).
+    pub fn encode_message(self, compress: bool) -> Vec<u8> {
+        let plain = self.encode();
+        if compress {
+            super::snappy::compress(&plain)
+        } else {
+            plain
+        }
+    }
+
+    /// Reads a Disconnect message payload, compressed or not: the plain form is tried first,
+    /// as some implementations never compress Disconnect.
+    pub fn decode_message(payload: &[u8]) -> Result<Self, DisconnectDecodeError> {
+        Self::decode(payload).or_else(|plain_error| {
+            // A Disconnect is a few bytes; anything larger is not one.
+            super::snappy::decompress_max(payload, 64)
+                .map_err(|_| plain_error)
+                .and_then(|plain| Self::decode(&plain))
+        })
+    }
+}
+
 impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -190,6 +214,33 @@ mod tests {
             DisconnectReason::decode(&[0x80]),
             Ok(DisconnectReason::Requested)
         );
+    }
+
+    #[test]
+    fn messages_are_read_compressed_or_not_list_or_bare() {
+        use DisconnectReason::*;
+        for reason in [Requested, TooManyPeers, SubprotocolError] {
+            assert_eq!(
+                DisconnectReason::decode_message(&reason.encode_message(true)),
+                Ok(reason)
+            );
+            assert_eq!(
+                DisconnectReason::decode_message(&reason.encode_message(false)),
+                Ok(reason)
+            );
+            let bare = vec![reason.code()];
+            assert_eq!(DisconnectReason::decode_message(&bare), Ok(reason));
+            let compressed_bare = crate::wire::snappy::compress(&bare);
+            assert_eq!(
+                DisconnectReason::decode_message(&compressed_bare),
+                Ok(reason)
+            );
+        }
+        assert_eq!(
+            DisconnectReason::decode_message(&[0xff, 0xff, 0xff]),
+            Err(DisconnectDecodeError::Malformed)
+        );
+        assert_ne!(Requested.encode_message(true), Requested.encode());
     }
 
     #[test]

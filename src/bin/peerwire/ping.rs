@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use peerwire::crypto::{Enode, NodeKey};
 use peerwire::rlpx::{RlpxConfig, RlpxError, RlpxStream};
-use peerwire::wire::{code, snappy, DisconnectReason, Hello, P2P_VERSION};
+use peerwire::wire::{code, DisconnectReason, Hello, P2P_VERSION};
 use serde_json::json;
 use tokio::net::TcpStream;
 
@@ -76,27 +76,16 @@ async fn exchange(enode: &Enode, limit: Duration) -> Result<Hello, String> {
     match frame.code {
         code::HELLO => {}
         code::DISCONNECT => {
-            let reason = decode_disconnect(&frame.payload);
-            return Err(format!("peer disconnected: {reason}"));
+            return Err(match DisconnectReason::decode_message(&frame.payload) {
+                Ok(reason) => format!("peer disconnected: {reason}"),
+                Err(_) => "peer disconnected (unreadable reason)".to_string(),
+            });
         }
         other => return Err(format!("expected Hello, got message {other:#x}")),
     }
     let hello = Hello::decode(&frame.payload).map_err(|e| format!("bad Hello: {e}"))?;
     // Polite goodbye, compressed if the peer expects it; the answer is not awaited.
-    let mut bye = DisconnectReason::Requested.encode();
-    if hello.protocol_version >= 5 {
-        bye = snappy::compress(&bye);
-    }
+    let bye = DisconnectReason::Requested.encode_message(hello.protocol_version >= P2P_VERSION);
     let _ = stream.send(code::DISCONNECT, &bye).await;
     Ok(hello)
-}
-
-fn decode_disconnect(payload: &[u8]) -> String {
-    DisconnectReason::decode(payload)
-        .or_else(|_| {
-            let plain = snappy::decompress(payload).map_err(|_| ())?;
-            DisconnectReason::decode(&plain).map_err(|_| ())
-        })
-        .map(|r| r.to_string())
-        .unwrap_or_else(|_| "unreadable reason".into())
 }
