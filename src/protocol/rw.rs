@@ -186,8 +186,7 @@ impl MsgSender {
         code: u64,
         items: &[T],
     ) -> Result<(), SendError> {
-        self.send_raw(code, Bytes::from(rlp::encode_list(items).to_vec()))
-            .await
+        self.send_raw(code, rlp::encode_list(items).freeze()).await
     }
 
     /// Queues an already-encoded payload, waiting for room. Cancel-safe like `send`.
