@@ -17,13 +17,14 @@ use bytes::Bytes;
 use peerwire::crypto::{Enode, NodeKey};
 use peerwire::protocol::{MsgReadWriter, Protocol};
 use peerwire::server::{Server, ServerConfig, ServerHandle};
+use peerwire::wire::Capability;
 use sha3::{Digest, Keccak256};
 use tokio::sync::mpsc;
 
 const PEERS: usize = 500;
 
 fn config(protocols: Vec<Protocol>, listen: bool) -> ServerConfig {
-    let mut c = ServerConfig::new(*NodeKey::generate(&mut rand::rngs::OsRng).secret());
+    let mut c = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
     c.listen_addr = listen.then(|| "127.0.0.1:0".parse().unwrap());
     c.protocols = protocols;
     c.max_peers = 2 * PEERS;
@@ -32,13 +33,15 @@ fn config(protocols: Vec<Protocol>, listen: bool) -> ServerConfig {
 
 /// Counts what arrives: (messages, payload bytes).
 fn counting_sink(counts: Arc<(AtomicU64, AtomicU64)>) -> Protocol {
-    Protocol::new("bench", 1, 1, move |_peer, mut rw| {
+    Protocol::new(Capability::new("bench", 1), 1, move |_peer, mut rw| {
         let counts = counts.clone();
         async move {
             loop {
                 let msg = rw.read_msg().await?;
                 counts.0.fetch_add(1, Ordering::Relaxed);
-                counts.1.fetch_add(msg.size as u64, Ordering::Relaxed);
+                counts
+                    .1
+                    .fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
             }
         }
     })
@@ -46,7 +49,7 @@ fn counting_sink(counts: Arc<(AtomicU64, AtomicU64)>) -> Protocol {
 }
 
 fn handing_out(tx: mpsc::UnboundedSender<MsgReadWriter>) -> Protocol {
-    Protocol::new("bench", 1, 1, move |peer, rw| {
+    Protocol::new(Capability::new("bench", 1), 1, move |peer, rw| {
         let tx = tx.clone();
         async move {
             tx.send(rw).ok();
@@ -114,7 +117,7 @@ fn rss() -> u64 {
 async fn clients(enode: Enode) {
     let mut handles: Vec<ServerHandle> = Vec::new();
     for _ in 0..PEERS {
-        let idle = Protocol::new("bench", 1, 1, |peer, _rw| async move {
+        let idle = Protocol::new(Capability::new("bench", 1), 1, |peer, _rw| async move {
             peer.closed().await;
             Ok(())
         });
@@ -126,7 +129,7 @@ async fn clients(enode: Enode) {
 }
 
 async fn idle_peer_rss() -> f64 {
-    let idle = Protocol::new("bench", 1, 1, |peer, _rw| async move {
+    let idle = Protocol::new(Capability::new("bench", 1), 1, |peer, _rw| async move {
         peer.closed().await;
         Ok(())
     });

@@ -7,8 +7,9 @@
 //! │ server      Server, admission, dialer, peer events          │
 //! ├────────────────────────────────────────────────────────────┤
 //! │ protocol    Protocol, MsgReadWriter, Peer, in-memory pipe   │
-//! │ peer        session task: reader, writer (DRR), keepalive   │
-//! │ wire        p2p base protocol: Hello, Disconnect, caps      │
+//! ├────────────────────────────────────────────────────────────┤
+//! │ session     (internal) Hello exchange, reader, writer (DRR) │
+//! │ wire        p2p base protocol: Hello, Disconnect, payload   │
 //! ├────────────────────────────────────────────────────────────┤
 //! │ rlpx        RlpxStream (tokio) over sans-IO handshake/frame │
 //! │ crypto      NodeKey, NodeId, enode URLs, ECIES              │
@@ -44,15 +45,15 @@
 //! ```
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod crypto;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod peer;
 pub mod protocol;
 pub mod rlpx;
 pub mod server;
+mod session;
 #[doc(hidden)]
 pub mod testdata;
 pub mod wire;

@@ -8,6 +8,7 @@ use secp256k1::SecretKey;
 pub const EIP8_VECTORS: &str = include_str!("../testdata/eip8.txt");
 
 /// The parsed vector file: hex blobs by section, and `key = value` pairs by section.
+#[derive(Debug)]
 pub struct Vectors {
     blobs: HashMap<String, Vec<u8>>,
     values: HashMap<(String, String), String>,

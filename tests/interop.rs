@@ -12,10 +12,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use peerwire::crypto::{Enode, NodeId, NodeKey};
-use peerwire::peer::SessionEnd;
+use peerwire::protocol::SessionEnd;
 use peerwire::protocol::{MsgSender, Protocol};
 use peerwire::server::{PeerEvent, ServerHandle};
-use peerwire::wire::DisconnectReason;
+use peerwire::wire::{Capability, DisconnectReason};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::*;
@@ -193,7 +193,7 @@ fn recorder(
 ) -> (Protocol, Received, mpsc::UnboundedReceiver<MsgSender>) {
     let (seen_tx, seen) = mpsc::unbounded_channel();
     let (senders_tx, senders) = mpsc::unbounded_channel();
-    let protocol = Protocol::new(name, version, length, move |_peer, rw| {
+    let protocol = Protocol::new(Capability::new(name, version), length, move |_peer, rw| {
         let (seen_tx, senders_tx) = (seen_tx.clone(), senders_tx.clone());
         async move {
             let (mut reader, sender) = rw.split();

@@ -1,13 +1,13 @@
 //! The in-memory pipe, as a protocol author would use it.
 
-use peerwire::peer::SessionEnd;
 use peerwire::protocol::pipe::{pipe, run_handler};
+use peerwire::protocol::SessionEnd;
 use peerwire::protocol::{Protocol, ReadError, SendError};
 use peerwire::wire::{Capability, DisconnectReason};
 
 /// A protocol that sums the numbers of each list it receives and answers with the total.
 fn summer() -> Protocol {
-    Protocol::new("sum", 1, 2, |_peer, mut rw| async move {
+    Protocol::new(Capability::new("sum", 1), 2, |_peer, mut rw| async move {
         loop {
             let msg = rw.read_msg().await?;
             if msg.code == 1 {

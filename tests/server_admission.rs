@@ -4,8 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use peerwire::peer::SessionEnd;
 use peerwire::protocol::Direction;
+use peerwire::protocol::SessionEnd;
 use peerwire::rlpx::{RlpxConfig, RlpxStream};
 use peerwire::server::PeerEvent;
 use peerwire::wire::{code, Capability, DisconnectReason, Hello};
@@ -158,7 +158,7 @@ async fn hello_with_another_node_id_is_unexpected_identity() {
 async fn static_peer_is_redialed_after_the_remote_restarts() {
     let b_key = key();
     let mut cb = config(vec![idle("idle")]);
-    cb.secret_key = *b_key.secret();
+    cb.key = b_key.clone();
     let b = start(cb.clone()).await;
     let b_enode = b.local_enode();
     let a = start(config(vec![idle("idle")])).await;

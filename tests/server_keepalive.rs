@@ -4,9 +4,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use peerwire::peer::{SessionEnd, SessionTimeouts};
 use peerwire::protocol::Protocol;
+use peerwire::protocol::SessionEnd;
 use peerwire::server::PeerEvent;
+use peerwire::server::SessionTimeouts;
 use peerwire::wire::{code, Capability, DisconnectReason, EMPTY_LIST};
 use support::*;
 
@@ -101,7 +102,7 @@ async fn pings_keep_two_quiet_servers_connected() {
 /// the reader blocked on the full queue, the first echo would wait about 2.7 s.
 #[tokio::test]
 async fn slow_handler_delays_neither_other_protocols_nor_pongs() {
-    let slow = Protocol::new("slow", 1, 1, |_peer, mut rw| async move {
+    let slow = Protocol::new(Capability::new("slow", 1), 1, |_peer, mut rw| async move {
         loop {
             rw.read_msg().await?;
             tokio::time::sleep(Duration::from_millis(300)).await;

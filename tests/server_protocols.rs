@@ -5,7 +5,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peerwire::peer::SessionEnd;
+use peerwire::protocol::SessionEnd;
 use peerwire::protocol::{Protocol, SendError};
 use peerwire::server::PeerEvent;
 use peerwire::wire::{code, Capability, DisconnectReason};
@@ -21,11 +21,11 @@ fn dropped(e: &PeerEvent) -> Option<SessionEnd> {
 
 #[tokio::test]
 async fn handler_outcomes_map_to_disconnect_reasons() {
-    let quits = Protocol::new("quit", 1, 1, |_peer, mut rw| async move {
+    let quits = Protocol::new(Capability::new("quit", 1), 1, |_peer, mut rw| async move {
         rw.read_msg().await?;
         Ok(())
     });
-    let fails = Protocol::new("fail", 1, 1, |_peer, mut rw| async move {
+    let fails = Protocol::new(Capability::new("fail", 1), 1, |_peer, mut rw| async move {
         rw.read_msg().await?;
         Err("handler gave up".into())
     });
@@ -43,7 +43,7 @@ async fn handler_outcomes_map_to_disconnect_reasons() {
 
 #[tokio::test]
 async fn a_panicking_handler_takes_down_only_its_peer() {
-    let panics = Protocol::new("boom", 1, 1, |_peer, mut rw| async move {
+    let panics = Protocol::new(Capability::new("boom", 1), 1, |_peer, mut rw| async move {
         let msg = rw.read_msg().await?;
         if msg.decode::<String>()? == "panic" {
             panic!("handler bug");
@@ -81,7 +81,7 @@ async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     // The server's handler never reads: its queue fills, then its inbound budget, then our
     // writes back up.
-    let sink = Protocol::new("sink", 1, 2, |peer, rw| async move {
+    let sink = Protocol::new(Capability::new("sink", 1), 2, |peer, rw| async move {
         let _never_read = rw;
         peer.closed().await;
         Ok(())
@@ -176,7 +176,7 @@ async fn version_4_peer_gets_uncompressed_messages() {
 
 #[tokio::test]
 async fn messages_sent_before_a_handler_returns_are_delivered_before_disconnect() {
-    let last_words = Protocol::new("bye", 1, 1, |_peer, rw| async move {
+    let last_words = Protocol::new(Capability::new("bye", 1), 1, |_peer, rw| async move {
         for i in 0..50u32 {
             rw.send(0, &i).await?;
         }
@@ -208,7 +208,7 @@ async fn bulk_sender_does_not_starve_a_latency_sensitive_protocol() {
     let gate = Arc::new(Notify::new());
     let bulk_sink = {
         let (received, gate) = (received.clone(), gate.clone());
-        Protocol::new("bulk", 1, 1, move |_peer, mut rw| {
+        Protocol::new(Capability::new("bulk", 1), 1, move |_peer, mut rw| {
             let (received, gate) = (received.clone(), gate.clone());
             async move {
                 gate.notified().await;
@@ -279,7 +279,7 @@ async fn stop_leaves_no_task_behind() {
     let guard = Arc::new(());
     let holder = {
         let guard = guard.clone();
-        Protocol::new("hold", 1, 1, move |peer, _rw| {
+        Protocol::new(Capability::new("hold", 1), 1, move |peer, _rw| {
             let guard = guard.clone();
             async move {
                 let _held = guard;
@@ -307,7 +307,7 @@ async fn stop_leaves_no_task_behind() {
 
 #[tokio::test]
 async fn a_handler_that_dropped_its_channel_ends_the_session_when_a_message_comes() {
-    let deaf = Protocol::new("deaf", 1, 1, |peer, rw| async move {
+    let deaf = Protocol::new(Capability::new("deaf", 1), 1, |peer, rw| async move {
         drop(rw);
         peer.closed().await;
         Ok(())

@@ -1,10 +1,11 @@
 //! Cryptographic identity and the ECIES scheme of the RLPx handshake.
 
 pub mod ecies;
-pub mod enode;
-pub mod keys;
+mod enode;
+mod keys;
 
 pub use enode::{Enode, EnodeError};
 pub use keys::{
     generate_secret_key, parse_secret_key, NodeId, NodeIdError, NodeKey, SecretKeyError,
+    NODE_ID_LEN,
 };

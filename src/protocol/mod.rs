@@ -5,8 +5,9 @@
 //!
 //! ```
 //! use peerwire::protocol::Protocol;
+//! use peerwire::wire::Capability;
 //!
-//! let echo = Protocol::new("echo", 1, 1, |_peer, mut rw| async move {
+//! let echo = Protocol::new(Capability::new("echo", 1), 1, |_peer, mut rw| async move {
 //!     loop {
 //!         let msg = rw.read_msg().await?;
 //!         let text: String = msg.decode()?;
@@ -16,20 +17,23 @@
 //! assert_eq!(echo.capability().to_string(), "echo/1");
 //! ```
 
-mod msg;
 mod peer;
 pub mod pipe;
-pub(crate) mod rw;
+mod rw;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use msg::Msg;
-pub use peer::{Direction, Peer, PeerInfo};
-pub use rw::{MsgReadWriter, MsgReader, MsgSender, ReadError, SendError};
+use futures_util::FutureExt;
+use tracing::Instrument;
 
-use crate::wire::Capability;
+pub use self::peer::{Direction, Peer, PeerInfo};
+pub use self::rw::{MsgReadWriter, MsgReader, MsgSender, ReadError, SendError};
+use crate::session::{Channels, Handler, Slot};
+pub use crate::session::{Msg, SessionEnd};
+use crate::wire::{Capability, DisconnectReason, SharedCapability};
 
 /// The error a handler may end with; it becomes Disconnect `SubprotocolError`.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -62,19 +66,20 @@ impl std::fmt::Debug for Protocol {
 }
 
 impl Protocol {
-    /// A protocol `name/version` using message codes `0..length`, whose handler is `run`.
+    /// The protocol `capability` (name and version, as advertised in Hello) using message
+    /// codes `0..length`, whose handler is `run`.
     ///
     /// The handler ending with `Ok` ends the session with Disconnect `Quitting`; with `Err`,
-    /// with `SubprotocolError`; a panic ends only this peer's session, also with
-    /// `SubprotocolError`.
-    pub fn new<F, Fut>(name: impl Into<String>, version: u32, length: u64, run: F) -> Self
+    /// with `SubprotocolError`; a panic (in `run` or in the future it returns) ends only this
+    /// peer's session, also with `SubprotocolError`.
+    pub fn new<F, Fut>(capability: Capability, length: u64, run: F) -> Self
     where
         F: Fn(Peer, MsgReadWriter) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
         let run: Arc<RunFn> = Arc::new(move |peer, rw| Box::pin(run(peer, rw)));
         Protocol {
-            capability: Capability::new(name, version),
+            capability,
             length,
             weight: 1,
             inbound_capacity: DEFAULT_QUEUE_CAPACITY,
@@ -118,12 +123,59 @@ impl Protocol {
         self.inbound_capacity
     }
 
-    pub(crate) fn outbound_capacity(&self) -> usize {
-        self.outbound_capacity
+    /// What the session needs to run this protocol at `shared`'s code range.
+    pub(crate) fn slot(&self, shared: &SharedCapability) -> Slot {
+        Slot {
+            offset: shared.offset,
+            length: shared.length,
+            weight: self.weight,
+            inbound_capacity: self.inbound_capacity,
+            outbound_capacity: self.outbound_capacity,
+        }
     }
 
-    /// Starts the handler for one peer.
-    pub(crate) fn run(&self, peer: Peer, rw: MsgReadWriter) -> BoxFuture {
-        (self.run)(peer, rw)
+    /// The handler for one peer, with the handler's own result and any panic (also one in
+    /// `run` itself, before it returned a future) caught.
+    fn guarded(
+        &self,
+        peer: Peer,
+        rw: MsgReadWriter,
+    ) -> impl Future<Output = std::thread::Result<Result<(), HandlerError>>> + Send + 'static {
+        let run = self.run.clone();
+        AssertUnwindSafe(async move { run(peer, rw).await }).catch_unwind()
+    }
+}
+
+/// Starts one handler per protocol on a session's channels, in the order of `protocols`.
+pub(crate) fn attach(
+    protocols: Vec<Protocol>,
+    peer: Peer,
+) -> impl FnOnce(Vec<Channels>) -> Vec<Handler> + Send + 'static {
+    move |channels| {
+        protocols
+            .iter()
+            .zip(channels)
+            .map(|(protocol, channels)| {
+                let handler = protocol.guarded(peer.clone(), MsgReadWriter::new(channels));
+                let span = tracing::debug_span!("protocol", cap = %protocol.capability);
+                Box::pin(async move { end_reason(&handler.await) }.instrument(span)) as Handler
+            })
+            .collect()
+    }
+}
+
+/// The Disconnect a handler's end calls for: `Quitting` after `Ok`, `SubprotocolError` after
+/// an error or a panic.
+fn end_reason(outcome: &std::thread::Result<Result<(), HandlerError>>) -> DisconnectReason {
+    match outcome {
+        Ok(Ok(())) => DisconnectReason::Quitting,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "protocol handler failed");
+            DisconnectReason::SubprotocolError
+        }
+        Err(_) => {
+            tracing::warn!("protocol handler panicked");
+            DisconnectReason::SubprotocolError
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::crypto::NodeId;
-use crate::peer::control::{SessionControl, SessionEnd};
+use crate::session::{SessionControl, SessionEnd};
 use crate::wire::{DisconnectReason, SharedCapability};
 
 /// Who dialed.

@@ -4,8 +4,9 @@
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use peerwire::protocol::{pipe::run_handler, Protocol};
+//! use peerwire::wire::Capability;
 //!
-//! let upper = Protocol::new("upper", 1, 1, |_peer, mut rw| async move {
+//! let upper = Protocol::new(Capability::new("upper", 1), 1, |_peer, mut rw| async move {
 //!     let text: String = rw.read_msg().await?.decode()?;
 //!     rw.send(0, &text.to_uppercase()).await?;
 //!     Ok(())
@@ -23,11 +24,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::rw::Outgoing;
-use super::{Direction, HandlerError, Msg, MsgReadWriter, Peer, PeerInfo, Protocol};
+use super::{end_reason, Direction, HandlerError, MsgReadWriter, Peer, PeerInfo, Protocol};
 use crate::crypto::NodeKey;
-use crate::peer::control::SessionControl;
-use crate::wire::{Capability, DisconnectReason, SharedCapability, BASE_PROTOCOL_LENGTH};
+use crate::session::{Channels, Msg, Outgoing, SessionControl};
+use crate::wire::{Capability, PayloadCodec, SharedCapability, BASE_PROTOCOL_LENGTH};
 
 /// One end of a pipe: the handle of the peer at the other end, and this end's channel.
 #[derive(Debug)]
@@ -59,14 +59,14 @@ pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, P
     tokio::spawn(forward(b_out_rx, a_in_tx, control.clone()));
     let end = |inbound, outbound, direction| PipeEnd {
         peer: Peer::new(Arc::new(fake_info(&shared, direction)), control.clone()),
-        rw: MsgReadWriter::new(
+        rw: MsgReadWriter::new(Channels {
             inbound,
             outbound,
-            BASE_PROTOCOL_LENGTH,
+            offset: BASE_PROTOCOL_LENGTH,
             length,
-            false,
-            control.clone(),
-        ),
+            codec: PayloadCodec::Plain,
+            control: control.clone(),
+        }),
     };
     (
         end(a_in_rx, a_out_tx, Direction::Outbound),
@@ -76,24 +76,21 @@ pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, P
 
 /// Starts `protocol`'s handler on one end of a pipe and returns its task and the other end.
 ///
-/// When the handler returns, the session ends as on a real connection (`Quitting` or
-/// `SubprotocolError`), so the other end's `read_msg` reports the disconnect.
+/// When the handler returns or panics, the session ends as on a real connection (`Quitting`
+/// or `SubprotocolError`), so the other end's `read_msg` reports the disconnect; a panic is
+/// then passed on to the task's `JoinHandle`.
 pub fn run_handler(protocol: &Protocol) -> (JoinHandle<Result<(), HandlerError>>, PipeEnd) {
     let (local, remote) = pipe(
         protocol.capability(),
         protocol.length(),
         protocol.inbound_capacity(),
     );
-    let run = protocol.run(local.peer.clone(), local.rw);
+    let handler = protocol.guarded(local.peer.clone(), local.rw);
     let peer = local.peer;
     let task = tokio::spawn(async move {
-        let result = run.await;
-        let reason = match &result {
-            Ok(()) => DisconnectReason::Quitting,
-            Err(_) => DisconnectReason::SubprotocolError,
-        };
-        peer.disconnect(reason);
-        result
+        let outcome = handler.await;
+        peer.disconnect(end_reason(&outcome));
+        outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
     (task, remote)
 }

@@ -5,17 +5,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::Msg;
-use crate::peer::control::{SessionControl, SessionEnd};
-use crate::rlpx::MAX_FRAME_SIZE;
-use crate::wire::snappy;
-
-/// A message on its way to the write scheduler: absolute code, payload as it goes on the wire.
-#[derive(Debug)]
-pub(crate) struct Outgoing {
-    pub(crate) code: u64,
-    pub(crate) payload: Bytes,
-}
+use crate::session::{Channels, Msg, Outgoing, SessionControl, SessionEnd};
+use crate::wire::PayloadCodec;
 
 /// Why `read_msg` returned no message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -70,19 +61,20 @@ pub struct MsgSender {
     outbound: mpsc::Sender<Outgoing>,
     offset: u64,
     length: u64,
-    compress: bool,
+    codec: PayloadCodec,
     control: Arc<SessionControl>,
 }
 
 impl MsgReadWriter {
-    pub(crate) fn new(
-        inbound: mpsc::Receiver<Msg>,
-        outbound: mpsc::Sender<Outgoing>,
-        offset: u64,
-        length: u64,
-        compress: bool,
-        control: Arc<SessionControl>,
-    ) -> Self {
+    pub(crate) fn new(channels: Channels) -> Self {
+        let Channels {
+            inbound,
+            outbound,
+            offset,
+            length,
+            codec,
+            control,
+        } = channels;
         MsgReadWriter {
             reader: MsgReader {
                 inbound,
@@ -92,7 +84,7 @@ impl MsgReadWriter {
                 outbound,
                 offset,
                 length,
-                compress,
+                codec,
                 control,
             },
         }
@@ -156,7 +148,7 @@ impl MsgReader {
     pub async fn read_msg(&mut self) -> Result<Msg, ReadError> {
         match self.inbound.recv().await {
             Some(msg) => {
-                self.control.release_inbound(msg.size);
+                self.control.release_inbound(msg.payload.len());
                 Ok(msg)
             }
             None => Err(ReadError::Disconnected(
@@ -218,22 +210,13 @@ impl MsgSender {
                 length: self.length,
             });
         }
-        // Room for the message id (at most 9 bytes) in the frame.
-        if payload.len() > MAX_FRAME_SIZE - 9 {
-            return Err(SendError::TooLarge(payload.len()));
-        }
         if self.control.is_ending() {
             return Err(SendError::Disconnected);
         }
-        let payload = if self.compress {
-            Bytes::from(snappy::compress(&payload))
-        } else {
-            payload
-        };
-        // Incompressible data grows slightly under snappy.
-        if payload.len() > MAX_FRAME_SIZE - 9 {
-            return Err(SendError::TooLarge(payload.len()));
-        }
+        let payload = self
+            .codec
+            .encode(payload)
+            .map_err(|too_large| SendError::TooLarge(too_large.0))?;
         Ok(Outgoing {
             code: self.offset + code,
             payload,

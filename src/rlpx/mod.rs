@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! stream.rs     tokio: RlpxStream::connect / accept, then send / recv frames
+//! reader.rs     tokio: FrameReader, the read half of a split stream (buffered bytes first)
 //!   │
 //! codec.rs      tokio_util Encoder / Decoder over the sans-IO halves
 //!   │
@@ -11,14 +12,18 @@
 //! ```
 
 mod codec;
-pub mod frame;
-pub mod handshake;
+mod frame;
+pub(crate) mod handshake;
 mod mac;
+mod reader;
 mod secrets;
 mod stream;
 
 pub use codec::RlpxError;
 pub use frame::{Frame, FrameCodec, FrameError, Opener, Sealer, MAX_FRAME_SIZE};
-pub use handshake::{AckProgress, AuthProgress, HandshakeError, Initiator, Recipient};
+pub use handshake::{
+    AckProgress, AuthProgress, HandshakeError, Initiator, Recipient, MAX_PACKET_SIZE,
+};
+pub use reader::FrameReader;
 pub use secrets::{Role, Secrets};
-pub use stream::{RlpxConfig, RlpxStream};
+pub use stream::{RlpxConfig, RlpxParts, RlpxStream};

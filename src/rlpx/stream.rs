@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::{Framed, FramedParts};
 
 use super::codec::RlpxError;
-use super::frame::{Frame, FrameCodec, FrameError, MAX_FRAME_SIZE};
+use super::frame::{Frame, FrameCodec, FrameError, Opener, Sealer, MAX_FRAME_SIZE};
 use super::handshake::{AckProgress, AuthProgress, Initiator, Recipient, MAX_PACKET_SIZE};
 use super::secrets::Secrets;
 use crate::crypto::{NodeId, NodeKey};
@@ -113,10 +113,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
         next
     }
 
-    /// The underlying framed transport, e.g. to split it into halves.
+    /// The underlying framed transport.
     pub fn into_framed(self) -> Framed<S, FrameCodec> {
         self.framed
     }
+
+    /// The connection, both frame halves and the bytes received but not yet opened, e.g. to
+    /// run each direction in its own task (hand `read_buf` to a [`FrameReader`](super::FrameReader)).
+    pub fn into_parts(self) -> RlpxParts<S> {
+        let parts = self.framed.into_parts();
+        let (sealer, opener) = parts.codec.split();
+        RlpxParts {
+            io: parts.io,
+            sealer,
+            opener,
+            read_buf: parts.read_buf,
+        }
+    }
+}
+
+/// An [`RlpxStream`] taken apart; see [`RlpxStream::into_parts`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RlpxParts<S> {
+    /// The connection.
+    pub io: S,
+    /// Seals outgoing frames.
+    pub sealer: Sealer,
+    /// Opens incoming frames.
+    pub opener: Opener,
+    /// Bytes received and not yet opened: they belong to the next frames.
+    pub read_buf: BytesMut,
 }
 
 async fn with_timeout<T>(

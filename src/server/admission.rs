@@ -1,24 +1,37 @@
-//! Who may become a peer, sans-IO: the checks devp2p runs once the remote's identity is known.
+//! Who may become a peer, sans-IO: the checks devp2p runs once the remote's identity is known,
+//! over the one set of connected peers.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::crypto::NodeId;
-use crate::protocol::Direction;
+use crate::protocol::{Direction, Peer};
 use crate::wire::DisconnectReason;
 
-/// The connected set and the limits it is held to.
+/// What the peer set stores for each peer: at least who dialed.
+pub(crate) trait Connected {
+    fn direction(&self) -> Direction;
+}
+
+impl Connected for Peer {
+    fn direction(&self) -> Direction {
+        Peer::direction(self)
+    }
+}
+
+/// The connected peers and the limits they are held to. The server's only record of who is
+/// connected.
 #[derive(Debug)]
-pub(crate) struct Admission {
+pub(crate) struct Admission<P> {
     local_id: NodeId,
     max_peers: usize,
     max_inbound: usize,
     max_dialed: usize,
     trusted: HashSet<NodeId>,
-    peers: HashMap<NodeId, Direction>,
+    peers: HashMap<NodeId, P>,
     closed: bool,
 }
 
-impl Admission {
+impl<P: Connected> Admission<P> {
     pub(crate) fn new(
         local_id: NodeId,
         max_peers: usize,
@@ -37,13 +50,19 @@ impl Admission {
         }
     }
 
-    /// Admits `id` as a peer, or says which Disconnect it gets. Trusted peers skip the slot
-    /// limits, never the identity checks.
-    pub(crate) fn admit(
-        &mut self,
-        id: NodeId,
-        direction: Direction,
-    ) -> Result<(), DisconnectReason> {
+    /// Admits `peer` as `id`, or says which Disconnect it gets (and hands it back). Trusted
+    /// peers skip the slot limits, never the identity checks.
+    pub(crate) fn admit(&mut self, id: NodeId, peer: P) -> Result<(), (DisconnectReason, P)> {
+        match self.check(id, peer.direction()) {
+            Ok(()) => {
+                self.peers.insert(id, peer);
+                Ok(())
+            }
+            Err(reason) => Err((reason, peer)),
+        }
+    }
+
+    fn check(&self, id: NodeId, direction: Direction) -> Result<(), DisconnectReason> {
         if self.closed {
             return Err(DisconnectReason::Quitting);
         }
@@ -66,7 +85,6 @@ impl Admission {
                 return Err(DisconnectReason::TooManyPeers);
             }
         }
-        self.peers.insert(id, direction);
         Ok(())
     }
 
@@ -74,16 +92,28 @@ impl Admission {
     fn count(&self, direction: Direction) -> usize {
         self.peers
             .iter()
-            .filter(|(id, d)| **d == direction && !self.trusted.contains(id))
+            .filter(|(id, p)| p.direction() == direction && !self.trusted.contains(id))
             .count()
     }
 
-    pub(crate) fn remove(&mut self, id: &NodeId) {
-        self.peers.remove(id);
+    pub(crate) fn remove(&mut self, id: &NodeId) -> Option<P> {
+        self.peers.remove(id)
+    }
+
+    pub(crate) fn get(&self, id: &NodeId) -> Option<&P> {
+        self.peers.get(id)
     }
 
     pub(crate) fn is_connected(&self, id: &NodeId) -> bool {
         self.peers.contains_key(id)
+    }
+
+    pub(crate) fn peers(&self) -> impl Iterator<Item = &P> {
+        self.peers.values()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.peers.len()
     }
 
     pub(crate) fn trust(&mut self, id: NodeId) {
@@ -103,10 +133,20 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::generate_secret_key;
+    use crate::crypto::NodeKey;
+
+    impl Connected for Direction {
+        fn direction(&self) -> Direction {
+            *self
+        }
+    }
 
     fn id() -> NodeId {
-        NodeId::from_secret_key(&generate_secret_key(&mut rand::rngs::OsRng))
+        NodeKey::generate(&mut rand::rngs::OsRng).id()
+    }
+
+    fn reason(result: Result<(), (DisconnectReason, Direction)>) -> Option<DisconnectReason> {
+        result.err().map(|(reason, _)| reason)
     }
 
     #[test]
@@ -114,32 +154,33 @@ mod tests {
         let me = id();
         let mut a = Admission::new(me, 10, 7, 3, []);
         assert_eq!(
-            a.admit(me, Direction::Inbound),
-            Err(DisconnectReason::ConnectedToSelf)
+            reason(a.admit(me, Direction::Inbound)),
+            Some(DisconnectReason::ConnectedToSelf)
         );
         let other = id();
-        assert_eq!(a.admit(other, Direction::Inbound), Ok(()));
+        assert_eq!(reason(a.admit(other, Direction::Inbound)), None);
         assert_eq!(
-            a.admit(other, Direction::Outbound),
-            Err(DisconnectReason::AlreadyConnected)
+            reason(a.admit(other, Direction::Outbound)),
+            Some(DisconnectReason::AlreadyConnected)
         );
-        a.remove(&other);
-        assert_eq!(a.admit(other, Direction::Outbound), Ok(()));
+        assert_eq!(a.remove(&other), Some(Direction::Inbound));
+        assert_eq!(reason(a.admit(other, Direction::Outbound)), None);
+        assert_eq!(a.len(), 1);
     }
 
     #[test]
     fn inbound_and_dialed_slots_are_separate() {
         let mut a = Admission::new(id(), 3, 2, 1, []);
-        assert_eq!(a.admit(id(), Direction::Outbound), Ok(()));
+        assert_eq!(reason(a.admit(id(), Direction::Outbound)), None);
         assert_eq!(
-            a.admit(id(), Direction::Outbound),
-            Err(DisconnectReason::TooManyPeers)
+            reason(a.admit(id(), Direction::Outbound)),
+            Some(DisconnectReason::TooManyPeers)
         );
-        assert_eq!(a.admit(id(), Direction::Inbound), Ok(()));
-        assert_eq!(a.admit(id(), Direction::Inbound), Ok(()));
+        assert_eq!(reason(a.admit(id(), Direction::Inbound)), None);
+        assert_eq!(reason(a.admit(id(), Direction::Inbound)), None);
         assert_eq!(
-            a.admit(id(), Direction::Inbound),
-            Err(DisconnectReason::TooManyPeers)
+            reason(a.admit(id(), Direction::Inbound)),
+            Some(DisconnectReason::TooManyPeers)
         );
     }
 
@@ -147,25 +188,25 @@ mod tests {
     fn trusted_peers_bypass_slots_and_do_not_use_them() {
         let trusted = id();
         let mut a = Admission::new(id(), 1, 1, 1, [trusted]);
-        assert_eq!(a.admit(id(), Direction::Inbound), Ok(()));
+        assert_eq!(reason(a.admit(id(), Direction::Inbound)), None);
         assert_eq!(
-            a.admit(id(), Direction::Inbound),
-            Err(DisconnectReason::TooManyPeers)
+            reason(a.admit(id(), Direction::Inbound)),
+            Some(DisconnectReason::TooManyPeers)
         );
-        assert_eq!(a.admit(trusted, Direction::Inbound), Ok(()));
+        assert_eq!(reason(a.admit(trusted, Direction::Inbound)), None);
         let late = id();
         a.trust(late);
-        assert_eq!(a.admit(late, Direction::Outbound), Ok(()));
+        assert_eq!(reason(a.admit(late, Direction::Outbound)), None);
     }
 
     #[test]
     fn max_peers_caps_both_directions_together() {
         let mut a = Admission::new(id(), 2, 2, 2, []);
-        assert_eq!(a.admit(id(), Direction::Inbound), Ok(()));
-        assert_eq!(a.admit(id(), Direction::Outbound), Ok(()));
+        assert_eq!(reason(a.admit(id(), Direction::Inbound)), None);
+        assert_eq!(reason(a.admit(id(), Direction::Outbound)), None);
         assert_eq!(
-            a.admit(id(), Direction::Outbound),
-            Err(DisconnectReason::TooManyPeers)
+            reason(a.admit(id(), Direction::Outbound)),
+            Some(DisconnectReason::TooManyPeers)
         );
     }
 
@@ -174,8 +215,19 @@ mod tests {
         let mut a = Admission::new(id(), 2, 2, 2, []);
         a.close();
         assert_eq!(
-            a.admit(id(), Direction::Inbound),
-            Err(DisconnectReason::Quitting)
+            reason(a.admit(id(), Direction::Inbound)),
+            Some(DisconnectReason::Quitting)
         );
+    }
+
+    #[test]
+    fn a_refused_peer_is_handed_back() {
+        let me = id();
+        let mut a = Admission::<Direction>::new(me, 1, 1, 1, []);
+        assert_eq!(
+            a.admit(me, Direction::Outbound),
+            Err((DisconnectReason::ConnectedToSelf, Direction::Outbound))
+        );
+        assert!(a.peers().next().is_none());
     }
 }

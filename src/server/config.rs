@@ -4,17 +4,15 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use secp256k1::SecretKey;
-
-use crate::crypto::{Enode, NodeId};
-use crate::peer::SessionTimeouts;
+use crate::crypto::{Enode, NodeId, NodeKey};
 use crate::protocol::Protocol;
+use crate::session::SessionTimeouts;
 
 /// Everything a [`Server`](super::Server) needs.
 #[derive(Clone)]
 pub struct ServerConfig {
     /// The node key; its public key is the node id.
-    pub secret_key: SecretKey,
+    pub key: NodeKey,
     /// Client id sent in Hello, e.g. `peerwire/0.1.0`.
     pub name: String,
     /// Where to listen; port 0 picks a free port. `None`: do not accept connections.
@@ -50,10 +48,10 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// A configuration with `secret_key`, listening on 0.0.0.0:30303, and defaults elsewhere.
-    pub fn new(secret_key: SecretKey) -> Self {
+    /// A configuration with `key`, listening on 0.0.0.0:30303, and defaults elsewhere.
+    pub fn new(key: NodeKey) -> Self {
         ServerConfig {
-            secret_key,
+            key,
             name: concat!("peerwire/", env!("CARGO_PKG_VERSION")).to_string(),
             listen_addr: Some(SocketAddr::from(([0, 0, 0, 0], 30303))),
             max_peers: 50,
@@ -89,7 +87,7 @@ impl ServerConfig {
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConfig")
-            .field("id", &NodeId::from_secret_key(&self.secret_key))
+            .field("id", &self.key.id())
             .field("name", &self.name)
             .field("listen_addr", &self.listen_addr)
             .field("max_peers", &self.max_peers)
@@ -109,7 +107,7 @@ mod tests {
 
     #[test]
     fn slots_follow_go_ethereum() {
-        let mut c = ServerConfig::new(SecretKey::from_byte_array(&[1; 32]).unwrap());
+        let mut c = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
         assert_eq!((c.max_dialed(), c.max_inbound()), (16, 34));
         c.max_peers = 2;
         assert_eq!((c.max_dialed(), c.max_inbound()), (1, 1));

@@ -8,7 +8,8 @@ use rand::Rng;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{serve_connection, Shared};
+use super::connection::serve_connection;
+use super::state::Shared;
 use crate::crypto::Enode;
 
 /// Dials `enode` whenever it is not connected, until `cancel` fires.

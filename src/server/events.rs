@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::crypto::NodeId;
-use crate::peer::SessionEnd;
-use crate::protocol::{Direction, PeerInfo};
+use crate::protocol::{Direction, PeerInfo, SessionEnd};
 use crate::wire::DisconnectReason;
 
 /// A change in the peer set. Delivered through a bounded broadcast channel: a subscriber that

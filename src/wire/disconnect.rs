@@ -6,6 +6,10 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
+use super::PayloadCodec;
+
 /// Why a session ended, as devp2p numbers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -136,15 +140,17 @@ impl DisconnectReason {
 }
 
 impl DisconnectReason {
-    /// The Disconnect message payload: `[reason]`, snappy-compressed when the session
-    /// compresses (both Hellos at version 5 or higher).
-    pub fn encode_message(self, compress: bool) -> Vec<u8> {
-        let plain = self.encode();
-        if compress {
-            super::snappy::compress(&plain)
-        } else {
-            plain
-        }
+    /// The Disconnect message payload, `[reason]`, in the session's payload encoding.
+    pub fn encode_message(self, codec: PayloadCodec) -> Bytes {
+        let plain = Bytes::from(self.encode());
+        // Four bytes at most: far below the frame limit.
+        codec.encode(plain.clone()).unwrap_or(plain)
+    }
+
+    /// The reason of a received Disconnect. One we cannot read still ends the session, as a
+    /// breach of protocol.
+    pub fn read_message(payload: &[u8]) -> Self {
+        Self::decode_message(payload).unwrap_or(DisconnectReason::ProtocolError)
     }
 
     /// Reads a Disconnect message payload, compressed or not: the plain form is tried first,
@@ -221,11 +227,11 @@ mod tests {
         use DisconnectReason::*;
         for reason in [Requested, TooManyPeers, SubprotocolError] {
             assert_eq!(
-                DisconnectReason::decode_message(&reason.encode_message(true)),
+                DisconnectReason::decode_message(&reason.encode_message(PayloadCodec::Snappy)),
                 Ok(reason)
             );
             assert_eq!(
-                DisconnectReason::decode_message(&reason.encode_message(false)),
+                DisconnectReason::decode_message(&reason.encode_message(PayloadCodec::Plain)),
                 Ok(reason)
             );
             let bare = vec![reason.code()];
@@ -240,7 +246,22 @@ mod tests {
             DisconnectReason::decode_message(&[0xff, 0xff, 0xff]),
             Err(DisconnectDecodeError::Malformed)
         );
-        assert_ne!(Requested.encode_message(true), Requested.encode());
+        assert_ne!(
+            Requested.encode_message(PayloadCodec::Snappy),
+            Requested.encode()
+        );
+    }
+
+    #[test]
+    fn an_unreadable_disconnect_counts_as_a_protocol_error() {
+        assert_eq!(
+            DisconnectReason::read_message(&[0xff, 0xff, 0xff]),
+            DisconnectReason::ProtocolError
+        );
+        assert_eq!(
+            DisconnectReason::read_message(&[0x04]),
+            DisconnectReason::TooManyPeers
+        );
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! The devp2p base protocol (`p2p`) as sans-IO messages: Hello, Disconnect, Ping/Pong,
-//! capability matching and snappy compression.
+//! capability matching and the payload encoding (snappy) negotiated at Hello.
 
-pub mod capability;
-pub mod disconnect;
-pub mod hello;
+mod capability;
+mod disconnect;
+mod hello;
+mod payload;
 pub mod snappy;
 
 pub use capability::{match_capabilities, Capability, SharedCapability, BASE_PROTOCOL_LENGTH};
 pub use disconnect::{DisconnectDecodeError, DisconnectReason};
 pub use hello::{Hello, HelloError, MAX_HELLO_SIZE, P2P_VERSION};
-pub use snappy::SnappyError;
+pub use payload::{PayloadCodec, PayloadTooLarge, MAX_PAYLOAD_SIZE};
 
 /// Message codes of the base protocol.
 pub mod code {

@@ -41,9 +41,14 @@ pub fn decompress(data: &[u8]) -> Result<Vec<u8>, SnappyError> {
     decompress_max(data, MAX_FRAME_SIZE)
 }
 
+/// The uncompressed length a block declares in its header.
+pub fn decompressed_len(data: &[u8]) -> Result<usize, SnappyError> {
+    snap::raw::decompress_len(data).map_err(|_| SnappyError::Corrupt)
+}
+
 /// [`decompress`] with an explicit limit.
 pub fn decompress_max(data: &[u8], max: usize) -> Result<Vec<u8>, SnappyError> {
-    let size = snap::raw::decompress_len(data).map_err(|_| SnappyError::Corrupt)?;
+    let size = decompressed_len(data)?;
     if size > max {
         return Err(SnappyError::TooLarge { size, max });
     }

@@ -3,15 +3,14 @@
 
 use std::time::Duration;
 
-use peerwire::crypto::generate_secret_key;
-use peerwire::peer::SessionTimeouts;
 use peerwire::protocol::Protocol;
+use peerwire::server::SessionTimeouts;
 use peerwire::server::{PeerEvent, Server, ServerConfig, ServerHandle};
 use tokio::sync::broadcast;
 
 /// A config on 127.0.0.1 with an OS-chosen port and short timeouts.
 pub fn config(protocols: Vec<Protocol>) -> ServerConfig {
-    let mut c = ServerConfig::new(generate_secret_key(&mut rand::rngs::OsRng));
+    let mut c = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
     c.listen_addr = Some("127.0.0.1:0".parse().unwrap());
     c.protocols = protocols;
     c.handshake_timeout = Duration::from_secs(2);
@@ -75,7 +74,7 @@ pub async fn eventually(mut cond: impl FnMut() -> bool) {
 
 /// A protocol `name/version` whose handler does nothing until the session ends.
 pub fn idle(name: &str) -> Protocol {
-    Protocol::new(name, 1, 1, |peer, _rw| async move {
+    Protocol::new(Capability::new(name, 1), 1, |peer, _rw| async move {
         peer.closed().await;
         Ok(())
     })
@@ -89,7 +88,7 @@ pub type Handed = tokio::sync::mpsc::UnboundedSender<(
 
 /// A protocol whose handler hands its peer and channel to the test, then waits for the end.
 pub fn probe(name: &str, version: u32, length: u64, tx: Handed) -> Protocol {
-    Protocol::new(name, version, length, move |peer, rw| {
+    Protocol::new(Capability::new(name, version), length, move |peer, rw| {
         let tx = tx.clone();
         async move {
             let closed = peer.clone();
@@ -107,15 +106,19 @@ pub fn key() -> peerwire::crypto::NodeKey {
 
 /// A protocol `name/version` whose handler echoes every string back, uppercased, on code 0.
 pub fn echo(name: &str, version: u32) -> Protocol {
-    Protocol::new(name, version, 2, |_peer, mut rw| async move {
-        loop {
-            let msg = rw.read_msg().await?;
-            if msg.code == 0 {
-                let text: String = msg.decode()?;
-                rw.send(1, &text.to_uppercase()).await?;
+    Protocol::new(
+        Capability::new(name, version),
+        2,
+        |_peer, mut rw| async move {
+            loop {
+                let msg = rw.read_msg().await?;
+                if msg.code == 0 {
+                    let text: String = msg.decode()?;
+                    rw.send(1, &text.to_uppercase()).await?;
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 use peerwire::crypto::NodeKey;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use peerwire::crypto::NodeId;
 use peerwire::protocol::{MsgSender, Peer, Protocol, SendError};
+use peerwire::wire::Capability;
 use tokio::sync::mpsc;
 
 /// Capability name.
@@ -73,7 +74,7 @@ impl FooBar {
     /// The [`Protocol`] to register with a server.
     pub fn protocol(&self) -> Protocol {
         let state = self.clone();
-        Protocol::new(NAME, VERSION, LENGTH, move |peer, rw| {
+        Protocol::new(Capability::new(NAME, VERSION), LENGTH, move |peer, rw| {
             let state = state.clone();
             async move { state.run(peer, rw).await }
         })

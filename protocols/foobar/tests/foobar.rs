@@ -42,7 +42,7 @@ async fn malformed_payload_ends_the_handler_with_an_error() {
 }
 
 fn config(foobar: &FooBar) -> ServerConfig {
-    let mut c = ServerConfig::new(*NodeKey::generate(&mut rand::rngs::OsRng).secret());
+    let mut c = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
     c.listen_addr = Some("127.0.0.1:0".parse().unwrap());
     c.protocols = vec![foobar.protocol()];
     c

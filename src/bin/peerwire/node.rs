@@ -54,7 +54,7 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
     let out = Output { json: args.json };
     let key = load_key(&args)?;
     let (foobar, mut messages) = FooBar::new();
-    let mut config = ServerConfig::new(*key.secret());
+    let mut config = ServerConfig::new(key.clone());
     config.listen_addr = Some(args.listen);
     config.max_peers = args.max_peers;
     config.protocols = vec![foobar.protocol()];
@@ -141,7 +141,7 @@ fn print_event(out: Output, event: &PeerEvent) {
                 "id": id.to_string(),
                 "reason": end.reason().to_string(),
                 "code": end.reason().code(),
-                "by_remote": matches!(end, peerwire::peer::SessionEnd::Remote(_)),
+                "by_remote": matches!(end, peerwire::protocol::SessionEnd::Remote(_)),
             }),
         ),
         PeerEvent::Rejected { id, reason, .. } => {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use peerwire::crypto::{Enode, NodeKey};
 use peerwire::rlpx::{RlpxConfig, RlpxError, RlpxStream};
-use peerwire::wire::{code, DisconnectReason, Hello, P2P_VERSION};
+use peerwire::wire::{code, DisconnectReason, Hello, PayloadCodec, P2P_VERSION};
 use serde_json::json;
 use tokio::net::TcpStream;
 
@@ -85,7 +85,8 @@ async fn exchange(enode: &Enode, limit: Duration) -> Result<Hello, String> {
     }
     let hello = Hello::decode(&frame.payload).map_err(|e| format!("bad Hello: {e}"))?;
     // Polite goodbye, compressed if the peer expects it; the answer is not awaited.
-    let bye = DisconnectReason::Requested.encode_message(hello.protocol_version >= P2P_VERSION);
+    let bye = DisconnectReason::Requested
+        .encode_message(PayloadCodec::negotiate(P2P_VERSION, hello.protocol_version));
     let _ = stream.send(code::DISCONNECT, &bye).await;
     Ok(hello)
 }

@@ -10,26 +10,35 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::StreamExt;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
-use tokio_util::codec::FramedRead;
 
 use super::control::{SessionControl, SessionEnd};
-use super::setup::read_disconnect;
-use crate::protocol::Msg;
-use crate::rlpx::{Frame, Opener, RlpxError};
-use crate::wire::{code, snappy, DisconnectReason, BASE_PROTOCOL_LENGTH};
+use super::msg::Msg;
+use crate::rlpx::{Frame, FrameReader, RlpxError};
+use crate::wire::{
+    code, DisconnectReason, PayloadCodec, BASE_PROTOCOL_LENGTH, EMPTY_LIST, MAX_PAYLOAD_SIZE,
+};
 
 /// Where messages of one shared capability go.
 #[derive(Debug)]
 pub(crate) struct Route {
-    pub(crate) offset: u64,
-    pub(crate) length: u64,
-    pub(crate) queue: mpsc::Sender<Msg>,
+    offset: u64,
+    length: u64,
+    queue: mpsc::Sender<Msg>,
     /// Messages waiting for room in `queue`, oldest first.
-    pub(crate) parked: VecDeque<Msg>,
+    parked: VecDeque<Msg>,
+}
+
+impl Route {
+    pub(crate) fn new(offset: u64, length: u64, queue: mpsc::Sender<Msg>) -> Self {
+        Route {
+            offset,
+            length,
+            queue,
+            parked: VecDeque::new(),
+        }
+    }
 }
 
 /// Limits of the read half.
@@ -41,7 +50,7 @@ pub(crate) struct ReaderLimits {
 
 struct Reader<'a> {
     routes: Vec<Route>,
-    compress: bool,
+    codec: PayloadCodec,
     limits: ReaderLimits,
     control: &'a SessionControl,
 }
@@ -51,15 +60,15 @@ struct Reader<'a> {
 /// devp2p: a peer silent for the read idle timeout is dropped. Any frame, Pong included,
 /// resets the timer; time spent waiting for our own handlers does not count as silence.
 pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
-    mut frames: FramedRead<R, Opener>,
+    mut frames: FrameReader<R>,
     routes: Vec<Route>,
-    compress: bool,
+    codec: PayloadCodec,
     limits: ReaderLimits,
     control: &SessionControl,
 ) {
     let mut reader = Reader {
         routes,
-        compress,
+        codec,
         limits,
         control,
     };
@@ -68,10 +77,7 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 impl Reader<'_> {
-    async fn run<R: AsyncRead + Unpin>(
-        &mut self,
-        frames: &mut FramedRead<R, Opener>,
-    ) -> SessionEnd {
+    async fn run<R: AsyncRead + Unpin>(&mut self, frames: &mut FrameReader<R>) -> SessionEnd {
         let mut deadline = tokio::time::Instant::now() + self.limits.idle_timeout;
         loop {
             let next = tokio::select! {
@@ -82,19 +88,19 @@ impl Reader<'_> {
                     }
                     continue;
                 }
-                next = tokio::time::timeout_at(deadline, frames.next()) => next,
+                next = tokio::time::timeout_at(deadline, frames.recv()) => next,
             };
             let frame = match next {
                 Err(_) => return SessionEnd::Local(DisconnectReason::PingTimeout),
-                Ok(None) => return SessionEnd::Closed,
-                Ok(Some(Err(e))) => {
+                Ok(Ok(None)) => return SessionEnd::Closed,
+                Ok(Err(e)) => {
                     tracing::debug!(error = %e, "read failed");
                     return match e {
                         RlpxError::Io(_) => SessionEnd::Closed,
                         _ => SessionEnd::Local(DisconnectReason::ProtocolError),
                     };
                 }
-                Ok(Some(Ok(frame))) => frame,
+                Ok(Ok(Some(frame))) => frame,
             };
             if self.control.is_ending() {
                 // Draining until the peer closes; nothing more is delivered.
@@ -109,20 +115,28 @@ impl Reader<'_> {
 
     async fn dispatch(&mut self, frame: Frame) -> Result<(), SessionEnd> {
         let protocol_error = SessionEnd::Local(DisconnectReason::ProtocolError);
-        if frame.code == code::DISCONNECT {
-            // Accepted compressed or not: implementations differ.
-            return Err(SessionEnd::Remote(read_disconnect(&frame.payload)));
-        }
-        let payload = if self.compress {
-            Bytes::from(snappy::decompress(&frame.payload).map_err(|_| protocol_error)?)
-        } else {
-            frame.payload
-        };
         match frame.code {
+            code::DISCONNECT => {
+                // Accepted compressed or not: implementations differ.
+                Err(SessionEnd::Remote(DisconnectReason::read_message(
+                    &frame.payload,
+                )))
+            }
             // Hello is sent once, before everything else.
             code::HELLO => Err(protocol_error),
-            code::PING => {
-                self.control.request_pong();
+            // devp2p: Ping and Pong carry the empty list; nothing else is accepted, and the
+            // check reads the declared size before anything is decompressed.
+            code::PING | code::PONG => {
+                let empty = self
+                    .codec
+                    .decode(frame.payload, EMPTY_LIST.len())
+                    .map_err(|_| protocol_error)?;
+                if empty[..] != EMPTY_LIST {
+                    return Err(protocol_error);
+                }
+                if frame.code == code::PING {
+                    self.control.request_pong();
+                }
                 Ok(())
             }
             // Any frame already reset the idle timer; other reserved base codes are ignored.
@@ -133,14 +147,18 @@ impl Reader<'_> {
                     .iter()
                     .position(|r| c >= r.offset && c - r.offset < r.length)
                     .ok_or(protocol_error)?;
+                let payload = self
+                    .codec
+                    .decode(frame.payload, MAX_PAYLOAD_SIZE)
+                    .map_err(|_| protocol_error)?;
                 let msg = Msg {
                     code: c - self.routes[index].offset,
-                    size: payload.len(),
                     payload,
                     received_at: Instant::now(),
                 };
-                self.wait_for_budget(msg.size).await?;
-                self.control.charge_inbound(msg.size);
+                let size = msg.payload.len();
+                self.wait_for_budget(size).await?;
+                self.control.charge_inbound(size);
                 self.deliver(index, msg)
             }
         }

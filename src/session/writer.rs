@@ -3,15 +3,21 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::control::{SessionControl, SessionEnd};
 use super::scheduler::{Drr, Queues};
-use crate::protocol::rw::Outgoing;
 use crate::rlpx::Sealer;
-use crate::wire::{code, snappy, EMPTY_LIST};
+use crate::wire::{code, PayloadCodec};
+
+/// A message on its way to the write scheduler: absolute code, payload as it goes on the wire.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) code: u64,
+    pub(crate) payload: Bytes,
+}
 
 /// Write out once this much is sealed, even if more is queued.
 const FLUSH_AT: usize = 64 * 1024;
@@ -57,8 +63,9 @@ struct Writer<W> {
     sealer: Sealer,
     buf: BytesMut,
     write_timeout: Duration,
+    codec: PayloadCodec,
     /// Ping/Pong payload as it goes on the wire.
-    empty: Vec<u8>,
+    empty: Bytes,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
@@ -109,33 +116,20 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     io: W,
     sealer: Sealer,
     mut queues: Vec<OutQueue>,
-    compress: bool,
+    codec: PayloadCodec,
     timing: WriterTiming,
     control: &SessionControl,
 ) {
-    let empty = if compress {
-        snappy::compress(&EMPTY_LIST)
-    } else {
-        EMPTY_LIST.to_vec()
-    };
     let mut writer = Writer {
         io,
         sealer,
         buf: BytesMut::new(),
         write_timeout: timing.write_timeout,
-        empty,
+        codec,
+        empty: codec.empty_list(),
     };
     let mut drr = Drr::new(queues.iter().map(|q| q.weight).collect());
-    if let Err(end) = run(
-        &mut writer,
-        &mut drr,
-        &mut queues,
-        compress,
-        timing,
-        control,
-    )
-    .await
-    {
+    if let Err(end) = run(&mut writer, &mut drr, &mut queues, timing, control).await {
         control.end(end);
     }
     let _ = writer.io.shutdown().await;
@@ -145,7 +139,6 @@ async fn run<W: AsyncWrite + Unpin>(
     w: &mut Writer<W>,
     drr: &mut Drr,
     queues: &mut [OutQueue],
-    compress: bool,
     timing: WriterTiming,
     control: &SessionControl,
 ) -> Result<(), SessionEnd> {
@@ -154,7 +147,7 @@ async fn run<W: AsyncWrite + Unpin>(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if control.is_ending() {
-            return finish(w, drr, queues, compress, control).await;
+            return finish(w, drr, queues, control).await;
         }
         if control.take_pong() {
             w.seal_empty(code::PONG)?;
@@ -182,7 +175,6 @@ async fn finish<W: AsyncWrite + Unpin>(
     w: &mut Writer<W>,
     drr: &mut Drr,
     queues: &mut [OutQueue],
-    compress: bool,
     control: &SessionControl,
 ) -> Result<(), SessionEnd> {
     let Some(SessionEnd::Local(reason)) = control.outcome() else {
@@ -198,6 +190,7 @@ async fn finish<W: AsyncWrite + Unpin>(
             w.flush().await?;
         }
     }
-    w.seal(code::DISCONNECT, &reason.encode_message(compress))?;
+    let bye = reason.encode_message(w.codec);
+    w.seal(code::DISCONNECT, &bye)?;
     w.flush().await
 }

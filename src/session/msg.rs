@@ -9,10 +9,8 @@ use bytes::Bytes;
 pub struct Msg {
     /// The message code, relative to the protocol (`0..length`).
     pub code: u64,
-    /// The payload, decompressed: normally RLP.
+    /// The payload, decompressed: normally RLP. Its length is the message's size.
     pub payload: Bytes,
-    /// Payload size in bytes (decompressed).
-    pub size: usize,
     /// When the connection read it.
     pub received_at: Instant,
 }
@@ -22,7 +20,6 @@ impl Msg {
     pub fn new(code: u64, payload: Bytes) -> Self {
         Msg {
             code,
-            size: payload.len(),
             payload,
             received_at: Instant::now(),
         }

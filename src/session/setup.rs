@@ -6,8 +6,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::rlpx::{RlpxError, RlpxStream};
 use crate::wire::{
-    code, match_capabilities, Capability, DisconnectReason, Hello, HelloError, SharedCapability,
-    P2P_VERSION,
+    code, match_capabilities, Capability, DisconnectReason, Hello, HelloError, PayloadCodec,
+    SharedCapability, P2P_VERSION,
 };
 
 /// A session that exchanged Hellos and shares at least one capability.
@@ -15,16 +15,15 @@ use crate::wire::{
 pub(crate) struct Negotiated {
     pub(crate) hello: Hello,
     pub(crate) shared: Vec<SharedCapability>,
-    /// Whether messages after Hello are snappy-compressed (both sides speak version >= 5).
-    pub(crate) compress: bool,
+    /// How messages after Hello are encoded.
+    pub(crate) codec: PayloadCodec,
 }
 
 /// Why a session could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SetupError {
-    /// The RLPx handshake or transport failed.
-    #[error("rlpx: {0}")]
+pub(crate) enum SetupError {
+    /// The RLPx transport failed.
+    #[error(transparent)]
     Rlpx(#[from] RlpxError),
     /// No Hello arrived in time.
     #[error("hello timed out")]
@@ -51,7 +50,7 @@ pub enum SetupError {
 
 impl SetupError {
     /// The Disconnect we send for this failure, if the connection can still carry one.
-    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+    pub(crate) fn disconnect_reason(&self) -> Option<DisconnectReason> {
         match self {
             SetupError::Hello(e) => Some(e.disconnect_reason()),
             SetupError::UnexpectedIdentity => Some(DisconnectReason::UnexpectedIdentity),
@@ -72,14 +71,14 @@ pub(crate) async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     local_caps: &[(Capability, u64)],
     timeout: Duration,
 ) -> Result<Negotiated, SetupError> {
-    // Set once the peer's Hello is read: from then on the peer expects compression (or not).
-    let mut compress = None;
-    let result = tokio::time::timeout(timeout, exchange(stream, ours, local_caps, &mut compress))
+    // Set once the peer's Hello is read: from then on the peer expects its encoding.
+    let mut codec = PayloadCodec::Plain;
+    let result = tokio::time::timeout(timeout, exchange(stream, ours, local_caps, &mut codec))
         .await
         .unwrap_or(Err(SetupError::Timeout));
     if let Err(e) = &result {
         if let Some(reason) = e.disconnect_reason() {
-            send_disconnect(stream, reason, compress.unwrap_or(false)).await;
+            send_disconnect(stream, reason, codec).await;
         }
     }
     result
@@ -89,21 +88,22 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut RlpxStream<S>,
     ours: &Hello,
     local_caps: &[(Capability, u64)],
-    compress_after_hello: &mut Option<bool>,
+    codec_after_hello: &mut PayloadCodec,
 ) -> Result<Negotiated, SetupError> {
     stream.send(code::HELLO, &ours.encode()).await?;
     let frame = stream.recv().await?.ok_or(SetupError::Closed)?;
     match frame.code {
         code::HELLO => {}
         code::DISCONNECT => {
-            return Err(SetupError::Disconnected(read_disconnect(&frame.payload)));
+            return Err(SetupError::Disconnected(DisconnectReason::read_message(
+                &frame.payload,
+            )));
         }
         other => return Err(SetupError::UnexpectedMessage(other)),
     }
     let hello = Hello::decode(&frame.payload)?;
-    // devp2p: snappy applies after Hello when both sides advertise version 5 or higher.
-    let compress = hello.protocol_version >= 5 && ours.protocol_version >= 5;
-    *compress_after_hello = Some(compress);
+    let codec = PayloadCodec::negotiate(ours.protocol_version, hello.protocol_version);
+    *codec_after_hello = codec;
     if hello.id != stream.remote_id() {
         return Err(SetupError::UnexpectedIdentity);
     }
@@ -114,23 +114,17 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Negotiated {
         hello,
         shared,
-        compress,
+        codec,
     })
-}
-
-/// The reason of a received Disconnect; one we cannot read still ends the session, as a
-/// breach of protocol.
-pub(crate) fn read_disconnect(payload: &[u8]) -> DisconnectReason {
-    DisconnectReason::decode_message(payload).unwrap_or(DisconnectReason::ProtocolError)
 }
 
 /// Best-effort Disconnect on a stream we are about to drop.
 pub(crate) async fn send_disconnect<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut RlpxStream<S>,
     reason: DisconnectReason,
-    compress: bool,
+    codec: PayloadCodec,
 ) {
-    let payload = reason.encode_message(compress);
+    let payload = reason.encode_message(codec);
     let send = stream.send(code::DISCONNECT, &payload);
     // The connection is being dropped either way; a failed send changes nothing.
     let _ = tokio::time::timeout(Duration::from_secs(2), send).await;
@@ -149,19 +143,5 @@ pub(crate) fn our_hello(
         capabilities: caps,
         listen_port: port,
         id,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_unreadable_disconnect_counts_as_a_protocol_error() {
-        assert_eq!(
-            read_disconnect(&[0xff, 0xff, 0xff]),
-            DisconnectReason::ProtocolError
-        );
-        assert_eq!(read_disconnect(&[0x04]), DisconnectReason::TooManyPeers);
     }
 }

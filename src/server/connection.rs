@@ -1,0 +1,162 @@
+//! One connection from handshake to end: RLPx, Hello, admission, then the session.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::state::Shared;
+use super::PeerEvent;
+use crate::crypto::NodeId;
+use crate::protocol::{attach, Direction, Peer, PeerInfo, Protocol};
+use crate::rlpx::{RlpxConfig, RlpxStream, MAX_FRAME_SIZE};
+use crate::session::{self, Session, SessionEnd, SetupError};
+use crate::wire::{DisconnectReason, MAX_HELLO_SIZE};
+
+/// The largest frame accepted before Hello: a Hello plus its message id.
+const HELLO_FRAME_LIMIT: usize = MAX_HELLO_SIZE + 16;
+
+/// A running session, as `serve_connection` awaits it.
+type Running = std::pin::Pin<Box<dyn std::future::Future<Output = SessionEnd> + Send>>;
+
+/// Runs one connection from handshake to end. `dialed` is the id we dialed, if we did.
+/// Returns how the session ended, or `None` if it never became a peer.
+pub(crate) async fn serve_connection(
+    shared: Arc<Shared>,
+    io: TcpStream,
+    remote_addr: SocketAddr,
+    dialed: Option<NodeId>,
+    permit: OwnedSemaphorePermit,
+) -> Option<SessionEnd> {
+    // Setup runs boxed: its state (handshake, Hello, the stream before it is split) is large
+    // and short-lived, and would otherwise be reserved in every connected peer's task.
+    let (info, running) = Box::pin(establish(&shared, io, remote_addr, dialed)).await?;
+    let id = info.id;
+    drop(permit);
+    tracing::info!(peer = %id.short(), %remote_addr, direction = ?info.direction, client = %info.client_id, "peer added");
+    shared.emit(PeerEvent::Added(info));
+
+    let end = running.await;
+
+    shared.state().peers.remove(&id);
+    shared.peers_changed.notify_waiters();
+    tracing::info!(peer = %id.short(), reason = %end.reason(), ?end, "peer dropped");
+    shared.emit(PeerEvent::Dropped { id, end });
+    Some(end)
+}
+
+/// Handshake, Hello and admission; on success the peer is registered and its session is
+/// returned, not yet started.
+async fn establish(
+    shared: &Arc<Shared>,
+    io: TcpStream,
+    remote_addr: SocketAddr,
+    dialed: Option<NodeId>,
+) -> Option<(Arc<PeerInfo>, Running)> {
+    let direction = if dialed.is_some() {
+        Direction::Outbound
+    } else {
+        Direction::Inbound
+    };
+    let rlpx = RlpxConfig {
+        handshake_timeout: shared.config.handshake_timeout,
+        // Until Hello is read, nothing larger than a Hello is accepted: a peer that only
+        // completed the ECIES handshake cannot make us buffer a 16 MiB frame.
+        max_frame_size: HELLO_FRAME_LIMIT,
+    };
+    let handshake = async {
+        match dialed {
+            Some(id) => RlpxStream::connect(io, &shared.config.key, id, &rlpx).await,
+            None => RlpxStream::accept(io, &shared.config.key, &rlpx).await,
+        }
+    };
+    let mut stream = tokio::select! {
+        result = handshake => match result {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(%remote_addr, error = %e, "rlpx handshake failed");
+                return None;
+            }
+        },
+        _ = shared.shutdown.cancelled() => return None,
+    };
+    let id = stream.remote_id();
+    let reject = |reason| {
+        shared.emit(PeerEvent::Rejected {
+            id,
+            remote_addr,
+            direction,
+            reason,
+        })
+    };
+    // Not cut short by `stop`: it is bounded by the handshake timeout, and finishing it lets
+    // a stopping server refuse the peer with a proper Disconnect (Quitting).
+    let negotiated = session::negotiate(
+        &mut stream,
+        &shared.hello,
+        &shared.local_caps,
+        shared.config.handshake_timeout,
+    )
+    .await;
+    let negotiated = match negotiated {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::debug!(peer = %id.short(), %remote_addr, error = %e, "session setup failed");
+            let reason = match e {
+                SetupError::Disconnected(reason) => Some(reason),
+                other => other.disconnect_reason(),
+            };
+            if let Some(reason) = reason {
+                reject(reason);
+            }
+            return None;
+        }
+    };
+    stream.set_max_frame_size(MAX_FRAME_SIZE);
+    let (protocols, slots): (Vec<Protocol>, Vec<_>) = negotiated
+        .shared
+        .iter()
+        .filter_map(|s| shared.protocol_for(&s.capability).map(|p| (p.slot(s), p)))
+        .map(|(slot, p)| (p, slot))
+        .unzip();
+    let info = Arc::new(PeerInfo {
+        id,
+        remote_addr,
+        direction,
+        client_id: negotiated.hello.client_id,
+        protocol_version: negotiated.hello.protocol_version,
+        listen_port: negotiated.hello.listen_port,
+        capabilities: negotiated.shared,
+    });
+    let session = Session::new(
+        stream,
+        negotiated.codec,
+        shared.config.peer_inbound_budget,
+        shared.config.session,
+    );
+    let peer = Peer::new(info.clone(), session.control().clone());
+    let span = tracing::info_span!(
+        "peer",
+        id = %id.short(),
+        addr = %remote_addr,
+        dir = ?direction,
+    );
+
+    // Admission and registration under one lock: two connections from the same node cannot
+    // both pass, and `remove_peer` or `peers()` never miss an admitted peer.
+    let admitted = shared.state().peers.admit(id, peer.clone());
+    if let Err((reason, _)) = admitted {
+        session.refuse(reason).await;
+        tracing::debug!(peer = %id.short(), %reason, "peer refused");
+        reject(reason);
+        return None;
+    }
+    let running = session.run(span, slots, attach(protocols, peer.clone()));
+    // `stop` cancels before it disconnects the registered peers: either it saw this one, or
+    // this check sees the cancellation.
+    if shared.shutdown.is_cancelled() {
+        peer.disconnect(DisconnectReason::Quitting);
+    }
+    Some((info, Box::pin(running)))
+}

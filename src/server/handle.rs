@@ -1,0 +1,124 @@
+//! A running server's handle: what the application calls.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::dialer;
+use super::state::Shared;
+use super::{NodeInfo, PeerEvent};
+use crate::crypto::{Enode, NodeId};
+use crate::protocol::Peer;
+use crate::wire::DisconnectReason;
+
+/// A running server. Cheap to clone; all clones control the same server.
+#[derive(Clone)]
+pub struct ServerHandle {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("enode", &self.shared.info.enode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// Our enode URL (an unspecified listen IP is advertised as 127.0.0.1).
+    pub fn local_enode(&self) -> Enode {
+        self.shared.info.enode
+    }
+
+    /// The bound listen address, if listening.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.shared.info.listen_addr
+    }
+
+    /// Facts about the local node.
+    pub fn node_info(&self) -> NodeInfo {
+        self.shared.info.clone()
+    }
+
+    /// The connected peers.
+    pub fn peers(&self) -> Vec<Peer> {
+        self.shared.state().peers.peers().cloned().collect()
+    }
+
+    /// The connected peer with `id`.
+    pub fn peer(&self, id: &NodeId) -> Option<Peer> {
+        self.shared.state().peers.get(id).cloned()
+    }
+
+    /// How many peers are connected.
+    pub fn peer_count(&self) -> usize {
+        self.shared.state().peers.len()
+    }
+
+    /// Subscribes to peer events from now on.
+    pub fn events(&self) -> broadcast::Receiver<PeerEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Adds a static peer: dialed now and redialed with backoff whenever it is not connected.
+    /// Adding one twice does nothing. Ignored when the server does not dial (`no_dial`).
+    pub fn add_peer(&self, enode: Enode) {
+        if self.shared.config.no_dial {
+            return;
+        }
+        // Checked and spawned under the lock `stop` takes after cancelling: either this dialer
+        // exists before `stop` looks, or it is never started.
+        let mut state = self.shared.state();
+        if self.shared.shutdown.is_cancelled() || state.statics.contains_key(&enode.id) {
+            return;
+        }
+        let cancel = self.shared.shutdown.child_token();
+        state.statics.insert(enode.id, cancel.clone());
+        self.shared
+            .tasks
+            .spawn(dialer::keep_connected(self.shared.clone(), enode, cancel));
+    }
+
+    /// Stops keeping `id` connected and disconnects it (reason `Requested`) if connected.
+    pub fn remove_peer(&self, id: &NodeId) {
+        let (cancel, peer) = {
+            let mut state = self.shared.state();
+            (state.statics.remove(id), state.peers.get(id).cloned())
+        };
+        if let Some(cancel) = cancel {
+            cancel.cancel();
+        }
+        if let Some(peer) = peer {
+            peer.disconnect(DisconnectReason::Requested);
+        }
+    }
+
+    /// Admits `id` even when the peer slots are full.
+    pub fn add_trusted_peer(&self, id: NodeId) {
+        self.shared.state().peers.trust(id);
+    }
+
+    /// Makes `id` an ordinary peer again.
+    pub fn remove_trusted_peer(&self, id: &NodeId) {
+        self.shared.state().peers.distrust(id);
+    }
+
+    /// Stops accepting and dialing, sends Disconnect `Quitting` to every peer, and returns
+    /// once every task of the server has finished. Calling it again waits again.
+    pub async fn stop(&self) {
+        let peers: Vec<Peer> = {
+            let mut state = self.shared.state();
+            self.shared.shutdown.cancel();
+            state.peers.close();
+            state.peers.peers().cloned().collect()
+        };
+        for peer in peers {
+            peer.disconnect(DisconnectReason::Quitting);
+        }
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+        tracing::info!("server stopped");
+    }
+}

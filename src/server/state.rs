@@ -1,0 +1,66 @@
+//! What every task of one server shares: settings, our Hello, the peer set, and shutdown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{broadcast, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::admission::Admission;
+use super::{NodeInfo, PeerEvent, ServerConfig};
+use crate::crypto::NodeId;
+use crate::protocol::{Peer, Protocol};
+use crate::wire::{Capability, Hello};
+
+/// State changed under one lock: admission and registration of peers, static dialers.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// The connected peers, the only record of them.
+    pub(crate) peers: Admission<Peer>,
+    /// The dialer of each static peer, by id.
+    pub(crate) statics: HashMap<NodeId, CancellationToken>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) info: NodeInfo,
+    pub(crate) hello: Hello,
+    pub(crate) local_caps: Vec<(Capability, u64)>,
+    pub(crate) state: Mutex<State>,
+    pub(crate) events: broadcast::Sender<PeerEvent>,
+    /// Handshake slots of accepted connections.
+    pub(crate) pending: Arc<Semaphore>,
+    /// Handshake slots of dialed connections, separate so that neither direction can starve
+    /// the other.
+    pub(crate) dialing: Arc<Semaphore>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+    /// Notified whenever a peer leaves.
+    pub(crate) peers_changed: Notify,
+}
+
+impl Shared {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding the lock; recover the data if it ever happens.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_connected(&self, id: &NodeId) -> bool {
+        self.state().peers.is_connected(id)
+    }
+
+    pub(crate) fn emit(&self, event: PeerEvent) {
+        // No subscribers is fine.
+        let _ = self.events.send(event);
+    }
+
+    pub(crate) fn protocol_for(&self, cap: &Capability) -> Option<Protocol> {
+        self.config
+            .protocols
+            .iter()
+            .find(|p| p.capability() == *cap)
+            .cloned()
+    }
+}

@@ -1,0 +1,142 @@
+//! The payload encoding negotiated at Hello: snappy for `p2p` version 5 and later.
+//!
+//! devp2p (RLPx, "Message Snappy Compression"): "Snappy compression is enabled for all
+//! messages after Hello if both sides advertise version 5 or higher ... implementations
+//! should check the uncompressed length of the data before decoding it".
+//!
+//! A session picks its [`PayloadCodec`] once, when the peer's Hello is read, and every
+//! message after that — Ping, Pong and Disconnect included — goes through it.
+
+use bytes::Bytes;
+
+use super::snappy::{self, SnappyError};
+use super::EMPTY_LIST;
+use crate::rlpx::MAX_FRAME_SIZE;
+
+/// Largest payload a frame carries: the frame limit less room for the message id.
+pub const MAX_PAYLOAD_SIZE: usize = MAX_FRAME_SIZE - 9;
+
+/// How message payloads go on the wire after Hello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PayloadCodec {
+    /// As they are (a peer below `p2p` version 5).
+    Plain,
+    /// One snappy block per payload.
+    Snappy,
+}
+
+/// A payload that does not fit a frame once encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("payload of {0} bytes exceeds the frame limit")]
+pub struct PayloadTooLarge(pub usize);
+
+impl PayloadCodec {
+    /// The codec both sides use after exchanging Hellos announcing these `p2p` versions.
+    pub fn negotiate(ours: u64, theirs: u64) -> Self {
+        if ours >= 5 && theirs >= 5 {
+            PayloadCodec::Snappy
+        } else {
+            PayloadCodec::Plain
+        }
+    }
+
+    /// Whether payloads are compressed.
+    pub fn is_snappy(self) -> bool {
+        self == PayloadCodec::Snappy
+    }
+
+    /// Encodes a payload for the wire. Fails, before and after compressing, when it would not
+    /// fit a frame (incompressible data grows slightly under snappy).
+    pub fn encode(self, payload: Bytes) -> Result<Bytes, PayloadTooLarge> {
+        if payload.len() > MAX_PAYLOAD_SIZE {
+            return Err(PayloadTooLarge(payload.len()));
+        }
+        let encoded = match self {
+            PayloadCodec::Plain => payload,
+            PayloadCodec::Snappy => Bytes::from(snappy::compress(&payload)),
+        };
+        if encoded.len() > MAX_PAYLOAD_SIZE {
+            return Err(PayloadTooLarge(encoded.len()));
+        }
+        Ok(encoded)
+    }
+
+    /// The size `payload` decodes to, read from its header without decoding it, so that it
+    /// can be checked (and budgeted) before anything is allocated.
+    pub fn decoded_len(self, payload: &[u8]) -> Result<usize, SnappyError> {
+        match self {
+            PayloadCodec::Plain => Ok(payload.len()),
+            PayloadCodec::Snappy => snappy::decompressed_len(payload),
+        }
+    }
+
+    /// Decodes a received payload whose decoded size must not exceed `max`.
+    pub fn decode(self, payload: Bytes, max: usize) -> Result<Bytes, SnappyError> {
+        match self {
+            PayloadCodec::Plain if payload.len() > max => Err(SnappyError::TooLarge {
+                size: payload.len(),
+                max,
+            }),
+            PayloadCodec::Plain => Ok(payload),
+            PayloadCodec::Snappy => snappy::decompress_max(&payload, max).map(Bytes::from),
+        }
+    }
+
+    /// The Ping and Pong payload, the empty list, as it goes on the wire.
+    pub fn empty_list(self) -> Bytes {
+        match self {
+            PayloadCodec::Plain => Bytes::from_static(&EMPTY_LIST),
+            PayloadCodec::Snappy => Bytes::from(snappy::compress(&EMPTY_LIST)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snappy_only_when_both_sides_speak_version_5() {
+        assert_eq!(PayloadCodec::negotiate(5, 5), PayloadCodec::Snappy);
+        assert_eq!(PayloadCodec::negotiate(5, 6), PayloadCodec::Snappy);
+        assert_eq!(PayloadCodec::negotiate(5, 4), PayloadCodec::Plain);
+        assert_eq!(PayloadCodec::negotiate(4, 5), PayloadCodec::Plain);
+    }
+
+    #[test]
+    fn payloads_round_trip_in_both_codecs() {
+        for codec in [PayloadCodec::Plain, PayloadCodec::Snappy] {
+            let payload = Bytes::from(vec![7u8; 10_000]);
+            let wire = codec.encode(payload.clone()).unwrap();
+            assert_eq!(codec.decoded_len(&wire), Ok(10_000));
+            assert_eq!(codec.decode(wire, 10_000), Ok(payload));
+        }
+        // Hand-written: snappy of [0xc0] is a 1-byte length then a 1-byte literal.
+        assert_eq!(&PayloadCodec::Snappy.empty_list()[..], [0x01, 0x00, 0xc0]);
+        assert_eq!(&PayloadCodec::Plain.empty_list()[..], [0xc0]);
+    }
+
+    #[test]
+    fn limits_are_checked_both_ways() {
+        let big = Bytes::from(vec![0u8; MAX_PAYLOAD_SIZE + 1]);
+        assert_eq!(
+            PayloadCodec::Plain.encode(big.clone()),
+            Err(PayloadTooLarge(MAX_PAYLOAD_SIZE + 1))
+        );
+        assert_eq!(
+            PayloadCodec::Snappy.encode(big),
+            Err(PayloadTooLarge(MAX_PAYLOAD_SIZE + 1))
+        );
+        let wire = PayloadCodec::Snappy
+            .encode(Bytes::from(vec![1; 100]))
+            .unwrap();
+        assert_eq!(
+            PayloadCodec::Snappy.decode(wire, 99),
+            Err(SnappyError::TooLarge { size: 100, max: 99 })
+        );
+        assert_eq!(
+            PayloadCodec::Plain.decode(Bytes::from(vec![1; 100]), 99),
+            Err(SnappyError::TooLarge { size: 100, max: 99 })
+        );
+    }
+}
