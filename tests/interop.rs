@@ -1,5 +1,6 @@
 //! Interoperability with an independent devp2p stack: `@ethereumjs/devp2p` 10.0.0, driven by
 //! `tests/interop/peer.mjs` (JSON lines on stdin/stdout; see tests/interop/README.md).
+//! Most tests run a small recording protocol; the last one runs `peerwire-foobar` itself.
 //!
 //! The Node packages are installed with `npm ci` on first use. Without `node` and `npm` these
 //! tests fail, saying what to install.
@@ -16,6 +17,7 @@ use peerwire::protocol::SessionEnd;
 use peerwire::protocol::{MsgSender, Protocol};
 use peerwire::server::{PeerEvent, ServerHandle};
 use peerwire::wire::{Capability, DisconnectReason};
+use peerwire_foobar::{FooBar, FooBarEvent};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use support::*;
@@ -253,6 +255,7 @@ async fn foo_bar_both_ways(js: &mut JsPeer, seen: &mut Received, sender: &MsgSen
         (Some("foo"), Some(0))
     );
     assert_eq!(reply["text"], "bar");
+    assert_eq!(reply["form"], "bare", "the recorder answers bare");
 
     sender.send(0, &"foo").await.unwrap();
     assert_eq!(next(seen).await, (0, b"bar".to_vec()));
@@ -441,6 +444,116 @@ async fn no_shared_capability_ends_as_useless_peer_on_both_sides() {
     let closed = js.event("connection_closed").await;
     assert_eq!(closed["reason"].as_u64(), Some(3), "{closed}");
     assert_eq!(server.peer_count(), 0);
+    js.exit().await;
+    server.stop().await;
+}
+
+/// The next foobar event, within [`WAIT`].
+async fn foobar_event(events: &mut mpsc::Receiver<FooBarEvent>) -> FooBarEvent {
+    tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("a foobar event in time")
+        .expect("foobar events open")
+}
+
+/// Payloads (hex) that are not one UTF-8 string in either form; peerwire-foobar skips them.
+const GARBAGE: [(&str, &str); 10] = [
+    ("empty payload", ""),
+    ("truncated string", "83666f"),
+    ("'f' wrapped in 0x81 (not canonical)", "8166"),
+    ("trailing byte", "83666f6f00"),
+    ("a list of two", "c883666f6f83666f6f"),
+    ("an empty list", "c0"),
+    ("a nested list", "c5c483666f6f"),
+    ("non-UTF-8 string", "82fffe"),
+    ("the integer 1000 (string 03 e8)", "8203e8"),
+    ("[1000]", "c38203e8"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foobar_answers_ethereumjs_in_its_form_and_skips_garbage() {
+    let (foobar, mut messages) = FooBar::new();
+    let server = start(config(vec![foobar.protocol()])).await;
+    let mut js = JsPeer::dial(&server, "foo/1").await;
+    js.event("peer_added").await;
+    let js_id = js.id();
+    eventually(|| foobar.peers().contains(&js_id)).await;
+
+    // ethereumjs -> peerwire: ["foo"] gets ["bar"] (c4 83 'bar'), "foo" gets "bar" (83 'bar').
+    for (form, len) in [("list", 5), ("bare", 4), ("list", 5)] {
+        js.cmd(json!({"cmd": "send", "cap": "foo", "code": 0, "text": "foo", "form": form}))
+            .await;
+        let reply = js.message("foo").await;
+        assert_eq!(
+            (
+                reply["form"].as_str(),
+                reply["text"].as_str(),
+                reply["len"].as_u64()
+            ),
+            (Some(form), Some("bar"), Some(len)),
+            "{reply}"
+        );
+    }
+
+    // Garbage is skipped and counted; the session stays up and the next foo is answered (it is
+    // the first reply ethereumjs sees: garbage got none).
+    for (_, hex) in GARBAGE {
+        js.cmd(json!({"cmd": "send_raw", "cap": "foo", "code": 0, "hex": hex}))
+            .await;
+    }
+    js.cmd(json!({"cmd": "send", "cap": "foo", "code": 0, "text": "foo", "form": "list"}))
+        .await;
+    let reply = js.message("foo").await;
+    assert_eq!(
+        (reply["form"].as_str(), reply["text"].as_str()),
+        (Some("list"), Some("bar")),
+        "{reply}"
+    );
+    assert_eq!(foobar.skipped(), GARBAGE.len() as u64, "{GARBAGE:?}");
+    assert!(server.peer(&js_id).is_some(), "still connected");
+
+    // Other text, in either form, reaches the application.
+    for (form, text) in [("list", "hello as a list"), ("bare", "hello bare")] {
+        js.cmd(json!({"cmd": "send", "cap": "foo", "code": 0, "text": text, "form": form}))
+            .await;
+        let event = foobar_event(&mut messages).await;
+        assert_eq!(
+            event,
+            FooBarEvent::Message {
+                from: js_id,
+                text: text.into()
+            }
+        );
+    }
+
+    // peerwire -> ethereumjs: FooBar::send uses the list form; ethereumjs answers in kind, and
+    // its ["bar"] reaches the application.
+    foobar.send(&js_id, "foo").await.unwrap();
+    let got = js.message("foo").await;
+    assert_eq!(
+        (
+            got["form"].as_str(),
+            got["text"].as_str(),
+            got["len"].as_u64()
+        ),
+        (Some("list"), Some("foo"), Some(5)),
+        "{got}"
+    );
+    let event = foobar_event(&mut messages).await;
+    assert_eq!(
+        event,
+        FooBarEvent::Message {
+            from: js_id,
+            text: "bar".into()
+        }
+    );
+    assert_eq!(foobar.broadcast("to all").await, 1);
+    let got = js.message("foo").await;
+    assert_eq!(
+        (got["form"].as_str(), got["text"].as_str()),
+        (Some("list"), Some("to all"))
+    );
+    assert_eq!(foobar.skipped(), GARBAGE.len() as u64);
     js.exit().await;
     server.stop().await;
 }

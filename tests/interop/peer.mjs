@@ -135,15 +135,28 @@ function makeCapClass(capName) {
       this._send(code, payload)
     }
 
-    sendText(code, text) {
-      this.sendRaw(code, RLP.encode(Buffer.from(text, 'utf8')))
+    // form 'bare': the RLP string; form 'list': an RLP list of that one string.
+    sendText(code, text, form = 'bare') {
+      const bytes = Buffer.from(text, 'utf8')
+      this.sendRaw(code, RLP.encode(form === 'list' ? [bytes] : bytes))
     }
 
     _handleMessage(code, payload) {
+      // form: 'bare' (an RLP string), 'list' (an RLP list of exactly one string), 'other'
+      // (any other list, or not RLP); bytes: the string of 'bare' and 'list'.
       let bytes = null
+      let form = 'other'
       try {
+        // RLP.decode of zero bytes returns an empty string instead of failing.
+        if (payload.length === 0) throw new Error('empty payload')
         const decoded = RLP.decode(payload)
-        if (decoded instanceof Uint8Array) bytes = decoded
+        if (decoded instanceof Uint8Array) {
+          bytes = decoded
+          form = 'bare'
+        } else if (decoded.length === 1 && decoded[0] instanceof Uint8Array) {
+          bytes = decoded[0]
+          form = 'list'
+        }
       } catch {
         // not RLP: report on the raw payload
       }
@@ -159,11 +172,13 @@ function makeCapClass(capName) {
         event: 'message',
         cap: capName,
         code,
+        form,
         text,
         len: payload.length,
         sha256: sha256Hex(bytes ?? payload),
       })
-      if (capName === 'foo' && code === 0 && text === 'foo') this.sendText(0, 'bar')
+      // Answered in the form it came in, like peerwire-foobar and the go-ethereum seed.
+      if (capName === 'foo' && code === 0 && text === 'foo') this.sendText(0, 'bar', form)
     }
   }
   Object.defineProperty(CapProtocol, 'name', { value: `Cap_${capName.replace(/\W/g, '_')}` })
@@ -294,6 +309,7 @@ function handleCommand(cmd) {
       shutdown(0)
       return
     case 'send':
+    case 'send_raw':
     case 'send_big':
     case 'send_many':
     case 'disconnect':
@@ -315,7 +331,13 @@ function handleCommand(cmd) {
   if (cap === null) throw new Error(`${cmd.cmd}: capability ${capName} not shared with peer`)
 
   if (cmd.cmd === 'send') {
-    cap.sendText(Number(cmd.code ?? 0), String(cmd.text ?? ''))
+    const form = cmd.form ?? 'bare'
+    if (form !== 'bare' && form !== 'list') throw new Error(`send: form must be "bare" or "list", not ${JSON.stringify(form)}`)
+    cap.sendText(Number(cmd.code ?? 0), String(cmd.text ?? ''), form)
+  } else if (cmd.cmd === 'send_raw') {
+    const hexPayload = String(cmd.hex ?? '')
+    if (!/^([0-9a-fA-F]{2})*$/.test(hexPayload)) throw new Error('send_raw: hex must be an even number of hex digits')
+    cap.sendRaw(Number(cmd.code ?? 0), Uint8Array.from(Buffer.from(hexPayload, 'hex')))
   } else if (cmd.cmd === 'send_big') {
     const size = Number(cmd.size)
     const seed = Number(cmd.seed ?? 0)

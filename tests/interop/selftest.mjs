@@ -157,7 +157,33 @@ async function main() {
     const mBar = await b.waitEvent('message', 10_000)
     check('A got "foo"', mFoo.cap === 'foo' && mFoo.code === 0 && mFoo.text === 'foo' && mFoo.len === 4 &&
       mFoo.sha256 === createHash('sha256').update('foo').digest('hex'), JSON.stringify(mFoo))
-    check('B got "bar" reply', mBar.text === 'bar' && mBar.cap === 'foo' && mBar.code === 0, JSON.stringify(mBar))
+    check('B got "bar" reply', mBar.text === 'bar' && mBar.form === 'bare' && mBar.cap === 'foo' && mBar.code === 0, JSON.stringify(mBar))
+
+    // foo in the list form is answered in the list form; garbage is only reported
+    a.clearMessages()
+    b.clearMessages()
+    b.send({ cmd: 'send', cap: 'foo', code: 0, text: 'foo', form: 'list' })
+    const mListFoo = await a.waitEvent('message', 10_000)
+    const mListBar = await b.waitEvent('message', 10_000)
+    check('A got ["foo"] (form list)', mListFoo.form === 'list' && mListFoo.text === 'foo' && mListFoo.len === 5 &&
+      mListFoo.sha256 === createHash('sha256').update('foo').digest('hex'), JSON.stringify(mListFoo))
+    check('B got ["bar"] reply (form list)', mListBar.form === 'list' && mListBar.text === 'bar', JSON.stringify(mListBar))
+    a.clearMessages()
+    b.send({ cmd: 'send_raw', cap: 'foo', code: 0, hex: 'c883666f6f83666f6f' })
+    const mTwo = await a.waitEvent('message', 10_000)
+    check('send_raw list of two -> form other, text null', mTwo.form === 'other' && mTwo.text === null && mTwo.len === 9, JSON.stringify(mTwo))
+    a.clearMessages()
+    b.send({ cmd: 'send_raw', cap: 'foo', code: 0, hex: '' })
+    const mEmpty = await a.waitEvent('message', 10_000)
+    check('send_raw empty payload -> form other, len 0', mEmpty.form === 'other' && mEmpty.len === 0, JSON.stringify(mEmpty))
+    a.clearMessages()
+    b.send({ cmd: 'send_raw', cap: 'foo', code: 0, hex: '83666f' })
+    const mCut = await a.waitEvent('message', 10_000)
+    check('send_raw truncated string -> form other', mCut.form === 'other' && mCut.text === null, JSON.stringify(mCut))
+    b.send({ cmd: 'send', cap: 'foo', code: 0, text: 'x', form: 'nope' })
+    const formErr = await b.waitEvent('error', 5_000)
+    check('bad send form -> error event', /form must be/.test(formErr.message), JSON.stringify(formErr))
+    b.events = b.events.filter((e) => e.event !== 'error')
 
     // eth/68 messages are only reported
     b.clearMessages()
