@@ -21,7 +21,7 @@ mod writer;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::codec::FramedRead;
@@ -125,10 +125,13 @@ fn start_tasks<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     let parts = stream.into_framed().into_parts();
     let (sealer, opener) = parts.codec.split();
     let (read_half, write_half) = tokio::io::split(parts.io);
+    // Frames that arrived together with the Hello are read first. Put into the FramedRead's
+    // buffer instead, they would wait for more bytes from the socket: a new FramedRead reads
+    // before it decodes. Copied, so the handshake's buffer is not kept for the session.
+    let pipelined = std::io::Cursor::new(bytes::Bytes::copy_from_slice(&parts.read_buf));
+    let read_half = pipelined.chain(read_half);
     // Small to start with, so idle peers stay cheap; the opener reserves what a frame needs.
-    let mut frames = FramedRead::with_capacity(read_half, opener, READ_BUFFER);
-    // Frames that arrived together with the last handshake bytes.
-    frames.read_buffer_mut().extend_from_slice(&parts.read_buf);
+    let frames = FramedRead::with_capacity(read_half, opener, READ_BUFFER);
 
     let mut routes = Vec::new();
     let mut out_queues = Vec::new();
