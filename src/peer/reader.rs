@@ -19,8 +19,11 @@ use tokio_util::codec::FramedRead;
 use super::control::{SessionControl, SessionEnd};
 use super::setup::read_disconnect;
 use crate::protocol::Msg;
-use crate::rlpx::{Frame, Opener, RlpxError};
-use crate::wire::{code, snappy, DisconnectReason, BASE_PROTOCOL_LENGTH};
+use crate::rlpx::{Frame, Opener, RlpxError, MAX_FRAME_SIZE};
+use crate::wire::{code, snappy, DisconnectReason, BASE_PROTOCOL_LENGTH, EMPTY_LIST};
+
+/// Largest decompressed base-protocol message (Ping, Pong and the reserved codes) accepted.
+const MAX_CONTROL_SIZE: usize = 1024;
 
 /// Where messages of one shared capability go.
 #[derive(Debug)]
@@ -113,14 +116,23 @@ impl Reader<'_> {
             // Accepted compressed or not: implementations differ.
             return Err(SessionEnd::Remote(read_disconnect(&frame.payload)));
         }
+        // A base-protocol message is a few bytes: one that decodes to more is refused before
+        // its decoded bytes are allocated.
+        let max = if frame.code < BASE_PROTOCOL_LENGTH {
+            MAX_CONTROL_SIZE
+        } else {
+            MAX_FRAME_SIZE
+        };
         let payload = if self.compress {
-            Bytes::from(snappy::decompress(&frame.payload).map_err(|_| protocol_error)?)
+            Bytes::from(snappy::decompress_max(&frame.payload, max).map_err(|_| protocol_error)?)
         } else {
             frame.payload
         };
         match frame.code {
             // Hello is sent once, before everything else.
             code::HELLO => Err(protocol_error),
+            // devp2p: "Ping (0x02) `[]`" and "Pong (0x03) `[]`": the payload is the empty list.
+            code::PING | code::PONG if payload[..] != EMPTY_LIST => Err(protocol_error),
             code::PING => {
                 self.control.request_pong();
                 Ok(())
