@@ -303,6 +303,71 @@ async fn peerwire_dials_ethereumjs_and_they_play_foo_bar() {
     js.exit().await;
 }
 
+/// Issue 9 §1 against ethereumjs: its first foo message leaves in the same tick as the Hello
+/// exchange completes. Neither side pings for 15 s or more, so "bar" within 5 s means the
+/// message was not left waiting behind the Hello.
+async fn foo_sent_on_added_gets_bar(js: &mut JsPeer) {
+    let wait = async {
+        loop {
+            let event = js.message("foo").await;
+            if event["text"] == "bar" {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .expect("bar within 5 s of the pipelined foo");
+}
+
+/// A server whose own Pings cannot unstick a stalled session during the test.
+fn quiet_config(protocols: Vec<Protocol>) -> peerwire::server::ServerConfig {
+    let mut c = config(protocols);
+    c.session.ping_interval = Duration::from_secs(60);
+    c.session.read_idle = Duration::from_secs(60);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ethereumjs_dialing_sends_foo_on_added_and_gets_bar_at_once() {
+    let (foo, _seen, _senders) = recorder("foo", 1, 1);
+    let server = start(quiet_config(vec![foo])).await;
+    let enode = server.local_enode().to_string();
+    let mut js = JsPeer::spawn(&[
+        "--dial",
+        &enode,
+        "--caps",
+        "foo/1",
+        "--send-on-added",
+        "foo",
+    ])
+    .await;
+    js.event("peer_added").await;
+    foo_sent_on_added_gets_bar(&mut js).await;
+    js.exit().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ethereumjs_dialed_sends_foo_on_added_and_gets_bar_at_once() {
+    let mut js = JsPeer::spawn(&["--listen", "--caps", "foo/1", "--send-on-added", "foo"]).await;
+    let listening = js.event("listening").await;
+    let enode: Enode = format!(
+        "enode://{}@127.0.0.1:{}",
+        listening["id"].as_str().unwrap(),
+        listening["port"].as_u64().unwrap()
+    )
+    .parse()
+    .unwrap();
+    let (foo, _seen, _senders) = recorder("foo", 1, 1);
+    let server = start(quiet_config(vec![foo])).await;
+    server.add_peer(enode);
+    js.event("peer_added").await;
+    foo_sent_on_added_gets_bar(&mut js).await;
+    server.stop().await;
+    js.exit().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_agree_beyond_the_first_protocol() {
     // ethereumjs: eth/68 (17 codes), foo/1, zzz/2. peerwire: eth/68, foo/1, zzz/2 and qqq/1,

@@ -47,7 +47,15 @@ function reasonName(reason) {
 // command line
 
 function parseArgs(argv) {
-  const opts = { key: null, listen: false, dial: null, caps: 'foo/1', clientId: null, timeout: null }
+  const opts = {
+    key: null,
+    listen: false,
+    dial: null,
+    caps: 'foo/1',
+    clientId: null,
+    timeout: null,
+    sendOnAdded: null,
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const value = () => {
@@ -72,6 +80,9 @@ function parseArgs(argv) {
         break
       case '--timeout':
         opts.timeout = Number(value())
+        break
+      case '--send-on-added':
+        opts.sendOnAdded = value()
         break
       default:
         fatal(`unknown argument ${a}`)
@@ -248,6 +259,13 @@ rlpx.events.on('peer:added', (peer) => {
     caps: peer.getProtocols().map((p) => `${p.name}/${p.version}`),
     remote_caps: hello.capabilities.map((c) => `${c.name}/${c.version}`),
   })
+  // --send-on-added: the first foo message goes out in the same tick as the Hello exchange
+  // completes, as eager real clients send their Status right behind Hello.
+  if (opts.sendOnAdded !== null) {
+    const foo = capOf(peer, 'foo')
+    if (foo === null) emit({ event: 'error', message: '--send-on-added: foo not shared', id })
+    else foo.sendText(0, opts.sendOnAdded)
+  }
 })
 
 rlpx.events.on('peer:removed', (peer, reason, disconnectWe) => {

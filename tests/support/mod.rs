@@ -1,6 +1,8 @@
 //! Helpers shared by the server integration tests.
 #![allow(dead_code)]
 
+pub mod hand;
+
 use std::time::Duration;
 
 use peerwire::protocol::Protocol;
