@@ -13,10 +13,10 @@ use super::handshake::HandshakeError;
 #[non_exhaustive]
 pub enum RlpxError {
     /// The remote sent an invalid handshake packet.
-    #[error("handshake: {0}")]
+    #[error(transparent)]
     Handshake(#[from] HandshakeError),
     /// The remote sent an invalid frame, or a frame to send was too large.
-    #[error("frame: {0}")]
+    #[error(transparent)]
     Frame(#[from] FrameError),
     /// The handshake did not finish within the configured time.
     #[error("handshake timed out")]
@@ -25,7 +25,7 @@ pub enum RlpxError {
     #[error("connection closed during the handshake")]
     ClosedDuringHandshake,
     /// The socket failed.
-    #[error("i/o: {0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 

@@ -29,7 +29,7 @@ pub(crate) enum SetupError {
     #[error("hello timed out")]
     Timeout,
     /// The peer's Hello was invalid.
-    #[error("bad hello: {0}")]
+    #[error(transparent)]
     Hello(#[from] HelloError),
     /// The Hello's node id is not the key proven in the handshake.
     #[error("hello node id differs from the handshake identity")]
