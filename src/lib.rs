@@ -47,12 +47,14 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+#[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod peer;
 pub mod protocol;
 pub mod rlpx;
 pub mod server;
+#[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]
 pub mod testdata;
 pub mod wire;
