@@ -48,12 +48,14 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod crypto;
+#[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod protocol;
 pub mod rlpx;
 pub mod server;
 mod session;
+#[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]
 pub mod testdata;
 pub mod wire;

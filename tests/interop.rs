@@ -2,8 +2,9 @@
 //! `tests/interop/peer.mjs` (JSON lines on stdin/stdout; see tests/interop/README.md).
 //! Most tests run a small recording protocol; the last one runs `peerwire-foobar` itself.
 //!
-//! The Node packages are installed with `npm ci` on first use. Without `node` and `npm` these
-//! tests fail, saying what to install.
+//! The Node packages are installed with `npm ci` on first use. Without `node` and `npm` on
+//! PATH each of these tests skips, printing one line that says what to install; with the `CI`
+//! environment variable set, a missing Node.js is a failure instead.
 
 mod support;
 
@@ -32,24 +33,76 @@ fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-/// Checks for Node.js and npm, and runs `npm ci` once if the packages are missing.
+/// What to install to run these tests.
+const NEEDS: &str = "Node.js 20+ and npm on PATH (e.g. `apt-get install nodejs npm`)";
+
+/// What an interop test does about Node.js.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NodeVerdict {
+    Run,
+    /// Not on CI: a machine without Node.js still runs the rest of the suite.
+    Skip,
+    /// On CI the interop tests must run: a missing Node.js fails them.
+    Fail,
+}
+
+fn node_verdict(node_and_npm_found: bool, on_ci: bool) -> NodeVerdict {
+    match (node_and_npm_found, on_ci) {
+        (true, _) => NodeVerdict::Run,
+        (false, false) => NodeVerdict::Skip,
+        (false, true) => NodeVerdict::Fail,
+    }
+}
+
+/// `CI` is set to anything but empty, `0` or `false` (CI services set `CI=true`).
+fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// The first of `node` and `npm` that does not run from PATH, checked once per process.
+fn missing_node_tool() -> Option<&'static str> {
+    static MISSING: OnceLock<Option<&'static str>> = OnceLock::new();
+    *MISSING.get_or_init(|| {
+        ["node", "npm"].into_iter().find(|tool| {
+            !std::process::Command::new(tool)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    })
+}
+
+/// Call first in every interop test: `true` means return now (skipped). Without Node.js it
+/// prints one line saying what to install, or fails the test when `CI` is set.
+fn skip_without_node() -> bool {
+    use std::io::Write as _;
+
+    let missing = missing_node_tool();
+    let tool = missing.unwrap_or_default();
+    match node_verdict(missing.is_none(), on_ci()) {
+        NodeVerdict::Run => false,
+        NodeVerdict::Skip => {
+            // libtest names the thread after the test.
+            let thread = std::thread::current();
+            let test = thread.name().unwrap_or("an interop test");
+            // Straight to stderr: the test harness captures `eprintln!` of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: `{tool}` not found; install {NEEDS} to run the interop tests"
+            );
+            true
+        }
+        NodeVerdict::Fail => {
+            panic!("`{tool}` not found and CI is set: the interop tests need {NEEDS}")
+        }
+    }
+}
+
+/// Runs `npm ci` once if the packages are missing (after [`skip_without_node`]).
 fn ensure_node_packages() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let ready = READY.get_or_init(|| {
         let dir = interop_dir();
-        for tool in ["node", "npm"] {
-            let found = std::process::Command::new(tool)
-                .arg("--version")
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            if !found {
-                return Err(format!(
-                    "the interop tests need Node.js 20+ and npm on PATH (`{tool}` not found): \
-                     install them, e.g. `apt-get install nodejs npm`"
-                ));
-            }
-        }
         if dir
             .join("node_modules/@ethereumjs/devp2p/package.json")
             .exists()
@@ -72,6 +125,50 @@ fn ensure_node_packages() {
     });
     if let Err(e) = ready {
         panic!("{e}");
+    }
+}
+
+#[test]
+fn missing_node_skips_off_ci_and_fails_on_ci() {
+    assert_eq!(node_verdict(true, false), NodeVerdict::Run);
+    assert_eq!(node_verdict(true, true), NodeVerdict::Run);
+    assert_eq!(node_verdict(false, false), NodeVerdict::Skip);
+    assert_eq!(node_verdict(false, true), NodeVerdict::Fail);
+}
+
+/// Runs this test binary again with no `node` or `npm` on PATH: the interop test skips with
+/// one line on stderr and passes, unless `CI` is set, when it fails.
+#[test]
+fn without_node_on_path_an_interop_test_skips_or_fails_on_ci() {
+    const TEST: &str = "no_shared_capability_ends_as_useless_peer_on_both_sides";
+    let run = |ci: Option<&str>| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        // Not an empty PATH: execvp falls back to a default search path for that.
+        cmd.args(["--exact", TEST])
+            .env("PATH", "/nonexistent/peerwire-no-node")
+            .env_remove("CI");
+        if let Some(ci) = ci {
+            cmd.env("CI", ci);
+        }
+        let out = cmd.output().expect("the test binary runs");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+
+    let (ok, stdout, stderr) = run(None);
+    assert!(
+        ok,
+        "without CI a missing Node.js skips:\n{stdout}\n{stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped")).collect();
+    assert_eq!(lines.len(), 1, "one skip line:\n{stderr}");
+    assert!(lines[0].contains(TEST) && lines[0].contains("Node.js 20+ and npm"));
+    assert!(stdout.contains("1 passed"), "{stdout}");
+
+    for ci in ["true", "1"] {
+        let (ok, stdout, stderr) = run(Some(ci));
+        assert!(!ok, "CI={ci}: a missing Node.js fails:\n{stdout}\n{stderr}");
+        assert!(stdout.contains("CI is set"), "{stdout}");
     }
 }
 
@@ -263,6 +360,9 @@ async fn foo_bar_both_ways(js: &mut JsPeer, seen: &mut Received, sender: &MsgSen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ethereumjs_dials_peerwire_and_they_play_foo_bar() {
+    if skip_without_node() {
+        return;
+    }
     let (foo, mut seen, mut senders) = recorder("foo", 1, 1);
     let server = start(config(vec![foo])).await;
     let mut events = server.events();
@@ -284,6 +384,9 @@ async fn ethereumjs_dials_peerwire_and_they_play_foo_bar() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peerwire_dials_ethereumjs_and_they_play_foo_bar() {
+    if skip_without_node() {
+        return;
+    }
     let (mut js, enode) = JsPeer::listen("foo/1").await;
     let (foo, mut seen, mut senders) = recorder("foo", 1, 1);
     let server = start(config(vec![foo])).await;
@@ -370,6 +473,9 @@ async fn ethereumjs_dialed_sends_foo_on_added_and_gets_bar_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_agree_beyond_the_first_protocol() {
+    if skip_without_node() {
+        return;
+    }
     // ethereumjs: eth/68 (17 codes), foo/1, zzz/2. peerwire: eth/68, foo/1, zzz/2 and qqq/1,
     // which ethereumjs lacks. Shared and sorted: eth 0x10-0x20, foo 0x21, zzz 0x22.
     let (mut js, enode) = JsPeer::listen("eth/68,foo/1,zzz/2").await;
@@ -406,6 +512,9 @@ async fn offsets_agree_beyond_the_first_protocol() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_reasons_cross_in_both_directions() {
+    if skip_without_node() {
+        return;
+    }
     // ethereumjs -> peerwire: a bare-integer Disconnect (TooManyPeers).
     let (foo, _seen, _senders) = recorder("foo", 1, 1);
     let server = start(config(vec![foo])).await;
@@ -447,6 +556,9 @@ async fn disconnect_reasons_cross_in_both_directions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_and_many_messages_cross_intact_both_ways() {
+    if skip_without_node() {
+        return;
+    }
     let (foo, mut seen, mut senders) = recorder("foo", 1, 1);
     let server = start(config(vec![foo])).await;
     let mut js = JsPeer::dial(&server, "foo/1").await;
@@ -496,6 +608,9 @@ async fn large_and_many_messages_cross_intact_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_shared_capability_ends_as_useless_peer_on_both_sides() {
+    if skip_without_node() {
+        return;
+    }
     let (foo, _seen, _senders) = recorder("foo", 1, 1);
     let server = start(config(vec![foo])).await;
     let mut events = server.events();

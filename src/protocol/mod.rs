@@ -134,19 +134,25 @@ impl Protocol {
         }
     }
 
-    /// The handler for one peer, with the handler's own result and any panic (also one in
-    /// `run` itself, before it returned a future) caught.
+    /// The handler for one peer: `run` is called now, and its result and any panic (also one
+    /// in `run` itself, before it returned a future) are caught.
     fn guarded(
         &self,
         peer: Peer,
         rw: MsgReadWriter,
     ) -> impl Future<Output = std::thread::Result<Result<(), HandlerError>>> + Send + 'static {
-        let run = self.run.clone();
-        AssertUnwindSafe(async move { run(peer, rw).await }).catch_unwind()
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| (self.run)(peer, rw)));
+        async move {
+            match started {
+                Ok(handler) => AssertUnwindSafe(handler).catch_unwind().await,
+                Err(panic) => Err(panic),
+            }
+        }
     }
 }
 
-/// Starts one handler per protocol on a session's channels, in the order of `protocols`.
+/// Starts one handler per protocol on a session's channels, in the order of `protocols`:
+/// each protocol's `run` closure is called before this returns.
 pub(crate) fn attach(
     protocols: Vec<Protocol>,
     peer: Peer,

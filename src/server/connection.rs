@@ -31,12 +31,9 @@ pub(crate) async fn serve_connection(
 ) -> Option<SessionEnd> {
     // Setup runs boxed: its state (handshake, Hello, the stream before it is split) is large
     // and short-lived, and would otherwise be reserved in every connected peer's task.
-    let (info, running) = Box::pin(establish(&shared, io, remote_addr, dialed)).await?;
-    let id = info.id;
+    let (id, running) = Box::pin(establish(&shared, io, remote_addr, dialed)).await?;
     drop(permit);
-    tracing::info!(peer = %id.short(), %remote_addr, direction = ?info.direction, client = %info.client_id, "peer added");
-    shared.emit(PeerEvent::Added(info));
-
+    // Starts the session, and with it the handlers; then the peer is announced.
     let end = running.await;
 
     shared.state().peers.remove(&id);
@@ -47,13 +44,14 @@ pub(crate) async fn serve_connection(
 }
 
 /// Handshake, Hello and admission; on success the peer is registered and its session is
-/// returned, not yet started.
+/// returned, not yet started. The session announces the peer (`PeerEvent::Added`) once its
+/// handlers were started.
 async fn establish(
     shared: &Arc<Shared>,
     io: TcpStream,
     remote_addr: SocketAddr,
     dialed: Option<NodeId>,
-) -> Option<(Arc<PeerInfo>, Running)> {
+) -> Option<(NodeId, Running)> {
     let direction = if dialed.is_some() {
         Direction::Outbound
     } else {
@@ -152,11 +150,23 @@ async fn establish(
         reject(reason);
         return None;
     }
-    let running = session.run(span, slots, attach(protocols, peer.clone()));
+    let start_handlers = attach(protocols, peer.clone());
+    let announce = {
+        let shared = shared.clone();
+        move || {
+            tracing::info!(peer = %id.short(), %remote_addr, ?direction, client = %info.client_id, "peer added");
+            shared.emit(PeerEvent::Added(info));
+        }
+    };
+    let running = session.run(span, slots, move |channels| {
+        let handlers = start_handlers(channels);
+        announce();
+        handlers
+    });
     // `stop` cancels before it disconnects the registered peers: either it saw this one, or
     // this check sees the cancellation.
     if shared.shutdown.is_cancelled() {
         peer.disconnect(DisconnectReason::Quitting);
     }
-    Some((info, Box::pin(running)))
+    Some((id, Box::pin(running)))
 }

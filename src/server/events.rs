@@ -12,7 +12,8 @@ use crate::wire::DisconnectReason;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum PeerEvent {
-    /// A peer passed the handshake, Hello and admission; its handlers are running.
+    /// A peer passed the handshake, Hello and admission, and its handlers were started (each
+    /// protocol's `run` closure has been called), so sends to it from now on reach it.
     Added(Arc<PeerInfo>),
     /// A peer's session ended.
     Dropped {

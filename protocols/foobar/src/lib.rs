@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use peerwire::crypto::NodeId;
-use peerwire::protocol::{Msg, MsgSender, Peer, Protocol, SendError};
+use peerwire::protocol::{Msg, MsgReader, MsgSender, Peer, Protocol, SendError};
 use peerwire::wire::Capability;
 use tokio::sync::mpsc;
 
@@ -132,8 +132,20 @@ impl FooBar {
     pub fn protocol(&self) -> Protocol {
         let state = self.clone();
         Protocol::new(Capability::new(NAME, VERSION), LENGTH, move |peer, rw| {
-            let state = state.clone();
-            async move { state.run(peer, rw).await }
+            // Registered before the handler's future exists: the server reports a peer added
+            // only after this closure ran, so `send` and `broadcast` reach it from then on.
+            let (reader, sender) = rw.split();
+            state.lock().insert(peer.id(), sender.clone());
+            let registered = Unregister {
+                state: state.clone(),
+                id: peer.id(),
+            };
+            async move {
+                registered
+                    .state
+                    .run(peer, reader, sender, &registered)
+                    .await
+            }
         })
     }
 
@@ -188,15 +200,15 @@ impl FooBar {
         self.shared.peers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The handler of one peer, registered under `_registered` until it ends.
     async fn run(
-        self,
+        &self,
         peer: Peer,
-        rw: peerwire::protocol::MsgReadWriter,
+        mut reader: MsgReader,
+        sender: MsgSender,
+        _registered: &Unregister,
     ) -> Result<(), peerwire::protocol::HandlerError> {
         let id = peer.id();
-        let (mut reader, sender) = rw.split();
-        self.lock().insert(id, sender.clone());
-        let _registered = Unregister { state: &self, id };
         loop {
             let msg = reader.read_msg().await?;
             // Seed: `err = msg.Decode(&myMessage); if err != nil { continue }`.
@@ -329,12 +341,12 @@ fn truncate(text: &str, max: usize) -> &str {
 }
 
 /// Removes a peer from the map when its handler ends, however it ends.
-struct Unregister<'a> {
-    state: &'a FooBar,
+struct Unregister {
+    state: FooBar,
     id: NodeId,
 }
 
-impl Drop for Unregister<'_> {
+impl Drop for Unregister {
     fn drop(&mut self) {
         self.state.lock().remove(&self.id);
     }

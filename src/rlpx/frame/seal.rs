@@ -40,12 +40,14 @@ impl Sealer {
 
     /// Seals `data` as the whole frame data, message id included (or not): for tests and
     /// fuzzing of the opener's message-id parsing.
+    #[cfg(any(test, feature = "test-utils"))]
     pub(crate) fn seal_raw(&mut self, data: &[u8], out: &mut BytesMut) -> Result<(), FrameError> {
         seal_data(&mut self.cipher, &mut self.mac, &[], data, out)
     }
 
     /// A second sealer at the same keystream position. Never let both send: that reuses the
     /// keystream. Fuzzing uses it to restart from one fixed state.
+    #[cfg(any(test, feature = "test-utils"))]
     pub(crate) fn duplicate(&self) -> Self {
         Sealer {
             cipher: self.cipher.clone(),

@@ -25,6 +25,7 @@ use secp256k1::SecretKey;
 use self::ack::Ack;
 use self::auth::{Auth, VERSION};
 pub use self::packet::MAX_PACKET_SIZE;
+#[cfg(any(test, feature = "test-utils"))]
 pub(crate) use self::packet::{seal_eip8, seal_legacy};
 use self::packet::{Format, PacketReader};
 pub(crate) use self::packet::{LEGACY_ACK_LEN, LEGACY_AUTH_LEN};

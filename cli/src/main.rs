@@ -1,10 +1,5 @@
 //! The `peerwire` command: make keys, run a foo/bar node, ping a devp2p node.
 
-// The foo/bar protocol crate depends on this package's library, so this binary cannot depend
-// on that crate without a cycle; it compiles the same source file as a module instead.
-#[path = "../../../protocols/foobar/src/lib.rs"]
-#[allow(dead_code)]
-mod foobar;
 mod keygen;
 mod node;
 mod output;

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use peerwire::crypto::{parse_secret_key, Enode, NodeKey};
 use peerwire::server::{PeerEvent, Server, ServerConfig};
+use peerwire_foobar::{FooBar, FooBarEvent};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::foobar::{FooBar, FooBarEvent};
 use crate::output::Output;
 
 #[derive(clap::Args, Debug)]
@@ -85,14 +85,15 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
                 }
                 Err(_) => break,
             },
-            Some(message) = messages.recv() => {
-                let FooBarEvent::Message { from, text } = message;
-                out.event(
+            Some(message) = messages.recv() => match message {
+                FooBarEvent::Message { from, text } => out.event(
                     "message",
                     || format!("message from {from}: {text}"),
                     json!({ "from": from.to_string(), "text": text }),
-                );
-            }
+                ),
+                // The enum is non_exhaustive: an event added later is logged, not printed.
+                other => tracing::debug!(?other, "foo/bar event"),
+            },
             line = next_line(&mut stdin) => match line {
                 Some(line) if !line.trim().is_empty() => {
                     foobar.broadcast(line.trim()).await;
