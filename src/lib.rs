@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod peer;
