@@ -1,11 +1,13 @@
 //! Node Discovery v4.
 
 pub mod distance;
+pub mod lookup;
 pub mod message;
 pub mod packet;
 pub mod table;
 
 pub use distance::NodeHash;
+pub use lookup::{Lookup, ALPHA, K};
 pub use message::{
     Endpoint, EnrRequest, EnrResponse, FindNode, Message, Neighbors, NodeRecord, Ping, Pong,
     Target, MAX_NEIGHBORS, VERSION,
