@@ -1,11 +1,13 @@
 //! Node Discovery v4.
 
+pub mod core;
 pub mod distance;
 pub mod lookup;
 pub mod message;
 pub mod packet;
 pub mod table;
 
+pub use self::core::{Config, Discv4, Event, Outputs, RequestError, RequestKind, Stats, Transmit};
 pub use distance::NodeHash;
 pub use lookup::{Lookup, ALPHA, K};
 pub use message::{
