@@ -1,0 +1,229 @@
+//! Ethereum Node Records (EIP-778) for discovery, on the `enr` crate's rust-secp256k1 backend.
+//!
+//! Our local record holds the `secp256k1` key, `ip` or `ip6`, and `udp`/`tcp` (`udp6`/`tcp6`
+//! for IPv6). EIP-778: *"the sequence number ... should be increased whenever the record
+//! changes"*, so changing the endpoint bumps `seq` by one and re-signs.
+
+use std::net::IpAddr;
+
+use secp256k1::SecretKey;
+
+use super::v4::Endpoint;
+use crate::crypto::{Enode, NodeId, NodeKey};
+
+/// A node record with the "v4" identity scheme (secp256k1 keys).
+pub type Record = enr::Enr<SecretKey>;
+
+/// Why a record could not be built or signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// EIP-778: *"The maximum encoded size of a node record is 300 bytes."*
+    #[error("node record exceeds 300 bytes")]
+    TooLarge,
+    /// The sequence number cannot be increased any further.
+    #[error("node record sequence number exhausted")]
+    SeqExhausted,
+    /// Signing failed (should not happen with a valid key).
+    #[error("node record could not be signed")]
+    Signing,
+}
+
+impl From<enr::Error> for RecordError {
+    fn from(e: enr::Error) -> Self {
+        match e {
+            enr::Error::ExceedsMaxSize => RecordError::TooLarge,
+            enr::Error::SequenceNumberTooHigh => RecordError::SeqExhausted,
+            _ => RecordError::Signing,
+        }
+    }
+}
+
+/// The id of the key that signed `record`.
+pub fn node_id(record: &Record) -> NodeId {
+    NodeId::from_public_key(&record.public_key())
+}
+
+/// The record's TCP/UDP endpoint as an [`Enode`], if it has an IP and at least one port.
+///
+/// IPv4 (`ip`, `tcp`, `udp`) is preferred; for `ip6`, EIP-778 says of `tcp6`/`udp6`: *"If
+/// omitted, same as tcp/udp"*. A missing TCP port takes the UDP port and vice versa, as in
+/// enode URLs.
+pub fn to_enode(record: &Record) -> Option<Enode> {
+    let (ip, tcp, udp) = if let Some(ip4) = record.ip4() {
+        (IpAddr::V4(ip4), record.tcp4(), record.udp4())
+    } else {
+        let ip6 = record.ip6()?;
+        (
+            IpAddr::V6(ip6),
+            record.tcp6().or(record.tcp4()),
+            record.udp6().or(record.udp4()),
+        )
+    };
+    let (tcp_port, udp_port) = match (tcp, udp) {
+        (Some(t), Some(u)) => (t, u),
+        (Some(p), None) | (None, Some(p)) => (p, p),
+        (None, None) => return None,
+    };
+    Some(Enode {
+        id: node_id(record),
+        ip,
+        tcp_port,
+        udp_port,
+    })
+}
+
+/// A record for `key` at `endpoint` with sequence number `seq` (`tcp_port == 0` omits `tcp`).
+pub fn build(key: &NodeKey, seq: u64, endpoint: &Endpoint) -> Result<Record, RecordError> {
+    let mut builder = Record::builder();
+    builder.seq(seq).ip(endpoint.ip);
+    match endpoint.ip {
+        IpAddr::V4(_) => {
+            builder.udp4(endpoint.udp_port);
+            if endpoint.tcp_port != 0 {
+                builder.tcp4(endpoint.tcp_port);
+            }
+        }
+        IpAddr::V6(_) => {
+            builder.udp6(endpoint.udp_port);
+            if endpoint.tcp_port != 0 {
+                builder.tcp6(endpoint.tcp_port);
+            }
+        }
+    }
+    Ok(builder.build(key.secret())?)
+}
+
+/// Our own record, kept signed and current.
+#[derive(Clone, Debug)]
+pub struct LocalRecord {
+    key: NodeKey,
+    endpoint: Endpoint,
+    record: Record,
+}
+
+impl LocalRecord {
+    /// The first record (`seq` 1) for `key` at `endpoint`.
+    pub fn new(key: NodeKey, endpoint: Endpoint) -> Result<Self, RecordError> {
+        let record = build(&key, 1, &endpoint)?;
+        Ok(LocalRecord {
+            key,
+            endpoint,
+            record,
+        })
+    }
+
+    /// The signed record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// Its sequence number (what Ping/Pong carry as `enr-seq`, EIP-868).
+    pub fn seq(&self) -> u64 {
+        self.record.seq()
+    }
+
+    /// The endpoint the record advertises.
+    pub fn endpoint(&self) -> Endpoint {
+        self.endpoint
+    }
+
+    /// Advertises `endpoint`: if it differs from the current one, bumps `seq` by one and
+    /// re-signs. Returns whether the record changed.
+    pub fn set_endpoint(&mut self, endpoint: Endpoint) -> Result<bool, RecordError> {
+        if endpoint == self.endpoint {
+            return Ok(false);
+        }
+        let seq = self.seq().checked_add(1).ok_or(RecordError::SeqExhausted)?;
+        self.record = build(&self.key, seq, &endpoint)?;
+        self.endpoint = endpoint;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::str::FromStr;
+
+    use super::*;
+    use crate::testdata::Vectors;
+
+    /// EIP-778's example record: key b71c71a6..., seq 1, ip 127.0.0.1, udp 30303.
+    const EIP778_EXAMPLE: &str = "enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRz\
+        jzCBOonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_ox\
+        Vtw0RW_QAdpzBQA8yWM0xOIN1ZHCCdl8";
+
+    fn key_b() -> NodeKey {
+        NodeKey::new(Vectors::eip8().key("static_key_b"))
+    }
+
+    fn v4(a: [u8; 4], udp: u16, tcp: u16) -> Endpoint {
+        Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::from(a)),
+            udp_port: udp,
+            tcp_port: tcp,
+        }
+    }
+
+    #[test]
+    fn builds_the_eip778_example_record_content() {
+        let record = build(&key_b(), 1, &v4([127, 0, 0, 1], 30303, 0)).unwrap();
+        let parsed = Record::from_str(EIP778_EXAMPLE).unwrap();
+        assert!(parsed.verify());
+        // Same content; the signature differs because ECDSA nonces differ between signers.
+        assert!(record.compare_content(&parsed));
+        assert_eq!(record.size(), parsed.size());
+        assert_eq!(node_id(&parsed), key_b().id());
+        // EIP-778: the example's node address is keccak256 of the uncompressed public key.
+        assert_eq!(
+            hex::encode(parsed.node_id().raw()),
+            "a448f24c6d18e575453db13171562b71999873db5b286df957af199ec94617f7"
+        );
+        let enode = to_enode(&parsed).unwrap();
+        assert_eq!(enode.udp_addr(), "127.0.0.1:30303".parse().unwrap());
+        assert_eq!(
+            enode.tcp_port, 30303,
+            "a missing tcp port takes the udp port"
+        );
+    }
+
+    #[test]
+    fn changing_the_endpoint_bumps_seq_once_and_re_signs() {
+        let mut local = LocalRecord::new(key_b(), v4([10, 0, 0, 1], 30303, 30304)).unwrap();
+        assert_eq!(local.seq(), 1);
+        assert!(!local.set_endpoint(local.endpoint()).unwrap());
+        assert_eq!(local.seq(), 1);
+        assert!(local.set_endpoint(v4([10, 0, 0, 2], 30303, 30304)).unwrap());
+        assert_eq!(local.seq(), 2);
+        assert!(local.record().verify());
+        let enode = to_enode(local.record()).unwrap();
+        assert_eq!(enode.id, key_b().id());
+        assert_eq!(enode.tcp_addr(), "10.0.0.2:30304".parse().unwrap());
+        assert_eq!(enode.udp_port, 30303);
+    }
+
+    #[test]
+    fn ipv6_records_use_the_v6_keys() {
+        let endpoint = Endpoint {
+            ip: "2001:db8::1".parse().unwrap(),
+            udp_port: 1,
+            tcp_port: 2,
+        };
+        let record = build(&key_b(), 7, &endpoint).unwrap();
+        assert_eq!(
+            (record.udp6(), record.tcp6(), record.seq()),
+            (Some(1), Some(2), 7)
+        );
+        let decoded: Record =
+            alloy_rlp::Decodable::decode(&mut &alloy_rlp::encode(&record)[..]).unwrap();
+        assert_eq!(
+            to_enode(&decoded).unwrap().udp_addr(),
+            endpoint_addr(&endpoint)
+        );
+    }
+
+    fn endpoint_addr(e: &Endpoint) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(e.ip, e.udp_port)
+    }
+}

@@ -1,0 +1,28 @@
+//! Node discovery: the sans-IO core of Node Discovery v4 (devp2p `discv4.md`) with node
+//! records (EIP-778, EIP-868).
+//!
+//! ```text
+//! v4::core     bonding (endpoint proof), request/reply matching, amplification rules
+//! v4::lookup   iterative FindNode lookup (alpha 3, k 16)
+//! v4::table    Kademlia table: log-distance buckets, replacements, revalidation
+//! v4::packet   hash || signature || type || RLP, signed and verified
+//! v4::message  Ping, Pong, FindNode, Neighbors, ENRRequest, ENRResponse
+//! enr          our signed node record; ENR <-> NodeId/Enode
+//! ```
+//!
+//! Nothing here does I/O or reads a clock: time (`Instant` for timers, UNIX seconds for
+//! packet expirations) and randomness are passed in.
+
+pub mod enr;
+pub mod v4;
+
+use sha3::{Digest, Keccak256};
+
+/// keccak256 of the concatenation of `parts`.
+pub(crate) fn keccak256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Keccak256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}

@@ -1,0 +1,554 @@
+//! The discv4 protocol state machine: endpoint proofs, request/reply matching, answering
+//! queries, revalidation timers. Sans-IO: datagrams, time and randomness go in, datagrams
+//! to send and events come out.
+//!
+//! discv4.md, "Endpoint Proof": *"To prevent traffic amplification attacks, implementations
+//! must verify that the sender of a query participates in the discovery protocol. The sender
+//! of a packet is considered verified if it has sent a valid pong response with matching ping
+//! hash within the last 12 hours."*
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::distance::NodeHash;
+use super::message::*;
+use super::packet;
+use super::table::{Revalidated, Table, BUCKET_SIZE};
+use crate::crypto::{NodeId, NodeKey};
+use crate::discovery::enr::{LocalRecord, Record};
+
+/// Timers and limits.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How long a Pong proves an endpoint (spec: 12 hours).
+    pub bond_lifetime: Duration,
+    /// How long to wait for a reply.
+    pub request_timeout: Duration,
+    /// Expiration we put on our packets, from now.
+    pub packet_lifetime: Duration,
+    /// Interval between revalidation pings.
+    pub revalidate_interval: Duration,
+    /// Outstanding requests at once.
+    pub max_pending: usize,
+    /// Endpoint proofs remembered at once.
+    pub max_bonds: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bond_lifetime: Duration::from_secs(12 * 3600),
+            request_timeout: Duration::from_millis(500),
+            packet_lifetime: Duration::from_secs(20),
+            revalidate_interval: Duration::from_secs(10),
+            max_pending: 256,
+            max_bonds: 8192,
+        }
+    }
+}
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub to: SocketAddr,
+    /// The packet.
+    pub bytes: Vec<u8>,
+}
+
+/// Something the application may want to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A node answered our Ping: its endpoint is proven for `bond_lifetime`.
+    Bonded(NodeId, SocketAddr),
+    /// The reply to our FindNode (complete, or what arrived before the timeout).
+    Neighbors(NodeId, Vec<NodeRecord>),
+    /// The reply to our ENRRequest.
+    Record(NodeId, Box<Record>),
+    /// A request got no (usable) reply in time.
+    Timeout(NodeId, RequestKind),
+}
+
+/// The kinds of request we track.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// Ping to prove an endpoint or revalidate a table entry.
+    Ping,
+    /// FindNode.
+    FindNode,
+    /// ENRRequest.
+    EnrRequest,
+}
+
+/// What a call produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// Datagrams to send, in order.
+    pub transmits: Vec<Transmit>,
+    /// Events, in order.
+    pub events: Vec<Event>,
+}
+
+/// Why a request could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// `max_pending` requests are already outstanding.
+    #[error("too many outstanding discovery requests")]
+    TooManyPending,
+    /// FindNode and ENRRequest need a proven endpoint first: ping the node.
+    #[error("node has no endpoint proof; ping it first")]
+    NotBonded,
+}
+
+/// Counters of packets dropped, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Packets that failed to decode or verify (including expired ones).
+    pub invalid: u64,
+    /// Pongs, Neighbors and ENRResponses we had not asked for.
+    pub unsolicited: u64,
+    /// FindNode/ENRRequest from senders without an endpoint proof.
+    pub unbonded_queries: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    to: SocketAddr,
+    deadline: Instant,
+    /// Ping/ENRRequest: the hash the reply must quote.
+    hash: [u8; 32],
+    /// FindNode: nodes received so far (at most `BUCKET_SIZE`).
+    nodes: Vec<NodeRecord>,
+}
+
+/// The discv4 node.
+#[derive(Debug)]
+pub struct Discv4 {
+    key: NodeKey,
+    local: LocalRecord,
+    table: Table,
+    config: Config,
+    /// `now` as an Instant and as UNIX seconds, so one clock input serves both.
+    anchor: (Instant, u64),
+    bonds: HashMap<(NodeId, IpAddr), Instant>,
+    pending: HashMap<(NodeId, RequestKind), Pending>,
+    next_revalidation: Instant,
+    stats: Stats,
+}
+
+impl Discv4 {
+    /// A node with identity `key` advertising `local`; `unix_now` is the UNIX time at `now`.
+    pub fn new(
+        key: NodeKey,
+        local: LocalRecord,
+        config: Config,
+        now: Instant,
+        unix_now: u64,
+    ) -> Self {
+        Discv4 {
+            table: Table::new(key.id()),
+            key,
+            local,
+            anchor: (now, unix_now),
+            next_revalidation: now + config.revalidate_interval,
+            config,
+            bonds: HashMap::new(),
+            pending: HashMap::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The routing table.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Drop counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Whether `id` at `ip` has a valid endpoint proof at `now`.
+    pub fn is_bonded(&self, now: Instant, id: &NodeId, ip: IpAddr) -> bool {
+        self.bonds
+            .get(&(*id, ip))
+            .is_some_and(|at| now.saturating_duration_since(*at) < self.config.bond_lifetime)
+    }
+
+    /// The earliest time [`Discv4::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Instant {
+        self.pending
+            .values()
+            .map(|p| p.deadline)
+            .fold(self.next_revalidation, Instant::min)
+    }
+
+    /// Sends a Ping to `id` at `to` (to bond with it, or check it is alive).
+    pub fn ping(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        to: SocketAddr,
+    ) -> Result<Outputs, RequestError> {
+        let mut out = Outputs::default();
+        self.send_ping(now, id, to, &mut out)?;
+        Ok(out)
+    }
+
+    /// Sends FindNode(`target`) to a bonded node; the reply comes as [`Event::Neighbors`].
+    pub fn find_node(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        to: SocketAddr,
+        target: Target,
+    ) -> Result<Outputs, RequestError> {
+        let expiration = self.expiration(now);
+        self.request(
+            now,
+            id,
+            to,
+            RequestKind::FindNode,
+            Message::FindNode(FindNode { target, expiration }),
+        )
+    }
+
+    /// Sends ENRRequest to a bonded node; the reply comes as [`Event::Record`].
+    pub fn request_enr(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        to: SocketAddr,
+    ) -> Result<Outputs, RequestError> {
+        let expiration = self.expiration(now);
+        self.request(
+            now,
+            id,
+            to,
+            RequestKind::EnrRequest,
+            Message::EnrRequest(EnrRequest { expiration }),
+        )
+    }
+
+    /// Handles one received datagram.
+    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Outputs {
+        let mut out = Outputs::default();
+        let packet = match packet::decode(bytes, self.unix(now)) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.invalid += 1;
+                return out;
+            }
+        };
+        let id = packet.sender;
+        match packet.message {
+            Message::Ping(ping) => self.on_ping(now, from, id, packet.hash, &ping, &mut out),
+            Message::Pong(pong) => self.on_pong(now, from, id, &pong, &mut out),
+            Message::FindNode(find) => self.on_find_node(now, from, id, &find, &mut out),
+            Message::Neighbors(n) => self.on_neighbors(id, from, n.nodes, &mut out),
+            Message::EnrRequest(_) => self.on_enr_request(now, from, id, packet.hash, &mut out),
+            Message::EnrResponse(r) => match self.pending.get(&(id, RequestKind::EnrRequest)) {
+                Some(p) if p.to == from && p.hash == r.request_hash => {
+                    self.pending.remove(&(id, RequestKind::EnrRequest));
+                    out.events.push(Event::Record(id, Box::new(r.record)));
+                }
+                _ => self.stats.unsolicited += 1,
+            },
+        }
+        out
+    }
+
+    /// Expires requests and runs revalidation; call at [`Discv4::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) -> Outputs {
+        let mut out = Outputs::default();
+        let expired: Vec<(NodeId, RequestKind)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for (id, kind) in expired {
+            let Some(p) = self.pending.remove(&(id, kind)) else {
+                continue;
+            };
+            if kind == RequestKind::Ping {
+                // A table entry that does not answer is dead (discv4.md, "Kademlia Table").
+                if let Revalidated::Replaced(Some(e)) = self.table.revalidated(now, &id, false) {
+                    let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
+                    let _ = self.send_ping(now, e.id, to, &mut out);
+                }
+            }
+            if kind == RequestKind::FindNode && !p.nodes.is_empty() {
+                out.events.push(Event::Neighbors(id, p.nodes));
+            } else {
+                out.events.push(Event::Timeout(id, kind));
+            }
+        }
+        if now >= self.next_revalidation {
+            self.next_revalidation = now + self.config.revalidate_interval;
+            if let Some(e) = self.table.pick_revalidation(rng) {
+                let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
+                let _ = self.send_ping(now, e.id, to, &mut out);
+            }
+        }
+        out
+    }
+
+    fn on_ping(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        id: NodeId,
+        hash: [u8; 32],
+        ping: &Ping,
+        out: &mut Outputs,
+    ) {
+        // discv4.md, Ping: "the recipient should reply with a Pong packet" (our Pong is the
+        // endpoint proof the sender needs, so it is sent even to unproven endpoints).
+        let pong = Message::Pong(Pong {
+            to: endpoint_of(from, 0),
+            ping_hash: hash,
+            expiration: self.expiration(now),
+            enr_seq: Some(self.local.seq()),
+        });
+        self.send(from, &pong, out);
+        if self.is_bonded(now, &id, from.ip()) {
+            if let Some(e) = self.table.get(&id) {
+                let endpoint = endpoint_of(from, ping.from.tcp_port);
+                if e.endpoint != endpoint {
+                    self.table.insert(now, id, endpoint);
+                }
+            }
+        } else if !self.pending.contains_key(&(id, RequestKind::Ping)) {
+            // "If no communication with the sender has occurred within the last 12h, a ping
+            // should be sent in addition to pong in order to receive an endpoint proof."
+            let _ = self.send_ping(now, id, from, out);
+        }
+    }
+
+    fn on_pong(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        id: NodeId,
+        pong: &Pong,
+        out: &mut Outputs,
+    ) {
+        // discv4.md, Pong: "Implementations should ignore unsolicited pong packets that do not
+        // contain the hash of the most recent ping packet."
+        match self.pending.get(&(id, RequestKind::Ping)) {
+            Some(p) if p.to == from && p.hash == pong.ping_hash => {}
+            _ => {
+                self.stats.unsolicited += 1;
+                return;
+            }
+        }
+        self.pending.remove(&(id, RequestKind::Ping));
+        self.bond(now, id, from.ip());
+        if self.table.revalidated(now, &id, true) == Revalidated::Unknown {
+            self.table.insert(now, id, endpoint_of(from, 0));
+        }
+        out.events.push(Event::Bonded(id, from));
+    }
+
+    fn on_find_node(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        id: NodeId,
+        find: &FindNode,
+        out: &mut Outputs,
+    ) {
+        // discv4.md, FindNode: "To guard against traffic amplification attacks, Neighbors
+        // replies should only be sent if the sender of FindNode has been verified by the
+        // endpoint proof procedure."
+        if !self.is_bonded(now, &id, from.ip()) {
+            self.stats.unbonded_queries += 1;
+            return;
+        }
+        let closest = self
+            .table
+            .closest(&NodeHash::of_target(&find.target), BUCKET_SIZE);
+        let expiration = self.expiration(now);
+        for chunk in closest.chunks(MAX_NEIGHBORS) {
+            let nodes = chunk
+                .iter()
+                .map(|e| NodeRecord {
+                    endpoint: e.endpoint,
+                    id: e.id,
+                })
+                .collect();
+            self.send(
+                from,
+                &Message::Neighbors(Neighbors { nodes, expiration }),
+                out,
+            );
+        }
+    }
+
+    fn on_neighbors(
+        &mut self,
+        id: NodeId,
+        from: SocketAddr,
+        nodes: Vec<NodeRecord>,
+        out: &mut Outputs,
+    ) {
+        let key = (id, RequestKind::FindNode);
+        let Some(p) = self.pending.get_mut(&key).filter(|p| p.to == from) else {
+            self.stats.unsolicited += 1;
+            return;
+        };
+        let room = BUCKET_SIZE - p.nodes.len();
+        p.nodes.extend(nodes.into_iter().take(room));
+        if p.nodes.len() == BUCKET_SIZE {
+            // Removing what `get_mut` just found cannot fail.
+            if let Some(p) = self.pending.remove(&key) {
+                out.events.push(Event::Neighbors(id, p.nodes));
+            }
+        }
+    }
+
+    fn on_enr_request(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        id: NodeId,
+        hash: [u8; 32],
+        out: &mut Outputs,
+    ) {
+        // EIP-868 / discv4.md, ENRRequest: "To guard against amplification attacks, the
+        // sender of ENRRequest should have replied to a ping packet recently (just like for
+        // FindNode)."
+        if !self.is_bonded(now, &id, from.ip()) {
+            self.stats.unbonded_queries += 1;
+            return;
+        }
+        let response = Message::EnrResponse(EnrResponse {
+            request_hash: hash,
+            record: self.local.record().clone(),
+        });
+        self.send(from, &response, out);
+    }
+
+    fn send_ping(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        to: SocketAddr,
+        out: &mut Outputs,
+    ) -> Result<(), RequestError> {
+        let ping = Message::Ping(Ping {
+            version: VERSION,
+            from: self.local.endpoint(),
+            to: endpoint_of(to, 0),
+            expiration: self.expiration(now),
+            enr_seq: Some(self.local.seq()),
+        });
+        self.track(now, id, to, RequestKind::Ping, &ping, out)
+    }
+
+    fn request(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        to: SocketAddr,
+        kind: RequestKind,
+        msg: Message,
+    ) -> Result<Outputs, RequestError> {
+        if !self.is_bonded(now, &id, to.ip()) {
+            return Err(RequestError::NotBonded);
+        }
+        let mut out = Outputs::default();
+        self.track(now, id, to, kind, &msg, &mut out)?;
+        Ok(out)
+    }
+
+    /// Sends `msg` and remembers it as the outstanding request of its kind to `id`
+    /// (replacing an older one: only the most recent is answered).
+    fn track(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        to: SocketAddr,
+        kind: RequestKind,
+        msg: &Message,
+        out: &mut Outputs,
+    ) -> Result<(), RequestError> {
+        if self.pending.len() >= self.config.max_pending && !self.pending.contains_key(&(id, kind))
+        {
+            return Err(RequestError::TooManyPending);
+        }
+        // Our messages are far below 1280 bytes; Neighbors, the only large one, is not tracked.
+        let Ok(enc) = packet::encode(&self.key, msg) else {
+            return Ok(());
+        };
+        out.transmits.push(Transmit {
+            to,
+            bytes: enc.bytes,
+        });
+        let deadline = now + self.config.request_timeout;
+        self.pending.insert(
+            (id, kind),
+            Pending {
+                to,
+                deadline,
+                hash: enc.hash,
+                nodes: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn send(&self, to: SocketAddr, msg: &Message, out: &mut Outputs) {
+        if let Ok(enc) = packet::encode(&self.key, msg) {
+            out.transmits.push(Transmit {
+                to,
+                bytes: enc.bytes,
+            });
+        }
+    }
+
+    fn bond(&mut self, now: Instant, id: NodeId, ip: IpAddr) {
+        if self.bonds.len() >= self.config.max_bonds && !self.bonds.contains_key(&(id, ip)) {
+            let lifetime = self.config.bond_lifetime;
+            self.bonds
+                .retain(|_, at| now.saturating_duration_since(*at) < lifetime);
+            if self.bonds.len() >= self.config.max_bonds {
+                if let Some(oldest) = self
+                    .bonds
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(k, _)| *k)
+                {
+                    self.bonds.remove(&oldest);
+                }
+            }
+        }
+        self.bonds.insert((id, ip), now);
+    }
+
+    fn unix(&self, now: Instant) -> u64 {
+        self.anchor.1 + now.saturating_duration_since(self.anchor.0).as_secs()
+    }
+
+    fn expiration(&self, now: Instant) -> u64 {
+        self.unix(now) + self.config.packet_lifetime.as_secs()
+    }
+}
+
+fn endpoint_of(addr: SocketAddr, tcp_port: u16) -> Endpoint {
+    Endpoint {
+        ip: addr.ip(),
+        udp_port: addr.port(),
+        tcp_port,
+    }
+}
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

@@ -1,0 +1,191 @@
+//! The discv4 packet: `hash || signature || packet-type || packet-data`.
+//!
+//! discv4.md, "Wire Protocol":
+//! ```text
+//! packet-header = hash || signature || packet-type
+//! hash = keccak256(signature || packet-type || packet-data)
+//! signature = sign(packet-type || packet-data)
+//! ```
+
+use rlp::{DecoderError, Rlp};
+use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+use secp256k1::{Message as Digest32, SECP256K1};
+
+use super::message::Message;
+use crate::crypto::{NodeId, NodeKey};
+use crate::discovery::{enr, keccak256};
+
+/// discv4.md: *"The maximum size of any packet is 1280 bytes."*
+pub const MAX_PACKET_SIZE: usize = 1280;
+/// Length of the hash, the signature and the packet-type byte.
+pub const HEADER_LEN: usize = HASH_LEN + SIGNATURE_LEN + 1;
+const HASH_LEN: usize = 32;
+/// *"The `signature` is encoded as a byte array of length 65 as the concatenation of the
+/// signature values `r`, `s` and the 'recovery id' `v`."*
+const SIGNATURE_LEN: usize = 65;
+
+/// Why bytes are not a valid discv4 packet (all of them are the sender's fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PacketError {
+    /// Longer than [`MAX_PACKET_SIZE`] (also returned when encoding a message that would be).
+    #[error("discv4 packet of {0} bytes exceeds 1280")]
+    TooLarge(usize),
+    /// Shorter than the header plus one byte of data.
+    #[error("discv4 packet of {0} bytes is shorter than its header")]
+    TooShort(usize),
+    /// The leading hash does not match the rest of the packet.
+    #[error("discv4 packet hash mismatch")]
+    BadHash,
+    /// The signature is malformed or recovers to no key.
+    #[error("discv4 packet signature is invalid")]
+    BadSignature,
+    /// A packet type outside 0x01..=0x06.
+    #[error("unknown discv4 packet type {0:#04x}")]
+    UnknownType(u8),
+    /// The packet data is not the RLP the type requires.
+    #[error("malformed discv4 packet data: {0:?}")]
+    BadRlp(DecoderError),
+    /// An IP address that is neither 4 nor 16 bytes long.
+    #[error("discv4 endpoint IP of {0} bytes")]
+    BadIp(usize),
+    /// A node id in Neighbors that is not a point on secp256k1.
+    #[error("discv4 neighbor id is not a public key")]
+    BadNodeId,
+    /// The ENR in an ENRResponse is malformed or its signature does not verify.
+    #[error("discv4 ENRResponse carries an invalid record")]
+    BadEnr,
+    /// The ENR in an ENRResponse belongs to another key than the one that signed the packet.
+    #[error("discv4 ENRResponse record is not the sender's")]
+    EnrNotSenders,
+    /// The expiration time stamp lies in the past.
+    #[error("discv4 packet expired at {expiration}, now {now}")]
+    Expired {
+        /// The packet's expiration (UNIX seconds).
+        expiration: u64,
+        /// The time it was checked against (UNIX seconds).
+        now: u64,
+    },
+}
+
+impl From<DecoderError> for PacketError {
+    fn from(e: DecoderError) -> Self {
+        PacketError::BadRlp(e)
+    }
+}
+
+/// A verified packet: its hash, who signed it, and what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packet {
+    /// The packet's `hash` (what a Pong or ENRResponse quotes back).
+    pub hash: [u8; 32],
+    /// The node whose key signed the packet.
+    pub sender: NodeId,
+    /// The decoded message.
+    pub message: Message,
+}
+
+/// An encoded packet ready to send, with its hash (to match the reply against).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    /// The datagram.
+    pub bytes: Vec<u8>,
+    /// Its `hash`.
+    pub hash: [u8; 32],
+}
+
+/// Signs and encodes `message` with `key`.
+///
+/// Fails with [`PacketError::TooLarge`] if the packet would exceed 1280 bytes (a Neighbors
+/// message with more than [`super::message::MAX_NEIGHBORS`] IPv6 nodes).
+pub fn encode(key: &NodeKey, message: &Message) -> Result<Encoded, PacketError> {
+    encode_raw(key, message.packet_type(), &message.encode_data())
+}
+
+/// Signs `packet-type || packet-data` as given (tests use it for malformed packets).
+pub(crate) fn encode_raw(key: &NodeKey, ptype: u8, data: &[u8]) -> Result<Encoded, PacketError> {
+    let len = HEADER_LEN + data.len();
+    if len > MAX_PACKET_SIZE {
+        return Err(PacketError::TooLarge(len));
+    }
+    let digest = keccak256(&[&[ptype], data]);
+    let (recid, rs) = SECP256K1
+        .sign_ecdsa_recoverable(&Digest32::from_digest(digest), key.secret())
+        .serialize_compact();
+    let mut bytes = Vec::with_capacity(len);
+    bytes.extend_from_slice(&[0u8; HASH_LEN]);
+    bytes.extend_from_slice(&rs);
+    // `i32::from(RecoveryId)` is 0..=3, so it fits the `v` byte.
+    bytes.push(i32::from(recid) as u8);
+    bytes.push(ptype);
+    bytes.extend_from_slice(data);
+    let hash = keccak256(&[&bytes[HASH_LEN..]]);
+    bytes[..HASH_LEN].copy_from_slice(&hash);
+    Ok(Encoded { bytes, hash })
+}
+
+/// Verifies and decodes a datagram, rejecting it if its expiration lies before `now_unix`.
+pub fn decode(bytes: &[u8], now_unix: u64) -> Result<Packet, PacketError> {
+    if bytes.len() > MAX_PACKET_SIZE {
+        return Err(PacketError::TooLarge(bytes.len()));
+    }
+    if bytes.len() <= HEADER_LEN {
+        return Err(PacketError::TooShort(bytes.len()));
+    }
+    let (hash, signed) = bytes.split_at(HASH_LEN);
+    if keccak256(&[signed]) != hash {
+        return Err(PacketError::BadHash);
+    }
+    let (signature, body) = signed.split_at(SIGNATURE_LEN);
+    let sender = recover(signature, body)?;
+    let ptype = body[0];
+    let data = first_item(&body[1..])?;
+    let message = Message::decode_data(ptype, data)?;
+
+    // discv4.md, Ping: "Packets containing a time stamp that lies in the past are expired
+    // may not be processed."
+    if let Some(expiration) = message.expiration() {
+        if expiration < now_unix {
+            return Err(PacketError::Expired {
+                expiration,
+                now: now_unix,
+            });
+        }
+    }
+    // discv4.md, ENRResponse: "The recipient of the packet should verify that the node record
+    // is signed by the public key which signed the response packet."
+    if let Message::EnrResponse(r) = &message {
+        if enr::node_id(&r.record) != sender {
+            return Err(PacketError::EnrNotSenders);
+        }
+    }
+    let mut packet_hash = [0u8; 32];
+    packet_hash.copy_from_slice(hash);
+    Ok(Packet {
+        hash: packet_hash,
+        sender,
+        message,
+    })
+}
+
+fn recover(signature: &[u8], body: &[u8]) -> Result<NodeId, PacketError> {
+    let recid =
+        RecoveryId::try_from(i32::from(signature[64])).map_err(|_| PacketError::BadSignature)?;
+    let sig = RecoverableSignature::from_compact(&signature[..64], recid)
+        .map_err(|_| PacketError::BadSignature)?;
+    let key = SECP256K1
+        .recover_ecdsa(&Digest32::from_digest(keccak256(&[body])), &sig)
+        .map_err(|_| PacketError::BadSignature)?;
+    Ok(NodeId::from_public_key(&key))
+}
+
+/// The first RLP item of `data`; *"any extra data after the list"* is ignored.
+fn first_item(data: &[u8]) -> Result<&[u8], PacketError> {
+    let info = Rlp::new(data).payload_info()?;
+    data.get(..info.total())
+        .ok_or(PacketError::BadRlp(DecoderError::RlpIsTooShort))
+}
+
+#[cfg(test)]
+#[path = "packet_tests.rs"]
+mod tests;
