@@ -64,7 +64,11 @@ pub struct ServerConfig {
     /// for a few nodes behind one NAT address; with 50 pending slots one address holds 6 %.
     pub max_pending_per_ip: usize,
     /// Pending slots beyond `max_pending_peers`, used only once those are all busy and only by
-    /// the addresses of static peers and of trusted peers seen before. Default 5.
+    /// the addresses of static peers and of trusted peers seen before. While this reserve has
+    /// room, other connections are accepted and refused at once
+    /// ([`RejectReason::TooManyPending`](super::RejectReason::TooManyPending), as reth does);
+    /// once it is full too, new connections wait in the listen backlog. 0: no reserve (they
+    /// always wait, as go-ethereum's). Default 5.
     pub reserved_pending_peers: usize,
 }
 
