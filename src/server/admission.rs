@@ -116,6 +116,10 @@ impl<P: Connected> Admission<P> {
         self.peers.len()
     }
 
+    pub(crate) fn is_trusted(&self, id: &NodeId) -> bool {
+        self.trusted.contains(id)
+    }
+
     pub(crate) fn trust(&mut self, id: NodeId) {
         self.trusted.insert(id);
     }

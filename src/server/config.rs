@@ -4,6 +4,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
+use super::gating::{GateConfig, ThrottleExempt};
 use crate::crypto::{Enode, NodeId, NodeKey};
 use crate::protocol::Protocol;
 use crate::session::SessionTimeouts;
@@ -45,6 +48,28 @@ pub struct ServerConfig {
     /// parked behind a full protocol queue). When spent, we stop reading from that peer until
     /// the handlers catch up. Default 32 MiB; one message of any size is always let through.
     pub peer_inbound_budget: usize,
+
+    // Connection gating (issue 9 §2); see `gating.rs` for the order of the checks.
+    /// Only addresses in these networks may connect or be dialed (go-ethereum's NetRestrict).
+    /// `None`: any address. Default `None`.
+    pub net_restrict: Option<Vec<IpNet>>,
+    /// After an inbound connection from an address, further inbound connections from it are
+    /// refused for this long (go-ethereum's `inboundThrottleTime`). Zero: no throttle.
+    /// Default 30 s.
+    pub inbound_throttle: Duration,
+    /// Addresses the inbound throttle spares. Default [`ThrottleExempt::Lan`], as go-ethereum.
+    pub inbound_throttle_exempt: ThrottleExempt,
+    /// Most handshakes in progress from one IP address, so that one host cannot hold the
+    /// pending slots. Default 3: a peer's reconnect may overlap its stale attempt, with room
+    /// for a few nodes behind one NAT address; with 50 pending slots one address holds 6 %.
+    pub max_pending_per_ip: usize,
+    /// Pending slots beyond `max_pending_peers`, used only once those are all busy and only by
+    /// the addresses of static peers and of trusted peers seen before. While this reserve has
+    /// room, other connections are accepted and refused at once
+    /// ([`RejectReason::TooManyPending`](super::RejectReason::TooManyPending), as reth does);
+    /// once it is full too, new connections wait in the listen backlog. 0: no reserve (they
+    /// always wait, as go-ethereum's). Default 5.
+    pub reserved_pending_peers: usize,
 }
 
 impl ServerConfig {
@@ -67,6 +92,12 @@ impl ServerConfig {
             session: SessionTimeouts::default(),
             event_capacity: 1024,
             peer_inbound_budget: 32 * 1024 * 1024,
+
+            net_restrict: None,
+            inbound_throttle: Duration::from_secs(30),
+            inbound_throttle_exempt: ThrottleExempt::Lan,
+            max_pending_per_ip: 3,
+            reserved_pending_peers: 5,
         }
     }
 
@@ -81,6 +112,17 @@ impl ServerConfig {
     /// Slots for connections dialed to us: the rest of `max_peers`.
     pub fn max_inbound(&self) -> usize {
         self.max_peers.saturating_sub(self.max_dialed())
+    }
+
+    pub(crate) fn gate(&self) -> GateConfig {
+        GateConfig {
+            net_restrict: self.net_restrict.clone(),
+            throttle: self.inbound_throttle,
+            throttle_exempt: self.inbound_throttle_exempt,
+            max_pending: self.max_pending_peers.max(1),
+            reserved_pending: self.reserved_pending_peers,
+            max_pending_per_ip: self.max_pending_per_ip.max(1),
+        }
     }
 }
 
@@ -97,6 +139,10 @@ impl fmt::Debug for ServerConfig {
             .field("trusted_peers", &self.trusted_peers.len())
             .field("protocols", &self.protocols)
             .field("no_dial", &self.no_dial)
+            .field("net_restrict", &self.net_restrict)
+            .field("inbound_throttle", &self.inbound_throttle)
+            .field("max_pending_per_ip", &self.max_pending_per_ip)
+            .field("reserved_pending_peers", &self.reserved_pending_peers)
             .finish_non_exhaustive()
     }
 }

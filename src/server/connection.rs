@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 
+use super::gating::RejectReason;
 use super::state::Shared;
 use super::PeerEvent;
 use crate::crypto::NodeId;
@@ -17,17 +17,26 @@ use crate::wire::{DisconnectReason, MAX_HELLO_SIZE};
 /// The largest frame accepted before Hello: a Hello plus its message id.
 const HELLO_FRAME_LIMIT: usize = MAX_HELLO_SIZE + 16;
 
+/// Why an identified peer was not admitted.
+enum Refusal {
+    /// devp2p's rules (`admission.rs`).
+    Admission(DisconnectReason),
+    /// The gating rules (`gating.rs`): a banned node id.
+    Gated(RejectReason),
+}
+
 /// A running session, as `serve_connection` awaits it.
 type Running = std::pin::Pin<Box<dyn std::future::Future<Output = SessionEnd> + Send>>;
 
 /// Runs one connection from handshake to end. `dialed` is the id we dialed, if we did.
+/// `permit` is its pending-handshake slot, dropped once the peer is up (or refused).
 /// Returns how the session ended, or `None` if it never became a peer.
 pub(crate) async fn serve_connection(
     shared: Arc<Shared>,
     io: TcpStream,
     remote_addr: SocketAddr,
     dialed: Option<NodeId>,
-    permit: OwnedSemaphorePermit,
+    permit: impl Send + 'static,
 ) -> Option<SessionEnd> {
     // Setup runs boxed: its state (handshake, Hello, the stream before it is split) is large
     // and short-lived, and would otherwise be reserved in every connected peer's task.
@@ -141,14 +150,47 @@ async fn establish(
         dir = ?direction,
     );
 
-    // Admission and registration under one lock: two connections from the same node cannot
-    // both pass, and `remove_peer` or `peers()` never miss an admitted peer.
-    let admitted = shared.state().peers.admit(id, peer.clone());
-    if let Err((reason, _)) = admitted {
-        session.refuse(reason).await;
-        tracing::debug!(peer = %id.short(), %reason, "peer refused");
-        reject(reason);
-        return None;
+    // Ban check, admission and registration under one lock: two connections from the same
+    // node cannot both pass, `remove_peer` or `peers()` never miss an admitted peer, and a
+    // `ban` either sees this peer (and disconnects it) or this check sees the ban.
+    let admitted = {
+        let now = shared.now();
+        let mut state = shared.state();
+        match state.gate.check_node(id, now) {
+            Err(gated) => Err(Refusal::Gated(gated)),
+            Ok(()) => match state.peers.admit(id, peer.clone()) {
+                Err((reason, _)) => Err(Refusal::Admission(reason)),
+                Ok(()) => {
+                    // Static and trusted peers' addresses get past the throttle and into the
+                    // reserved pending slots from now on.
+                    if state.peers.is_trusted(&id) || state.statics.contains_key(&id) {
+                        state.gate.know(id, remote_addr.ip());
+                    }
+                    Ok(())
+                }
+            },
+        }
+    };
+    match admitted {
+        Ok(()) => {}
+        Err(Refusal::Admission(reason)) => {
+            session.refuse(reason).await;
+            tracing::debug!(peer = %id.short(), %reason, "peer refused");
+            reject(reason);
+            return None;
+        }
+        Err(Refusal::Gated(reason)) => {
+            // devp2p has no "banned" reason; Requested says no more than "we asked".
+            session.refuse(DisconnectReason::Requested).await;
+            tracing::debug!(peer = %id.short(), %reason, "peer refused");
+            shared.emit(PeerEvent::Refused {
+                remote_addr,
+                direction,
+                id: Some(id),
+                reason,
+            });
+            return None;
+        }
     }
     let start_handlers = attach(protocols, peer.clone());
     let announce = {

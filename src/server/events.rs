@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::gating::RejectReason;
 use crate::crypto::NodeId;
 use crate::protocol::{Direction, PeerInfo, SessionEnd};
 use crate::wire::DisconnectReason;
@@ -22,8 +23,11 @@ pub enum PeerEvent {
         /// How it ended; [`SessionEnd::reason`] gives the devp2p reason.
         end: SessionEnd,
     },
-    /// A connection passed the handshake but was refused (full, duplicate, self, no shared
-    /// capability, bad Hello ...). `id` is the proven identity.
+    /// A connection passed the handshake but was refused by devp2p's rules (full, duplicate,
+    /// self, no shared capability, bad Hello ...). `id` is the proven identity. Refusals by
+    /// the gating rules (bans, `net_restrict`, throttle, pending limits) are [`Refused`].
+    ///
+    /// [`Refused`]: PeerEvent::Refused
     Rejected {
         /// The remote node.
         id: NodeId,
@@ -33,5 +37,20 @@ pub enum PeerEvent {
         direction: Direction,
         /// The Disconnect reason sent, or received if the remote refused us.
         reason: DisconnectReason,
+    },
+    /// A connection refused by the gating rules, usually before any handshake: closed at
+    /// once, or, for a dial, never made. No Disconnect is sent, except to a banned node id
+    /// found in the handshake, which gets Disconnect `Requested`.
+    Refused {
+        /// The connection's address (for a dial: the address we were to dial).
+        remote_addr: SocketAddr,
+        /// Who dialed.
+        direction: Direction,
+        /// The node, when known: the id we were to dial, or for
+        /// [`RejectReason::BannedNode`] the id proven in the handshake. `None` for an inbound
+        /// connection refused before its handshake, when nobody knows who it is.
+        id: Option<NodeId>,
+        /// Which rule refused it.
+        reason: RejectReason,
     },
 }

@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 
 use super::dialer;
+use super::gating::BanTarget;
 use super::state::Shared;
 use super::{NodeInfo, PeerEvent};
 use crate::crypto::{Enode, NodeId};
@@ -64,13 +66,15 @@ impl ServerHandle {
 
     /// Adds a static peer: dialed now and redialed with backoff whenever it is not connected.
     /// Adding one twice does nothing. Ignored when the server does not dial (`no_dial`).
+    /// Its address is exempt from the inbound throttle and may use the reserved pending slots.
     pub fn add_peer(&self, enode: Enode) {
+        let mut state = self.shared.state();
+        state.gate.know(enode.id, enode.tcp_addr().ip());
         if self.shared.config.no_dial {
             return;
         }
         // Checked and spawned under the lock `stop` takes after cancelling: either this dialer
         // exists before `stop` looks, or it is never started.
-        let mut state = self.shared.state();
         if self.shared.shutdown.is_cancelled() || state.statics.contains_key(&enode.id) {
             return;
         }
@@ -85,6 +89,9 @@ impl ServerHandle {
     pub fn remove_peer(&self, id: &NodeId) {
         let (cancel, peer) = {
             let mut state = self.shared.state();
+            if !state.peers.is_trusted(id) {
+                state.gate.forget(id);
+            }
             (state.statics.remove(id), state.peers.get(id).cloned())
         };
         if let Some(cancel) = cancel {
@@ -102,7 +109,39 @@ impl ServerHandle {
 
     /// Makes `id` an ordinary peer again.
     pub fn remove_trusted_peer(&self, id: &NodeId) {
-        self.shared.state().peers.distrust(id);
+        let mut state = self.shared.state();
+        state.peers.distrust(id);
+        if !state.statics.contains_key(id) {
+            state.gate.forget(id);
+        }
+    }
+
+    /// Bans `target` for `duration` (`Duration::MAX`: until [`unban`](Self::unban)), and
+    /// disconnects the connected peers it matches (reason `Requested`). A banned address is
+    /// refused before the handshake, inbound and dialed; a banned node id is refused once the
+    /// handshake proves it (Disconnect `Requested`), and is not dialed. Banning again replaces
+    /// the expiry. Refusals are reported as [`PeerEvent::Refused`].
+    pub fn ban(&self, target: impl Into<BanTarget>, duration: Duration) {
+        let target = target.into().canonical();
+        let now = self.shared.now();
+        let matched: Vec<Peer> = {
+            let mut state = self.shared.state();
+            state.gate.ban(target, duration, now);
+            let matches = |p: &&Peer| match target {
+                BanTarget::Ip(ip) => p.remote_addr().ip().to_canonical() == ip,
+                BanTarget::Node(id) => p.id() == id,
+            };
+            state.peers.peers().filter(matches).cloned().collect()
+        };
+        for peer in matched {
+            tracing::info!(peer = %peer.id().short(), ?target, "banned peer disconnected");
+            peer.disconnect(DisconnectReason::Requested);
+        }
+    }
+
+    /// Lifts a ban; says whether `target` was banned.
+    pub fn unban(&self, target: impl Into<BanTarget>) -> bool {
+        self.shared.state().gate.unban(&target.into())
     }
 
     /// Stops accepting and dialing, sends Disconnect `Quitting` to every peer, and returns

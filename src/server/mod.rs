@@ -1,8 +1,8 @@
 //! The devp2p server: accepts and dials connections, admits peers and runs their sessions.
 //!
 //! ```text
-//! accept.rs ─┐                          ┌─ admission.rs (slots, duplicates, self)
-//!            ├─▶ connection.rs ─────────┤
+//! accept.rs ─┐  gating.rs (bans, net_restrict, throttle, pending slots)
+//!            ├─▶ connection.rs ─────────┬─ admission.rs (slots, duplicates, self)
 //! dialer.rs ─┘   RLPx + Hello           └─ session (reader, writer) + protocol handlers
 //! handle.rs      ServerHandle: peers, events, static/trusted peers, stop
 //! state.rs       what the tasks share
@@ -14,6 +14,7 @@ mod config;
 mod connection;
 mod dialer;
 mod events;
+mod gating;
 mod handle;
 mod state;
 
@@ -29,12 +30,16 @@ use tokio_util::task::TaskTracker;
 use self::admission::Admission;
 pub use self::config::ServerConfig;
 pub use self::events::PeerEvent;
+use self::gating::Gate;
+pub use self::gating::{BanTarget, RejectReason, ThrottleExempt};
 pub use self::handle::ServerHandle;
 use self::state::{Shared, State};
 use crate::crypto::{Enode, NodeId};
 use crate::session;
 pub use crate::session::SessionTimeouts;
 use crate::wire::Capability;
+/// A network in CIDR form, as [`ServerConfig::net_restrict`] takes it (from `ipnet`).
+pub use ipnet::IpNet;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -150,9 +155,10 @@ impl Server {
             state: Mutex::new(State {
                 peers: admission,
                 statics: HashMap::new(),
+                gate: Gate::new(config.gate()),
             }),
             events: broadcast::channel(config.event_capacity.max(1)).0,
-            pending: Arc::new(Semaphore::new(config.max_pending_peers.max(1))),
+            slot_freed: Notify::new(),
             dialing: Arc::new(Semaphore::new(config.max_pending_peers.max(1))),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admission::Admission;
+use super::gating::Gate;
 use super::{NodeInfo, PeerEvent, ServerConfig};
 use crate::crypto::NodeId;
 use crate::protocol::{Peer, Protocol};
@@ -20,6 +21,9 @@ pub(crate) struct State {
     pub(crate) peers: Admission<Peer>,
     /// The dialer of each static peer, by id.
     pub(crate) statics: HashMap<NodeId, CancellationToken>,
+    /// Bans, the inbound throttle and the pending-handshake slots of accepted connections.
+    /// Under the same lock as `peers`, so that a ban and an admission cannot cross.
+    pub(crate) gate: Gate,
 }
 
 #[derive(Debug)]
@@ -30,8 +34,8 @@ pub(crate) struct Shared {
     pub(crate) local_caps: Vec<(Capability, u64)>,
     pub(crate) state: Mutex<State>,
     pub(crate) events: broadcast::Sender<PeerEvent>,
-    /// Handshake slots of accepted connections.
-    pub(crate) pending: Arc<Semaphore>,
+    /// Notified when an accepted connection gives back its pending slot (`gate`).
+    pub(crate) slot_freed: Notify,
     /// Handshake slots of dialed connections, separate so that neither direction can starve
     /// the other.
     pub(crate) dialing: Arc<Semaphore>,
@@ -45,6 +49,11 @@ impl Shared {
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         // No code panics while holding the lock; recover the data if it ever happens.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The clock the gating rules are given: tokio's, so that a paused test clock applies.
+    pub(crate) fn now(&self) -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
     }
 
     pub(crate) fn is_connected(&self, id: &NodeId) -> bool {
