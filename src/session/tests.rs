@@ -17,11 +17,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::setup::Negotiated;
+use super::{negotiate, our_hello, SessionTimeouts, SetupError, Slot};
 use super::{Channels, Handler, Msg, Outgoing, Session, SessionControl, SessionEnd};
-use super::{SessionTimeouts, Slot};
 use crate::crypto::NodeKey;
-use crate::rlpx::{RlpxConfig, RlpxStream};
-use crate::wire::{code, DisconnectReason, PayloadCodec, EMPTY_LIST, MAX_PAYLOAD_SIZE};
+use crate::rlpx::{FrameCodec, RlpxConfig, RlpxStream};
+use crate::wire::{code, Capability, DisconnectReason, PayloadCodec, EMPTY_LIST, MAX_PAYLOAD_SIZE};
 
 /// Both sides announced `p2p` v5 in Hello: everything after it is snappy-compressed.
 const CODEC: PayloadCodec = PayloadCodec::Snappy;
@@ -476,4 +477,95 @@ async fn messages_queued_before_a_local_disconnect_go_out_before_it() {
         SessionEnd::Local(DisconnectReason::Requested)
     );
     assert_eq!(t0.elapsed(), secs(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup: the Hello exchange
+
+/// What [`hello_dripped_under`] saw.
+struct Dripped {
+    result: Result<Negotiated, SetupError>,
+    /// When `negotiate` returned.
+    at: Duration,
+    /// Bytes of the remote's Hello frame, one written per second.
+    hello_len: usize,
+    /// The remote's transport, to read what we sent.
+    framed: tokio_util::codec::Framed<DuplexStream, FrameCodec>,
+}
+
+/// Runs `negotiate` against a remote that writes its Hello one byte per second.
+async fn hello_dripped_under(timeout: Duration) -> Dripped {
+    use tokio::io::AsyncWriteExt;
+
+    let t0 = Instant::now();
+    let (mut ours, theirs) = rlpx_pair(64 * 1024).await;
+    let caps = vec![Capability::new("foo", 1)];
+    let their_hello = our_hello("dripper", caps.clone(), 0, ours.remote_id());
+    // Ours names the remote's id: our side does not check its own, and the remote checks none.
+    let hello = our_hello("peerwire", caps.clone(), 0, theirs.remote_id());
+    let mut framed = theirs.into_framed();
+    let mut wire = bytes::BytesMut::new();
+    framed
+        .codec_mut()
+        .sealer()
+        .seal(code::HELLO, &their_hello.encode(), &mut wire)
+        .unwrap();
+    let hello_len = wire.len();
+    let local_caps = [(caps[0].clone(), 2)];
+    let result = {
+        let io = framed.get_mut();
+        let drip = async move {
+            for b in wire.iter() {
+                tokio::time::sleep(secs(1)).await;
+                io.write_all(&[*b]).await.unwrap();
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            result = negotiate(&mut ours, &hello, &local_caps, timeout) => result,
+            () = drip => unreachable!(),
+        }
+    };
+    Dripped {
+        result,
+        at: t0.elapsed(),
+        hello_len,
+        framed,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hello_dripped_slower_than_the_timeout_is_cut_at_exactly_the_timeout() {
+    use futures_util::StreamExt;
+
+    let Dripped {
+        result,
+        at,
+        mut framed,
+        ..
+    } = hello_dripped_under(secs(5)).await;
+    assert!(matches!(result, Err(SetupError::Timeout)), "{result:?}");
+    assert_eq!(
+        at,
+        secs(5),
+        "a byte a second, but the Hello as a whole was late"
+    );
+    // Our Hello went first; then Disconnect, uncompressed as the peer's Hello was not read.
+    let hello = framed.next().await.unwrap().unwrap();
+    assert_eq!(hello.code, code::HELLO);
+    let bye = framed.next().await.unwrap().unwrap();
+    assert_eq!(
+        (bye.code, DisconnectReason::decode(&bye.payload)),
+        (code::DISCONNECT, Ok(DisconnectReason::ProtocolError))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hello_dripped_within_the_timeout_is_accepted_when_its_last_byte_arrives() {
+    let dripped = hello_dripped_under(secs(3600)).await;
+    let negotiated = dripped.result.unwrap();
+    assert_eq!(negotiated.hello.client_id, "dripper");
+    assert_eq!(negotiated.codec, PayloadCodec::Snappy);
+    // One byte a second: done the moment the last byte is in, no later.
+    assert_eq!(dripped.at, secs(dripped.hello_len as u64));
 }
