@@ -20,6 +20,8 @@ mod msg;
 mod reader;
 mod scheduler;
 mod setup;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::future::Future;
