@@ -24,9 +24,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::DEFAULT_OUTBOUND_BYTES;
 use super::{end_reason, Direction, HandlerError, MsgReadWriter, Peer, PeerInfo, Protocol};
 use crate::crypto::NodeKey;
-use crate::session::{Channels, Msg, Outgoing, SessionControl};
+use crate::session::{Channels, Inbound, Msg, OutboundLimit, Outgoing, SessionControl};
 use crate::wire::{Capability, PayloadCodec, SharedCapability, BASE_PROTOCOL_LENGTH};
 
 /// One end of a pipe: the handle of the peer at the other end, and this end's channel.
@@ -39,12 +40,23 @@ pub struct PipeEnd {
 }
 
 /// Two connected ends for a protocol of `length` codes, with queues of `capacity` messages
-/// (so up to 2 × `capacity` + 1 messages are in flight one way).
+/// (so up to 2 × `capacity` + 1 messages are in flight one way); each end's outbound queue
+/// also holds at most [`DEFAULT_OUTBOUND_BYTES`] bytes, as on a session.
 ///
 /// Messages sent on one end arrive on the other in order, uncompressed. Each end's `Peer`
 /// handle describes the other end; `peer.disconnect` on either ends both.
 /// Needs a tokio runtime: two tasks move the messages.
 pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, PipeEnd) {
+    pipe_with(capability, length, capacity, DEFAULT_OUTBOUND_BYTES)
+}
+
+/// [`pipe`] with outbound queues of `outbound_bytes` bytes.
+fn pipe_with(
+    capability: Capability,
+    length: u64,
+    capacity: usize,
+    outbound_bytes: usize,
+) -> (PipeEnd, PipeEnd) {
     let control = Arc::new(SessionControl::default());
     let shared = SharedCapability {
         capability,
@@ -62,6 +74,7 @@ pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, P
         rw: MsgReadWriter::new(Channels {
             inbound,
             outbound,
+            outbound_limit: OutboundLimit::new(outbound_bytes),
             offset: BASE_PROTOCOL_LENGTH,
             length,
             codec: PayloadCodec::Plain,
@@ -80,10 +93,11 @@ pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, P
 /// or `SubprotocolError`), so the other end's `read_msg` reports the disconnect; a panic is
 /// then passed on to the task's `JoinHandle`.
 pub fn run_handler(protocol: &Protocol) -> (JoinHandle<Result<(), HandlerError>>, PipeEnd) {
-    let (local, remote) = pipe(
+    let (local, remote) = pipe_with(
         protocol.capability(),
         protocol.length(),
         protocol.inbound_capacity(),
+        protocol.outbound_bytes(),
     );
     let handler = protocol.guarded(local.peer.clone(), local.rw);
     let peer = local.peer;
@@ -112,7 +126,7 @@ fn fake_info(shared: &SharedCapability, direction: Direction) -> PeerInfo {
 /// the session's reason is left to whoever ends it (`run_handler`, or `Peer::disconnect`).
 async fn forward(
     mut from: mpsc::Receiver<Outgoing>,
-    to: mpsc::Sender<Msg>,
+    to: mpsc::Sender<Inbound>,
     control: Arc<SessionControl>,
 ) {
     loop {
@@ -125,10 +139,20 @@ async fn forward(
         let Some(out) = out else {
             break;
         };
-        let msg = Msg::new(out.code - BASE_PROTOCOL_LENGTH, out.payload);
+        // Taken off the queue: its room is free again, as when a session's writer takes it.
+        let Outgoing { code, payload, .. } = out;
+        let msg = Msg::new(code - BASE_PROTOCOL_LENGTH, payload);
+        let charge = control.clone().charge_inbound(msg.payload.len()).await;
         // Not raced against the end: what was sent before it is delivered, as on a real
         // session, for as long as the receiving end exists.
-        if to.send(msg).await.is_err() {
+        if to
+            .send(Inbound {
+                msg,
+                _charge: charge,
+            })
+            .await
+            .is_err()
+        {
             break;
         }
     }
