@@ -139,6 +139,10 @@ impl Protocol {
         self.inbound_capacity
     }
 
+    pub(crate) fn outbound_capacity(&self) -> usize {
+        self.outbound_capacity
+    }
+
     pub(crate) fn outbound_bytes(&self) -> usize {
         self.outbound_bytes
     }

@@ -47,26 +47,37 @@ pub struct PipeEnd {
 /// handle describes the other end; `peer.disconnect` on either ends both.
 /// Needs a tokio runtime: two tasks move the messages.
 pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, PipeEnd) {
-    pipe_with(capability, length, capacity, DEFAULT_OUTBOUND_BYTES)
+    let queues = PipeQueues {
+        inbound: capacity,
+        outbound: capacity,
+        outbound_bytes: DEFAULT_OUTBOUND_BYTES,
+    };
+    pipe_with(capability, length, queues)
 }
 
-/// [`pipe`] with outbound queues of `outbound_bytes` bytes.
-fn pipe_with(
-    capability: Capability,
-    length: u64,
-    capacity: usize,
+/// Queue sizes of both ends of a pipe.
+#[derive(Clone, Copy)]
+struct PipeQueues {
+    /// Messages.
+    inbound: usize,
+    /// Messages.
+    outbound: usize,
+    /// Bytes of each outbound queue.
     outbound_bytes: usize,
-) -> (PipeEnd, PipeEnd) {
+}
+
+/// [`pipe`] with the given queue sizes.
+fn pipe_with(capability: Capability, length: u64, queues: PipeQueues) -> (PipeEnd, PipeEnd) {
     let control = Arc::new(SessionControl::default());
     let shared = SharedCapability {
         capability,
         offset: BASE_PROTOCOL_LENGTH,
         length,
     };
-    let (a_out_tx, a_out_rx) = mpsc::channel(capacity.max(1));
-    let (b_out_tx, b_out_rx) = mpsc::channel(capacity.max(1));
-    let (a_in_tx, a_in_rx) = mpsc::channel(capacity.max(1));
-    let (b_in_tx, b_in_rx) = mpsc::channel(capacity.max(1));
+    let (a_out_tx, a_out_rx) = mpsc::channel(queues.outbound.max(1));
+    let (b_out_tx, b_out_rx) = mpsc::channel(queues.outbound.max(1));
+    let (a_in_tx, a_in_rx) = mpsc::channel(queues.inbound.max(1));
+    let (b_in_tx, b_in_rx) = mpsc::channel(queues.inbound.max(1));
     tokio::spawn(forward(a_out_rx, b_in_tx, control.clone()));
     tokio::spawn(forward(b_out_rx, a_in_tx, control.clone()));
     let end = |inbound, outbound, direction| PipeEnd {
@@ -74,7 +85,7 @@ fn pipe_with(
         rw: MsgReadWriter::new(Channels {
             inbound,
             outbound,
-            outbound_limit: OutboundLimit::new(outbound_bytes),
+            outbound_limit: OutboundLimit::new(queues.outbound_bytes),
             offset: BASE_PROTOCOL_LENGTH,
             length,
             codec: PayloadCodec::Plain,
@@ -88,17 +99,19 @@ fn pipe_with(
 }
 
 /// Starts `protocol`'s handler on one end of a pipe and returns its task and the other end.
+/// Both ends' queues have the protocol's sizes (`with_queue_capacity`, `with_outbound_bytes`).
 ///
 /// When the handler returns or panics, the session ends as on a real connection (`Quitting`
 /// or `SubprotocolError`), so the other end's `read_msg` reports the disconnect; a panic is
 /// then passed on to the task's `JoinHandle`.
 pub fn run_handler(protocol: &Protocol) -> (JoinHandle<Result<(), HandlerError>>, PipeEnd) {
-    let (local, remote) = pipe_with(
-        protocol.capability(),
-        protocol.length(),
-        protocol.inbound_capacity(),
-        protocol.outbound_bytes(),
-    );
+    // Both ends get the protocol's queue sizes, as a session would give them.
+    let queues = PipeQueues {
+        inbound: protocol.inbound_capacity(),
+        outbound: protocol.outbound_capacity(),
+        outbound_bytes: protocol.outbound_bytes(),
+    };
+    let (local, remote) = pipe_with(protocol.capability(), protocol.length(), queues);
     let handler = protocol.guarded(local.peer.clone(), local.rw);
     let peer = local.peer;
     let task = tokio::spawn(async move {
@@ -140,7 +153,12 @@ async fn forward(
             break;
         };
         // Taken off the queue: its room is free again, as when a session's writer takes it.
-        let Outgoing { code, payload, .. } = out;
+        let Outgoing {
+            code,
+            payload,
+            _room,
+        } = out;
+        drop(_room);
         let msg = Msg::new(code - BASE_PROTOCOL_LENGTH, payload);
         let charge = control.clone().charge_inbound(msg.payload.len()).await;
         // Not raced against the end: what was sent before it is delivered, as on a real
