@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peerwire::protocol::Protocol;
-use peerwire::wire::{snappy, Capability};
+use peerwire::wire::{code, snappy, Capability, EMPTY_LIST};
 use support::*;
 use tokio::sync::{mpsc, watch};
 
@@ -43,7 +43,7 @@ fn payload(tag: u8, seq: u8, buf: &mut [u8]) -> Vec<u8> {
 /// does not read yet. Per peer they fit the 32 MiB peer budget; together they would hold
 /// 8 × 32 MiB. The server's 32 MiB budget must hold them to 32 MiB (+ one message) — counted
 /// before decompression, so nothing larger is allocated either — and once the handlers
-/// read, every message arrives, in order per peer.
+/// read, every message arrives, in order per peer. Meanwhile another peer is served Pongs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_peers_cannot_hold_more_than_the_server_budget() {
     let (gate_tx, gate) = watch::channel(false);
@@ -105,6 +105,10 @@ async fn many_peers_cannot_hold_more_than_the_server_budget() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let held_stalled = server.inbound_bytes();
     let (rss_stalled, peak_stalled) = (proc_kib("VmRSS:"), proc_kib("VmHWM:"));
+    // The budget is spent, yet another peer connects and gets its Ping answered.
+    let mut other = RawPeer::connect(&server, key(), vec![Capability::new("bulk", 1)]).await;
+    other.send(code::PING, &EMPTY_LIST).await;
+    assert_eq!(other.recv().await.map(|(c, _)| c), Some(code::PONG));
 
     gate_tx.send(true).unwrap();
     let mut next_seq: HashMap<u8, u8> = HashMap::new();
