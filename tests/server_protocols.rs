@@ -231,7 +231,10 @@ async fn bulk_sender_does_not_starve_a_latency_sensitive_protocol() {
     ca.peer_inbound_budget = 1 << 20;
     let a = start(ca).await;
     let b = start(patient(config(vec![
-        probe("bulk", 1, 1, tx.clone()).with_queue_capacity(BULK, BULK),
+        // The whole backlog fits the queue, in messages and in bytes.
+        probe("bulk", 1, 1, tx.clone())
+            .with_queue_capacity(BULK, BULK)
+            .with_outbound_bytes(BULK * 65 * 1024),
         probe("ping", 1, 2, tx),
     ])))
     .await;

@@ -44,6 +44,10 @@ type RunFn = dyn Fn(Peer, MsgReadWriter) -> BoxFuture + Send + Sync;
 /// Default inbound and outbound queue capacity per protocol and peer, in messages.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
 
+/// Default bytes the outbound queue of one protocol and peer may hold: 16 MiB, about one
+/// message of the largest size a frame carries.
+pub const DEFAULT_OUTBOUND_BYTES: usize = 16 * 1024 * 1024;
+
 /// A sub-protocol: a capability plus the handler run for each peer that shares it.
 #[derive(Clone)]
 pub struct Protocol {
@@ -52,6 +56,7 @@ pub struct Protocol {
     weight: u32,
     inbound_capacity: usize,
     outbound_capacity: usize,
+    outbound_bytes: usize,
     run: Arc<RunFn>,
 }
 
@@ -84,6 +89,7 @@ impl Protocol {
             weight: 1,
             inbound_capacity: DEFAULT_QUEUE_CAPACITY,
             outbound_capacity: DEFAULT_QUEUE_CAPACITY,
+            outbound_bytes: DEFAULT_OUTBOUND_BYTES,
             run,
         }
     }
@@ -101,6 +107,16 @@ impl Protocol {
     pub fn with_queue_capacity(mut self, inbound: usize, outbound: usize) -> Self {
         self.inbound_capacity = inbound.max(1);
         self.outbound_capacity = outbound.max(1);
+        self
+    }
+
+    /// Most bytes the outbound queue for one peer may hold, counted as payloads go on the
+    /// wire (compressed, if the peer uses snappy); default [`DEFAULT_OUTBOUND_BYTES`]. When
+    /// a message does not fit, `send` waits for the connection to write what is queued and
+    /// `try_send` fails with `Full`. A message of any size fits when the queue holds no
+    /// bytes, so a small limit does not make large messages unsendable.
+    pub fn with_outbound_bytes(mut self, bytes: usize) -> Self {
+        self.outbound_bytes = bytes.max(1);
         self
     }
 
@@ -123,6 +139,14 @@ impl Protocol {
         self.inbound_capacity
     }
 
+    pub(crate) fn outbound_capacity(&self) -> usize {
+        self.outbound_capacity
+    }
+
+    pub(crate) fn outbound_bytes(&self) -> usize {
+        self.outbound_bytes
+    }
+
     /// What the session needs to run this protocol at `shared`'s code range.
     pub(crate) fn slot(&self, shared: &SharedCapability) -> Slot {
         Slot {
@@ -131,6 +155,7 @@ impl Protocol {
             weight: self.weight,
             inbound_capacity: self.inbound_capacity,
             outbound_capacity: self.outbound_capacity,
+            outbound_bytes: self.outbound_bytes,
         }
     }
 

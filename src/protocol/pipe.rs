@@ -24,9 +24,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::DEFAULT_OUTBOUND_BYTES;
 use super::{end_reason, Direction, HandlerError, MsgReadWriter, Peer, PeerInfo, Protocol};
 use crate::crypto::NodeKey;
-use crate::session::{Channels, Msg, Outgoing, SessionControl};
+use crate::session::{Channels, Inbound, Msg, OutboundLimit, Outgoing, SessionControl};
 use crate::wire::{Capability, PayloadCodec, SharedCapability, BASE_PROTOCOL_LENGTH};
 
 /// One end of a pipe: the handle of the peer at the other end, and this end's channel.
@@ -39,22 +40,44 @@ pub struct PipeEnd {
 }
 
 /// Two connected ends for a protocol of `length` codes, with queues of `capacity` messages
-/// (so up to 2 × `capacity` + 1 messages are in flight one way).
+/// (so up to 2 × `capacity` + 1 messages are in flight one way); each end's outbound queue
+/// also holds at most [`DEFAULT_OUTBOUND_BYTES`] bytes, as on a session.
 ///
 /// Messages sent on one end arrive on the other in order, uncompressed. Each end's `Peer`
 /// handle describes the other end; `peer.disconnect` on either ends both.
 /// Needs a tokio runtime: two tasks move the messages.
 pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, PipeEnd) {
+    let queues = PipeQueues {
+        inbound: capacity,
+        outbound: capacity,
+        outbound_bytes: DEFAULT_OUTBOUND_BYTES,
+    };
+    pipe_with(capability, length, queues)
+}
+
+/// Queue sizes of both ends of a pipe.
+#[derive(Clone, Copy)]
+struct PipeQueues {
+    /// Messages.
+    inbound: usize,
+    /// Messages.
+    outbound: usize,
+    /// Bytes of each outbound queue.
+    outbound_bytes: usize,
+}
+
+/// [`pipe`] with the given queue sizes.
+fn pipe_with(capability: Capability, length: u64, queues: PipeQueues) -> (PipeEnd, PipeEnd) {
     let control = Arc::new(SessionControl::default());
     let shared = SharedCapability {
         capability,
         offset: BASE_PROTOCOL_LENGTH,
         length,
     };
-    let (a_out_tx, a_out_rx) = mpsc::channel(capacity.max(1));
-    let (b_out_tx, b_out_rx) = mpsc::channel(capacity.max(1));
-    let (a_in_tx, a_in_rx) = mpsc::channel(capacity.max(1));
-    let (b_in_tx, b_in_rx) = mpsc::channel(capacity.max(1));
+    let (a_out_tx, a_out_rx) = mpsc::channel(queues.outbound.max(1));
+    let (b_out_tx, b_out_rx) = mpsc::channel(queues.outbound.max(1));
+    let (a_in_tx, a_in_rx) = mpsc::channel(queues.inbound.max(1));
+    let (b_in_tx, b_in_rx) = mpsc::channel(queues.inbound.max(1));
     tokio::spawn(forward(a_out_rx, b_in_tx, control.clone()));
     tokio::spawn(forward(b_out_rx, a_in_tx, control.clone()));
     let end = |inbound, outbound, direction| PipeEnd {
@@ -62,6 +85,7 @@ pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, P
         rw: MsgReadWriter::new(Channels {
             inbound,
             outbound,
+            outbound_limit: OutboundLimit::new(queues.outbound_bytes),
             offset: BASE_PROTOCOL_LENGTH,
             length,
             codec: PayloadCodec::Plain,
@@ -75,16 +99,19 @@ pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, P
 }
 
 /// Starts `protocol`'s handler on one end of a pipe and returns its task and the other end.
+/// Both ends' queues have the protocol's sizes (`with_queue_capacity`, `with_outbound_bytes`).
 ///
 /// When the handler returns or panics, the session ends as on a real connection (`Quitting`
 /// or `SubprotocolError`), so the other end's `read_msg` reports the disconnect; a panic is
 /// then passed on to the task's `JoinHandle`.
 pub fn run_handler(protocol: &Protocol) -> (JoinHandle<Result<(), HandlerError>>, PipeEnd) {
-    let (local, remote) = pipe(
-        protocol.capability(),
-        protocol.length(),
-        protocol.inbound_capacity(),
-    );
+    // Both ends get the protocol's queue sizes, as a session would give them.
+    let queues = PipeQueues {
+        inbound: protocol.inbound_capacity(),
+        outbound: protocol.outbound_capacity(),
+        outbound_bytes: protocol.outbound_bytes(),
+    };
+    let (local, remote) = pipe_with(protocol.capability(), protocol.length(), queues);
     let handler = protocol.guarded(local.peer.clone(), local.rw);
     let peer = local.peer;
     let task = tokio::spawn(async move {
@@ -112,7 +139,7 @@ fn fake_info(shared: &SharedCapability, direction: Direction) -> PeerInfo {
 /// the session's reason is left to whoever ends it (`run_handler`, or `Peer::disconnect`).
 async fn forward(
     mut from: mpsc::Receiver<Outgoing>,
-    to: mpsc::Sender<Msg>,
+    to: mpsc::Sender<Inbound>,
     control: Arc<SessionControl>,
 ) {
     loop {
@@ -125,10 +152,25 @@ async fn forward(
         let Some(out) = out else {
             break;
         };
-        let msg = Msg::new(out.code - BASE_PROTOCOL_LENGTH, out.payload);
+        // Taken off the queue: its room is free again, as when a session's writer takes it.
+        let Outgoing {
+            code,
+            payload,
+            _room,
+        } = out;
+        drop(_room);
+        let msg = Msg::new(code - BASE_PROTOCOL_LENGTH, payload);
+        let charge = control.clone().charge_inbound(msg.payload.len()).await;
         // Not raced against the end: what was sent before it is delivered, as on a real
         // session, for as long as the receiving end exists.
-        if to.send(msg).await.is_err() {
+        if to
+            .send(Inbound {
+                msg,
+                _charge: charge,
+            })
+            .await
+            .is_err()
+        {
             break;
         }
     }

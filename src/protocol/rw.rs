@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::session::{Channels, Msg, Outgoing, SessionControl, SessionEnd};
+use crate::session::{Channels, Inbound, Msg, OutboundLimit, Outgoing, SessionControl, SessionEnd};
 use crate::wire::PayloadCodec;
 
 /// Why `read_msg` returned no message.
@@ -32,7 +32,7 @@ pub enum SendError {
     /// The payload is larger than a frame can carry.
     #[error("message of {0} bytes exceeds the frame limit")]
     TooLarge(usize),
-    /// `try_send` only: the peer's queue for this protocol is full.
+    /// `try_send` only: the peer's queue for this protocol is full, in messages or in bytes.
     #[error("send queue full")]
     Full,
     /// The session has ended.
@@ -50,15 +50,20 @@ pub struct MsgReadWriter {
 /// The receiving half of a [`MsgReadWriter`].
 #[derive(Debug)]
 pub struct MsgReader {
-    inbound: mpsc::Receiver<Msg>,
+    inbound: mpsc::Receiver<Inbound>,
     control: Arc<SessionControl>,
 }
 
 /// The sending half of a [`MsgReadWriter`]. Cheap to clone: every clone feeds the same
 /// bounded queue, so the application can send while the handler waits in `read_msg`.
+///
+/// The queue is bounded in messages and in bytes (of payloads as they go on the wire), see
+/// `Protocol::with_queue_capacity` and `Protocol::with_outbound_bytes`; a message of any
+/// size fits when the queue holds no bytes. Room is freed as the connection writes.
 #[derive(Clone, Debug)]
 pub struct MsgSender {
     outbound: mpsc::Sender<Outgoing>,
+    outbound_limit: OutboundLimit,
     offset: u64,
     length: u64,
     codec: PayloadCodec,
@@ -70,6 +75,7 @@ impl MsgReadWriter {
         let Channels {
             inbound,
             outbound,
+            outbound_limit,
             offset,
             length,
             codec,
@@ -82,6 +88,7 @@ impl MsgReadWriter {
             },
             sender: MsgSender {
                 outbound,
+                outbound_limit,
                 offset,
                 length,
                 codec,
@@ -144,13 +151,16 @@ impl MsgReader {
     /// The next message from the peer for this protocol. Once the session has ended and
     /// every message received before that was read, it returns `Disconnected`.
     ///
+    /// Messages received before the end, also those still waiting behind a full queue, are
+    /// delivered first if the handler reads them within the session's disconnect linger
+    /// time (`SessionTimeouts::disconnect_linger`); after that the session stops, and what is
+    /// left unread is dropped.
+    ///
     /// Cancel-safe: a dropped call loses no message.
     pub async fn read_msg(&mut self) -> Result<Msg, ReadError> {
         match self.inbound.recv().await {
-            Some(msg) => {
-                self.control.release_inbound(msg.payload.len());
-                Ok(msg)
-            }
+            // Dropping the charge returns the message's bytes to the inbound budgets.
+            Some(Inbound { msg, .. }) => Ok(msg),
             None => Err(ReadError::Disconnected(
                 self.control.outcome().unwrap_or(SessionEnd::Closed),
             )),
@@ -160,14 +170,15 @@ impl MsgReader {
 
 impl MsgSender {
     /// Queues `msg` (RLP-encoded) under `code`, waiting while this protocol's queue for the
-    /// peer is full.
+    /// peer is full (in messages, or in bytes: senders waiting for bytes are served in order).
     ///
     /// Cancel-safe: if the future is dropped, the message was either queued whole or not at all.
     pub async fn send<T: rlp::Encodable>(&self, code: u64, msg: &T) -> Result<(), SendError> {
         self.send_raw(code, rlp::encode(msg).freeze()).await
     }
 
-    /// Queues `msg` under `code` if there is room now; [`SendError::Full`] if not. Never waits.
+    /// Queues `msg` under `code` if there is room now, in messages and in bytes;
+    /// [`SendError::Full`] if not. Never waits.
     pub fn try_send<T: rlp::Encodable>(&self, code: u64, msg: &T) -> Result<(), SendError> {
         self.try_send_raw(code, rlp::encode(msg).freeze())
     }
@@ -183,9 +194,17 @@ impl MsgSender {
 
     /// Queues an already-encoded payload, waiting for room. Cancel-safe like `send`.
     pub async fn send_raw(&self, code: u64, payload: Bytes) -> Result<(), SendError> {
-        let out = self.prepare(code, payload)?;
+        let (code, payload) = self.prepare(code, payload)?;
+        let room = tokio::select! {
+            room = self.outbound_limit.reserve(payload.len()) => room,
+            _ = self.control.ending() => return Err(SendError::Disconnected),
+        };
         self.outbound
-            .send(out)
+            .send(Outgoing {
+                code,
+                payload,
+                _room: room,
+            })
             .await
             .map_err(|_| SendError::Disconnected)?;
         self.control.wake_writer();
@@ -194,7 +213,16 @@ impl MsgSender {
 
     /// Queues an already-encoded payload if there is room now.
     pub fn try_send_raw(&self, code: u64, payload: Bytes) -> Result<(), SendError> {
-        let out = self.prepare(code, payload)?;
+        let (code, payload) = self.prepare(code, payload)?;
+        let room = self
+            .outbound_limit
+            .try_reserve(payload.len())
+            .ok_or(SendError::Full)?;
+        let out = Outgoing {
+            code,
+            payload,
+            _room: room,
+        };
         self.outbound.try_send(out).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::Full,
             mpsc::error::TrySendError::Closed(_) => SendError::Disconnected,
@@ -203,7 +231,8 @@ impl MsgSender {
         Ok(())
     }
 
-    fn prepare(&self, code: u64, payload: Bytes) -> Result<Outgoing, SendError> {
+    /// The absolute code and the payload as it goes on the wire.
+    fn prepare(&self, code: u64, payload: Bytes) -> Result<(u64, Bytes), SendError> {
         if code >= self.length {
             return Err(SendError::InvalidCode {
                 code,
@@ -217,9 +246,6 @@ impl MsgSender {
             .codec
             .encode(payload)
             .map_err(|too_large| SendError::TooLarge(too_large.0))?;
-        Ok(Outgoing {
-            code: self.offset + code,
-            payload,
-        })
+        Ok((self.offset + code, payload))
     }
 }

@@ -48,6 +48,13 @@ pub struct ServerConfig {
     /// parked behind a full protocol queue). When spent, we stop reading from that peer until
     /// the handlers catch up. Default 32 MiB; one message of any size is always let through.
     pub peer_inbound_budget: usize,
+    /// Bytes of received messages all peers together may have waiting for our handlers, on
+    /// top of each peer's `peer_inbound_budget`. A message counts at its decompressed size
+    /// before it is decompressed; when it does not fit, we stop reading from that peer until
+    /// handlers catch up, peers being served in turn. Default 256 MiB; held bytes exceed it
+    /// by at most one message (one larger than the whole budget goes through alone).
+    /// [`ServerHandle::inbound_bytes`](super::ServerHandle::inbound_bytes) reports the use.
+    pub inbound_budget: usize,
 
     // Connection gating (issue 9 §2); see `gating.rs` for the order of the checks.
     /// Only addresses in these networks may connect or be dialed (go-ethereum's NetRestrict).
@@ -92,6 +99,7 @@ impl ServerConfig {
             session: SessionTimeouts::default(),
             event_capacity: 1024,
             peer_inbound_budget: 32 * 1024 * 1024,
+            inbound_budget: 256 * 1024 * 1024,
 
             net_restrict: None,
             inbound_throttle: Duration::from_secs(30),

@@ -140,6 +140,7 @@ async fn establish(
         stream,
         negotiated.codec,
         shared.config.peer_inbound_budget,
+        shared.inbound_budget.clone(),
         shared.config.session,
     );
     let peer = Peer::new(info.clone(), session.control().clone());

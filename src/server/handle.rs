@@ -59,6 +59,12 @@ impl ServerHandle {
         self.shared.state().peers.len()
     }
 
+    /// Bytes of received messages that wait for handlers now, across all peers (see
+    /// [`ServerConfig::inbound_budget`](super::ServerConfig::inbound_budget)).
+    pub fn inbound_bytes(&self) -> usize {
+        self.shared.inbound_budget.used()
+    }
+
     /// Subscribes to peer events from now on.
     pub fn events(&self) -> broadcast::Receiver<PeerEvent> {
         self.shared.events.subscribe()

@@ -163,6 +163,7 @@ impl Server {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             peers_changed: Notify::new(),
+            inbound_budget: session::InboundBudget::new(config.inbound_budget),
             config,
         });
         if let Some(listener) = listener {

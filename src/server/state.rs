@@ -12,6 +12,7 @@ use super::gating::Gate;
 use super::{NodeInfo, PeerEvent, ServerConfig};
 use crate::crypto::NodeId;
 use crate::protocol::{Peer, Protocol};
+use crate::session::InboundBudget;
 use crate::wire::{Capability, Hello};
 
 /// State changed under one lock: admission and registration of peers, static dialers.
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Notified whenever a peer leaves.
     pub(crate) peers_changed: Notify,
+    /// Received bytes all sessions together may hold for the handlers.
+    pub(crate) inbound_budget: Arc<InboundBudget>,
 }
 
 impl Shared {

@@ -1,11 +1,12 @@
 //! State shared by one session's tasks and handles: how it ends, and when to wake the writer.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::InboundBudget;
 use crate::wire::DisconnectReason;
 
 /// How a session ended.
@@ -38,9 +39,34 @@ pub(crate) struct SessionControl {
     /// Bytes of received messages not yet read by a handler (queued or parked).
     inbound_bytes: AtomicUsize,
     inbound_released: Notify,
+    /// The budget shared with the server's other sessions, if any.
+    server_budget: Option<Arc<InboundBudget>>,
+}
+
+/// The bytes of one received message, charged to the peer's (and the server's) inbound
+/// budget until it is read or dropped unread: the charge travels with the message, so a
+/// message lost anywhere (parked, queued, an aborted task) cannot leak budget.
+#[derive(Debug)]
+pub(crate) struct InboundCharge {
+    control: Arc<SessionControl>,
+    bytes: usize,
+}
+
+impl Drop for InboundCharge {
+    fn drop(&mut self) {
+        self.control.release_inbound(self.bytes);
+    }
 }
 
 impl SessionControl {
+    /// The control of a session whose received messages also count against `server`.
+    pub(crate) fn with_budget(server: Arc<InboundBudget>) -> Self {
+        SessionControl {
+            server_budget: Some(server),
+            ..SessionControl::default()
+        }
+    }
+
     /// Records how the session ends; the first call wins. Wakes every task waiting on it.
     pub(crate) fn end(&self, end: SessionEnd) {
         {
@@ -75,18 +101,31 @@ impl SessionControl {
         self.pong_pending.swap(false, Ordering::AcqRel)
     }
 
-    /// Counts `bytes` of a received message against the peer's inbound budget.
-    pub(crate) fn charge_inbound(&self, bytes: usize) {
+    /// Charges a received message of `bytes`: waits until the server-wide budget (if any)
+    /// has room, in line with the server's other sessions, then counts the bytes against the
+    /// peer's budget too (which the reader checked before). Both are released when the
+    /// returned charge drops. Cancel-safe: a dropped call charges nothing.
+    pub(crate) async fn charge_inbound(self: Arc<Self>, bytes: usize) -> InboundCharge {
+        if let Some(budget) = &self.server_budget {
+            budget.charge(bytes).await;
+        }
         self.inbound_bytes.fetch_add(bytes, Ordering::AcqRel);
+        InboundCharge {
+            control: self,
+            bytes,
+        }
     }
 
-    /// A handler took a message of `bytes` off its queue.
-    pub(crate) fn release_inbound(&self, bytes: usize) {
+    /// A message of `bytes` was read by a handler or dropped unread.
+    fn release_inbound(&self, bytes: usize) {
         let _ = self
             .inbound_bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 Some(used.saturating_sub(bytes))
             });
+        if let Some(budget) = &self.server_budget {
+            budget.release(bytes);
+        }
         self.inbound_released.notify_one();
     }
 

@@ -15,6 +15,7 @@
 //! handlers only as futures that end with a [`DisconnectReason`]; the `protocol` layer above
 //! turns [`Channels`] into `MsgReadWriter`s.
 
+mod budget;
 mod control;
 mod msg;
 mod reader;
@@ -34,8 +35,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+pub(crate) use self::budget::{InboundBudget, OutboundLimit};
 pub(crate) use self::control::SessionControl;
 pub use self::control::SessionEnd;
+pub(crate) use self::msg::Inbound;
 pub use self::msg::Msg;
 use self::reader::{ReaderLimits, Route};
 pub(crate) use self::setup::{negotiate, our_hello, send_disconnect, SetupError};
@@ -83,15 +86,19 @@ pub(crate) struct Slot {
     /// Queue capacities in messages.
     pub(crate) inbound_capacity: usize,
     pub(crate) outbound_capacity: usize,
+    /// Bytes of encoded payloads the outbound queue may hold (one message always fits).
+    pub(crate) outbound_bytes: usize,
 }
 
 /// One protocol's ends of a session.
 #[derive(Debug)]
 pub(crate) struct Channels {
     /// Messages received for the protocol, codes relative to `offset`.
-    pub(crate) inbound: mpsc::Receiver<Msg>,
+    pub(crate) inbound: mpsc::Receiver<Inbound>,
     /// Messages to send, codes absolute, payloads already in `codec`'s encoding.
     pub(crate) outbound: mpsc::Sender<Outgoing>,
+    /// The byte limit of `outbound`; senders take room in it before queueing.
+    pub(crate) outbound_limit: OutboundLimit,
     pub(crate) offset: u64,
     pub(crate) length: u64,
     pub(crate) codec: PayloadCodec,
@@ -113,16 +120,19 @@ pub(crate) struct Session<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
+    /// A session whose peer may have `inbound_budget` bytes of received messages waiting for
+    /// its handlers, and all sessions sharing `server_budget` together that budget's bytes.
     pub(crate) fn new(
         stream: RlpxStream<S>,
         codec: PayloadCodec,
         inbound_budget: usize,
+        server_budget: Arc<InboundBudget>,
         timeouts: SessionTimeouts,
     ) -> Self {
         Session {
             stream,
             codec,
-            control: Arc::new(SessionControl::default()),
+            control: Arc::new(SessionControl::with_budget(server_budget)),
             inbound_budget,
             timeouts,
         }
@@ -204,6 +214,7 @@ where
         channels.push(Channels {
             inbound: in_rx,
             outbound: out_tx,
+            outbound_limit: OutboundLimit::new(slot.outbound_bytes),
             offset: slot.offset,
             length: slot.length,
             codec,
@@ -224,7 +235,7 @@ where
         tokio::spawn(
             async move {
                 let _ends_session = EndOnDrop(&control);
-                reader::read_loop(frames, routes, codec, limits, &control).await
+                reader::read_loop(frames, routes, codec, limits, control.clone()).await
             }
             .in_current_span(),
         )

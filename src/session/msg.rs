@@ -4,6 +4,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::control::InboundCharge;
+
 /// A message received from a peer, for one protocol.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Msg {
@@ -13,6 +15,14 @@ pub struct Msg {
     pub payload: Bytes,
     /// When the connection read it.
     pub received_at: Instant,
+}
+
+/// A received message on its way to a handler, with the budget it holds until it is read.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    pub(crate) msg: Msg,
+    /// Held for its `Drop`, which releases the budgets.
+    pub(crate) _charge: InboundCharge,
 }
 
 impl Msg {

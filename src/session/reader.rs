@@ -4,8 +4,24 @@
 //! When a protocol's queue is full, its messages are parked here, in order, instead of
 //! blocking the read loop, so Ping, Disconnect and the other protocols keep flowing. What one
 //! peer can make us hold is bounded by its inbound byte budget: the bytes of messages queued
-//! or parked and not yet read by a handler. Only when that budget is spent does the reader
-//! stop reading the socket (TCP then pushes back on the peer).
+//! or parked and not yet read by a handler. What all peers together can make us hold is
+//! bounded by the server's inbound budget. A message is charged to both at the size its
+//! header declares, before it is decompressed; when either is spent, the reader stops
+//! reading the socket (TCP then pushes back on the peer) until handlers catch up.
+//!
+//! Fairness: the peer's own budget lets one message of any size through when the peer holds
+//! nothing. The server's budget is a FIFO line across sessions (see `budget.rs`): it does
+//! not make that exception, or N peers could again hold N messages, but a waiting reader is
+//! served in turn and cannot be overtaken indefinitely by smaller messages. Only handlers
+//! reading their queues release budget, and a waiting reader holds none that its own
+//! handlers need (their queued messages are charged already, and parked ones still move),
+//! so waiting cannot deadlock the library; Ping, Pong and Disconnect of every other peer
+//! are handled as usual. A handler that stops reading for good keeps its peer's share
+//! (at most the per-peer budget) until the session ends.
+//!
+//! Messages received before the session ends (queued or parked) are still delivered after
+//! the end, in order, for as long as the handler reads within the disconnect linger time;
+//! then the handler's `read_msg` reports the end.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -13,8 +29,10 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 
-use super::control::{SessionControl, SessionEnd};
-use super::msg::Msg;
+use std::sync::Arc;
+
+use super::control::{InboundCharge, SessionControl, SessionEnd};
+use super::msg::{Inbound, Msg};
 use crate::rlpx::{Frame, FrameReader, RlpxError};
 use crate::wire::{
     code, DisconnectReason, PayloadCodec, BASE_PROTOCOL_LENGTH, EMPTY_LIST, MAX_PAYLOAD_SIZE,
@@ -25,13 +43,13 @@ use crate::wire::{
 pub(crate) struct Route {
     offset: u64,
     length: u64,
-    queue: mpsc::Sender<Msg>,
+    queue: mpsc::Sender<Inbound>,
     /// Messages waiting for room in `queue`, oldest first.
-    parked: VecDeque<Msg>,
+    parked: VecDeque<Inbound>,
 }
 
 impl Route {
-    pub(crate) fn new(offset: u64, length: u64, queue: mpsc::Sender<Msg>) -> Self {
+    pub(crate) fn new(offset: u64, length: u64, queue: mpsc::Sender<Inbound>) -> Self {
         Route {
             offset,
             length,
@@ -48,14 +66,15 @@ pub(crate) struct ReaderLimits {
     pub(crate) inbound_budget: usize,
 }
 
-struct Reader<'a> {
+struct Reader {
     routes: Vec<Route>,
     codec: PayloadCodec,
     limits: ReaderLimits,
-    control: &'a SessionControl,
+    control: Arc<SessionControl>,
 }
 
-/// Reads until the session ends; records how it ended in `control` and returns.
+/// Reads until the session ends; records how it ended in `control`, then hands the parked
+/// messages to their handlers and returns.
 ///
 /// devp2p: a peer silent for the read idle timeout is dropped. Any frame, Pong included,
 /// resets the timer; time spent waiting for our own handlers does not count as silence.
@@ -64,7 +83,7 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
     routes: Vec<Route>,
     codec: PayloadCodec,
     limits: ReaderLimits,
-    control: &SessionControl,
+    control: Arc<SessionControl>,
 ) {
     let mut reader = Reader {
         routes,
@@ -73,18 +92,21 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
         control,
     };
     let end = reader.run(&mut frames).await;
-    control.end(end);
+    reader.control.end(end);
+    drop(frames);
+    // Received before the end, so still delivered; the session bounds this by its linger.
+    reader.deliver_parked().await;
 }
 
-impl Reader<'_> {
+impl Reader {
     async fn run<R: AsyncRead + Unpin>(&mut self, frames: &mut FrameReader<R>) -> SessionEnd {
         let mut deadline = tokio::time::Instant::now() + self.limits.idle_timeout;
         loop {
             let next = tokio::select! {
                 biased;
                 moved = self.unpark_one() => {
-                    if let Err(end) = moved {
-                        return end;
+                    if let Err(index) = moved {
+                        return handler_gone(self.routes[index].offset);
                     }
                     continue;
                 }
@@ -147,46 +169,70 @@ impl Reader<'_> {
                     .iter()
                     .position(|r| c >= r.offset && c - r.offset < r.length)
                     .ok_or(protocol_error)?;
+                // The size the payload declares counts against the budgets before anything
+                // is allocated for it; decoding then checks that it holds.
+                let size = self
+                    .codec
+                    .decoded_len(&frame.payload)
+                    .map_err(|_| protocol_error)?;
+                if size > MAX_PAYLOAD_SIZE {
+                    return Err(protocol_error);
+                }
+                let charge = self.wait_for_budget(size).await?;
+                // On an error the charge is dropped, and so released.
                 let payload = self
                     .codec
-                    .decode(frame.payload, MAX_PAYLOAD_SIZE)
+                    .decode(frame.payload, size)
                     .map_err(|_| protocol_error)?;
                 let msg = Msg {
                     code: c - self.routes[index].offset,
                     payload,
                     received_at: Instant::now(),
                 };
-                let size = msg.payload.len();
-                self.wait_for_budget(size).await?;
-                self.control.charge_inbound(size);
-                self.deliver(index, msg)
+                self.deliver(
+                    index,
+                    Inbound {
+                        msg,
+                        _charge: charge,
+                    },
+                )
             }
         }
     }
 
     /// Waits until a message of `size` bytes fits the peer's inbound budget (a message larger
-    /// than the whole budget is let through once nothing else is held), moving parked
-    /// messages on meanwhile.
-    async fn wait_for_budget(&mut self, size: usize) -> Result<(), SessionEnd> {
+    /// than the whole budget is let through once the peer holds nothing), then until it fits
+    /// the server's, in line with the other sessions; moves parked messages on meanwhile.
+    async fn wait_for_budget(&mut self, size: usize) -> Result<InboundCharge, SessionEnd> {
+        let control = self.control.clone();
+        let ended = || Err(control.outcome().unwrap_or(SessionEnd::Closed));
         loop {
-            let used = self.control.inbound_bytes();
+            let used = control.inbound_bytes();
             if used == 0 || used + size <= self.limits.inbound_budget {
-                return Ok(());
+                break;
             }
-            let control = self.control;
             tokio::select! {
                 _ = control.inbound_released() => {}
-                moved = self.unpark_one() => moved?,
+                moved = self.unpark_one() => moved.map_err(|i| handler_gone(self.routes[i].offset))?,
                 // The session ends elsewhere; the message is not wanted any more.
-                _ = control.ending() => {
-                    return Err(control.outcome().unwrap_or(SessionEnd::Closed));
-                }
+                _ = control.ending() => return ended(),
+            }
+        }
+        // Created once, so that moving parked messages does not cost our place in line.
+        let charge = control.clone().charge_inbound(size);
+        tokio::pin!(charge);
+        loop {
+            tokio::select! {
+                biased;
+                charge = &mut charge => return Ok(charge),
+                moved = self.unpark_one() => moved.map_err(|i| handler_gone(self.routes[i].offset))?,
+                _ = control.ending() => return ended(),
             }
         }
     }
 
     /// Queues `msg` for its handler, or parks it behind earlier messages of its protocol.
-    fn deliver(&mut self, index: usize, msg: Msg) -> Result<(), SessionEnd> {
+    fn deliver(&mut self, index: usize, msg: Inbound) -> Result<(), SessionEnd> {
         let route = &mut self.routes[index];
         if !route.parked.is_empty() {
             route.parked.push_back(msg);
@@ -203,8 +249,9 @@ impl Reader<'_> {
     }
 
     /// Moves one parked message into its queue once there is room; pending while nothing is
-    /// parked. Cancel-safe: a message is only taken from `parked` together with a permit.
-    async fn unpark_one(&mut self) -> Result<(), SessionEnd> {
+    /// parked. Fails with the route's index if its handler is gone. Cancel-safe: a message is
+    /// only taken from `parked` together with a permit.
+    async fn unpark_one(&mut self) -> Result<(), usize> {
         let waiting: Vec<_> = self
             .routes
             .iter()
@@ -217,11 +264,21 @@ impl Reader<'_> {
         }
         let ((index, permit), _, _) = futures_util::future::select_all(waiting).await;
         let route = &mut self.routes[index];
-        let permit = permit.map_err(|_| handler_gone(route.offset))?;
+        let permit = permit.map_err(|_| index)?;
         if let Some(msg) = route.parked.pop_front() {
             permit.send(msg);
         }
         Ok(())
+    }
+
+    /// After the end: moves every parked message into its queue as its handler makes room,
+    /// dropping those of handlers that are gone.
+    async fn deliver_parked(&mut self) {
+        while self.routes.iter().any(|r| !r.parked.is_empty()) {
+            if let Err(index) = self.unpark_one().await {
+                self.routes[index].parked.clear();
+            }
+        }
     }
 }
 

@@ -47,6 +47,7 @@ fn slot(offset: u64, length: u64, capacity: usize) -> Slot {
         weight: 1,
         inbound_capacity: capacity,
         outbound_capacity: capacity,
+        outbound_bytes: MAX_PAYLOAD_SIZE,
     }
 }
 
@@ -86,22 +87,28 @@ struct TestHandler {
 impl TestHandler {
     /// The next message for this protocol, taken off its queue as `MsgReader` does.
     async fn read(&mut self) -> Msg {
-        let msg = self
+        let inbound = self
             .channels
             .inbound
             .recv()
             .await
             .expect("session delivers");
-        self.channels.control.release_inbound(msg.payload.len());
-        msg
+        // Dropping the rest of `inbound` releases its budget, as `MsgReader` does.
+        inbound.msg
     }
 
     /// Queues `plain` under the protocol's `code`, as `MsgSender::try_send_raw` does.
     fn queue(&self, code: u64, plain: &[u8]) {
         let payload = CODEC.encode(Bytes::copy_from_slice(plain)).unwrap();
+        let room = self
+            .channels
+            .outbound_limit
+            .try_reserve(payload.len())
+            .expect("room in bytes");
         let out = Outgoing {
             code: self.channels.offset + code,
             payload,
+            _room: room,
         };
         self.channels.outbound.try_send(out).expect("room queued");
         self.channels.control.wake_writer();
@@ -128,7 +135,8 @@ impl Local {
         slots: Vec<Slot>,
         inbound_budget: usize,
     ) -> Local {
-        let session = Session::new(stream, CODEC, inbound_budget, timeouts);
+        let server_budget = super::budget::InboundBudget::new(usize::MAX);
+        let session = Session::new(stream, CODEC, inbound_budget, server_budget, timeouts);
         let control = session.control().clone();
         let (handed_tx, handed_rx) = oneshot::channel();
         let attach = move |channels: Vec<Channels>| {

@@ -7,16 +7,20 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::budget::OutboundRoom;
 use super::control::{SessionControl, SessionEnd};
 use super::scheduler::{Drr, Queues};
 use crate::rlpx::Sealer;
 use crate::wire::{code, PayloadCodec};
 
-/// A message on its way to the write scheduler: absolute code, payload as it goes on the wire.
+/// A message on its way to the write scheduler: absolute code, payload as it goes on the wire,
+/// and the room it holds in its queue's byte limit until the writer takes it off the queue.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) code: u64,
     pub(crate) payload: Bytes,
+    /// Held for its `Drop`, which frees the room.
+    pub(crate) _room: OutboundRoom,
 }
 
 /// Write out once this much is sealed, even if more is queued.
