@@ -10,7 +10,7 @@ use peerwire::crypto::{NodeId, NodeKey};
 use peerwire::protocol::Direction;
 use peerwire::rlpx::{RlpxConfig, RlpxStream};
 use peerwire::server::{BanTarget, PeerEvent, RejectReason, ServerHandle, ThrottleExempt};
-use peerwire::wire::{code, Capability, DisconnectReason, Hello};
+use peerwire::wire::{code, Capability, DisconnectReason};
 use support::*;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
@@ -41,18 +41,7 @@ async fn session_from(last: u8, server: &ServerHandle, key: NodeKey) -> RawPeer 
         .await
         .expect("handshake within 5 s")
         .expect("handshake succeeds");
-    let ours = Hello {
-        protocol_version: 5,
-        client_id: "gating-test-peer".into(),
-        capabilities: caps(),
-        listen_port: 0,
-        id: key.id(),
-    };
-    stream.send(code::HELLO, &ours.encode()).await.unwrap();
-    let frame = stream.recv().await.unwrap().expect("server hello");
-    assert_eq!(frame.code, code::HELLO);
-    let hello = Hello::decode(&frame.payload).unwrap();
-    RawPeer { key, stream, hello }
+    RawPeer::hello_over(stream, key, caps()).await
 }
 
 /// The server closes `io` without a word (no auth-ack), within 2 s.

@@ -148,7 +148,16 @@ pub async fn rlpx_to(server: &ServerHandle, key: &NodeKey) -> RlpxStream<TcpStre
 impl RawPeer {
     /// Connects to `server` and exchanges Hellos advertising `caps` (version 5: snappy on).
     pub async fn connect(server: &ServerHandle, key: NodeKey, caps: Vec<Capability>) -> RawPeer {
-        let mut stream = rlpx_to(server, &key).await;
+        let stream = rlpx_to(server, &key).await;
+        RawPeer::hello_over(stream, key, caps).await
+    }
+
+    /// Exchanges Hellos advertising `caps` on an RLPx session made with `key`.
+    pub async fn hello_over(
+        mut stream: RlpxStream<TcpStream>,
+        key: NodeKey,
+        caps: Vec<Capability>,
+    ) -> RawPeer {
         let ours = Hello {
             protocol_version: 5,
             client_id: "raw-test-peer".into(),
