@@ -37,7 +37,7 @@ async fn session_from(last: u8, server: &ServerHandle, key: NodeKey) -> RawPeer 
     let io = tcp_from(last, enode.tcp_addr()).await;
     let rlpx = RlpxConfig::default();
     let handshake = RlpxStream::connect(io, &key, enode.id, &rlpx);
-    let mut stream = timeout(Duration::from_secs(5), handshake)
+    let stream = timeout(Duration::from_secs(5), handshake)
         .await
         .expect("handshake within 5 s")
         .expect("handshake succeeds");
