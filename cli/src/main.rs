@@ -1,6 +1,7 @@
 //! The `peerwire` command: make keys, run a foo/bar node, ping a devp2p node.
 
 mod keygen;
+mod logging;
 mod node;
 mod output;
 mod ping;
@@ -15,6 +16,9 @@ use peerwire::crypto::Enode;
 #[derive(Parser, Debug)]
 #[command(name = "peerwire", version, about)]
 struct Cli {
+    /// Log to stderr: -v info, -vv debug, -vvv trace. RUST_LOG, when set, decides instead.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    logging::init(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
