@@ -1,5 +1,6 @@
 //! The `peerwire` command: make keys, run a foo/bar node, ping a devp2p node.
 
+mod key;
 mod keygen;
 mod logging;
 mod node;

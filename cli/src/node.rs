@@ -1,15 +1,15 @@
 //! `peerwire node`: a server running foo/bar, printing peer events and messages.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use peerwire::crypto::{parse_secret_key, Enode, NodeKey};
+use peerwire::crypto::Enode;
 use peerwire::server::{PeerEvent, Server, ServerConfig};
 use peerwire_foobar::{FooBar, FooBarEvent};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::key::KeyArgs;
 use crate::output::Output;
 
 #[derive(clap::Args, Debug)]
@@ -17,12 +17,8 @@ pub struct NodeArgs {
     /// Address to listen on, e.g. 127.0.0.1:30303 (port 0 picks one).
     #[arg(long)]
     listen: SocketAddr,
-    /// Node key as 64 hex digits.
-    #[arg(long, conflicts_with = "keyfile")]
-    key: Option<String>,
-    /// File holding the node key in hex (as written by `peerwire keygen --out`).
-    #[arg(long)]
-    keyfile: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
     /// A peer to keep connected (repeatable).
     #[arg(long = "peer", value_name = "ENODE")]
     peers: Vec<Enode>,
@@ -37,22 +33,9 @@ pub struct NodeArgs {
     json: bool,
 }
 
-fn load_key(args: &NodeArgs) -> Result<NodeKey, String> {
-    let secret = match (&args.key, &args.keyfile) {
-        (Some(hex), _) => parse_secret_key(hex).map_err(|e| format!("bad --key: {e}"))?,
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
-            parse_secret_key(&text).map_err(|e| format!("bad key in {}: {e}", path.display()))?
-        }
-        (None, None) => return Ok(NodeKey::generate(&mut rand::rngs::OsRng)),
-    };
-    Ok(NodeKey::new(secret))
-}
-
 pub async fn run(args: NodeArgs) -> Result<(), String> {
     let out = Output { json: args.json };
-    let key = load_key(&args)?;
+    let key = args.key.load()?;
     let (foobar, mut messages) = FooBar::new();
     let mut config = ServerConfig::new(key.clone());
     config.listen_addr = Some(args.listen);
