@@ -6,6 +6,7 @@ mod logging;
 mod node;
 mod output;
 mod ping;
+mod stdin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,16 +1,27 @@
 //! `peerwire node`: a server running foo/bar, printing peer events and messages.
+//!
+//! The main loop never waits for a peer: stdin lines are queued for each peer without
+//! waiting (a peer whose queue is full is skipped, and reported), so signals, output and the
+//! other peers go on while a peer that does not read runs into its write timeout.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use peerwire::crypto::Enode;
+use peerwire::protocol::SendError;
 use peerwire::server::{PeerEvent, Server, ServerConfig};
-use peerwire_foobar::{FooBar, FooBarEvent};
+use peerwire_foobar::{FooBar, FooBarError, FooBarEvent};
 use serde_json::json;
-use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::key::KeyArgs;
 use crate::output::Output;
+use crate::stdin::{Line, LineReader, MAX_LINE};
+
+/// How long a stop may take to say goodbye to the peers. A peer that does not read holds its
+/// session up to the write timeout (20 s) plus the disconnect linger; the command does not
+/// wait for that.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(clap::Args, Debug)]
 pub struct NodeArgs {
@@ -56,7 +67,9 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
         server.add_peer(peer);
     }
 
-    let mut stdin = Some(tokio::io::BufReader::new(tokio::io::stdin()).lines());
+    let mut stdin = Some(LineReader::new(tokio::io::BufReader::new(
+        tokio::io::stdin(),
+    )));
     loop {
         tokio::select! {
             _ = sigterm.recv() => break,
@@ -78,25 +91,56 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
                 other => tracing::debug!(?other, "foo/bar event"),
             },
             line = next_line(&mut stdin) => match line {
-                Some(line) if !line.trim().is_empty() => {
-                    foobar.broadcast(line.trim()).await;
+                Some(Line::Text(line)) if !line.trim().is_empty() => {
+                    broadcast(&foobar, out, line.trim());
                 }
-                Some(_) => {}
+                Some(Line::Text(_)) => {}
+                Some(Line::TooLong(len)) => eprintln!(
+                    "peerwire: warning: a stdin line of {len} bytes was not sent \
+                     (the limit is {MAX_LINE})"
+                ),
                 // Stdin closed: keep running until a signal.
                 None => stdin = None,
             },
         }
     }
-    server.stop().await;
+    if tokio::time::timeout(STOP_GRACE, server.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?STOP_GRACE, "peers still connected after the grace time; exiting");
+    }
     Ok(())
 }
 
-/// The next stdin line, or never once stdin is closed.
+/// Queues `text` for every foo/1 peer without waiting; reports each peer that did not take
+/// it (its queue is full, or it just left).
+fn broadcast(foobar: &FooBar, out: Output, text: &str) {
+    for id in foobar.peers() {
+        let Err(e) = foobar.try_send(&id, text) else {
+            continue;
+        };
+        let reason = match e {
+            FooBarError::Send(SendError::Full) => "send queue full".to_string(),
+            FooBarError::UnknownPeer(_) | FooBarError::Send(SendError::Disconnected) => {
+                "disconnected".to_string()
+            }
+            other => other.to_string(),
+        };
+        out.event(
+            "send_skipped",
+            || format!("send to {id} skipped: {reason}"),
+            json!({ "to": id.to_string(), "reason": reason }),
+        );
+    }
+}
+
+/// The next stdin line, or never once stdin is closed. Cancel-safe.
 async fn next_line(
-    stdin: &mut Option<tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>>,
-) -> Option<String> {
+    stdin: &mut Option<LineReader<tokio::io::BufReader<tokio::io::Stdin>>>,
+) -> Option<Line> {
     match stdin {
-        Some(lines) => lines.next_line().await.ok().flatten(),
+        Some(lines) => lines.next_line().await,
         None => std::future::pending().await,
     }
 }
