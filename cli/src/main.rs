@@ -1,9 +1,12 @@
 //! The `peerwire` command: make keys, run a foo/bar node, ping a devp2p node.
 
+mod key;
 mod keygen;
+mod logging;
 mod node;
 mod output;
 mod ping;
+mod stdin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +18,9 @@ use peerwire::crypto::Enode;
 #[derive(Parser, Debug)]
 #[command(name = "peerwire", version, about)]
 struct Cli {
+    /// Log to stderr: -v info, -vv debug, -vvv trace. RUST_LOG, when set, decides instead.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    logging::init(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,28 +1,35 @@
 //! `peerwire node`: a server running foo/bar, printing peer events and messages.
+//!
+//! The main loop never waits for a peer: stdin lines are queued for each peer without
+//! waiting (a peer whose queue is full is skipped, and reported), so signals, output and the
+//! other peers go on while a peer that does not read runs into its write timeout.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::time::Duration;
 
-use peerwire::crypto::{parse_secret_key, Enode, NodeKey};
+use peerwire::crypto::Enode;
+use peerwire::protocol::SendError;
 use peerwire::server::{PeerEvent, Server, ServerConfig};
-use peerwire_foobar::{FooBar, FooBarEvent};
+use peerwire_foobar::{FooBar, FooBarError, FooBarEvent};
 use serde_json::json;
-use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::key::KeyArgs;
 use crate::output::Output;
+use crate::stdin::{Line, LineReader, MAX_LINE};
+
+/// How long a stop may take to say goodbye to the peers. A peer that does not read holds its
+/// session up to the write timeout (20 s) plus the disconnect linger; the command does not
+/// wait for that.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(clap::Args, Debug)]
 pub struct NodeArgs {
     /// Address to listen on, e.g. 127.0.0.1:30303 (port 0 picks one).
     #[arg(long)]
     listen: SocketAddr,
-    /// Node key as 64 hex digits.
-    #[arg(long, conflicts_with = "keyfile")]
-    key: Option<String>,
-    /// File holding the node key in hex (as written by `peerwire keygen --out`).
-    #[arg(long)]
-    keyfile: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
     /// A peer to keep connected (repeatable).
     #[arg(long = "peer", value_name = "ENODE")]
     peers: Vec<Enode>,
@@ -37,22 +44,9 @@ pub struct NodeArgs {
     json: bool,
 }
 
-fn load_key(args: &NodeArgs) -> Result<NodeKey, String> {
-    let secret = match (&args.key, &args.keyfile) {
-        (Some(hex), _) => parse_secret_key(hex).map_err(|e| format!("bad --key: {e}"))?,
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
-            parse_secret_key(&text).map_err(|e| format!("bad key in {}: {e}", path.display()))?
-        }
-        (None, None) => return Ok(NodeKey::generate(&mut rand::rngs::OsRng)),
-    };
-    Ok(NodeKey::new(secret))
-}
-
 pub async fn run(args: NodeArgs) -> Result<(), String> {
     let out = Output { json: args.json };
-    let key = load_key(&args)?;
+    let key = args.key.load()?;
     let (foobar, mut messages) = FooBar::new();
     let mut config = ServerConfig::new(key.clone());
     config.listen_addr = Some(args.listen);
@@ -73,7 +67,9 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
         server.add_peer(peer);
     }
 
-    let mut stdin = Some(tokio::io::BufReader::new(tokio::io::stdin()).lines());
+    let mut stdin = Some(LineReader::new(tokio::io::BufReader::new(
+        tokio::io::stdin(),
+    )));
     loop {
         tokio::select! {
             _ = sigterm.recv() => break,
@@ -95,25 +91,56 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
                 other => tracing::debug!(?other, "foo/bar event"),
             },
             line = next_line(&mut stdin) => match line {
-                Some(line) if !line.trim().is_empty() => {
-                    foobar.broadcast(line.trim()).await;
+                Some(Line::Text(line)) if !line.trim().is_empty() => {
+                    broadcast(&foobar, out, line.trim());
                 }
-                Some(_) => {}
+                Some(Line::Text(_)) => {}
+                Some(Line::TooLong(len)) => eprintln!(
+                    "peerwire: warning: a stdin line of {len} bytes was not sent \
+                     (the limit is {MAX_LINE})"
+                ),
                 // Stdin closed: keep running until a signal.
                 None => stdin = None,
             },
         }
     }
-    server.stop().await;
+    if tokio::time::timeout(STOP_GRACE, server.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?STOP_GRACE, "peers still connected after the grace time; exiting");
+    }
     Ok(())
 }
 
-/// The next stdin line, or never once stdin is closed.
+/// Queues `text` for every foo/1 peer without waiting; reports each peer that did not take
+/// it (its queue is full, or it just left).
+fn broadcast(foobar: &FooBar, out: Output, text: &str) {
+    for id in foobar.peers() {
+        let Err(e) = foobar.try_send(&id, text) else {
+            continue;
+        };
+        let reason = match e {
+            FooBarError::Send(SendError::Full) => "send queue full".to_string(),
+            FooBarError::UnknownPeer(_) | FooBarError::Send(SendError::Disconnected) => {
+                "disconnected".to_string()
+            }
+            other => other.to_string(),
+        };
+        out.event(
+            "send_skipped",
+            || format!("send to {id} skipped: {reason}"),
+            json!({ "to": id.to_string(), "reason": reason }),
+        );
+    }
+}
+
+/// The next stdin line, or never once stdin is closed. Cancel-safe.
 async fn next_line(
-    stdin: &mut Option<tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>>,
-) -> Option<String> {
+    stdin: &mut Option<LineReader<tokio::io::BufReader<tokio::io::Stdin>>>,
+) -> Option<Line> {
     match stdin {
-        Some(lines) => lines.next_line().await.ok().flatten(),
+        Some(lines) => lines.next_line().await,
         None => std::future::pending().await,
     }
 }

@@ -8,7 +8,7 @@ use peerwire::wire::{code, DisconnectReason, Hello, PayloadCodec, P2P_VERSION};
 use serde_json::json;
 use tokio::net::TcpStream;
 
-use crate::output::Output;
+use crate::output::{escape, Output};
 
 pub async fn run(enode: Enode, timeout_secs: u64, json: bool) -> Result<(), String> {
     let limit = Duration::from_secs(timeout_secs.max(1));
@@ -20,7 +20,7 @@ pub async fn run(enode: Enode, timeout_secs: u64, json: bool) -> Result<(), Stri
         || {
             format!(
                 "client:   {}\nversion:  {}\ncaps:     {}\nnode id:  {}",
-                hello.client_id,
+                escape(&hello.client_id),
                 hello.protocol_version,
                 caps.join(", "),
                 hello.id

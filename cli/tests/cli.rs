@@ -1,49 +1,92 @@
 //! The `peerwire` binary, run for real.
 
+// In `cli/`, not beside this file: cargo would build those as test crates of their own.
+#[path = "cli/hostile.rs"]
+mod hostile;
+#[path = "cli/keys.rs"]
+mod keys;
+#[path = "cli/logs.rs"]
+mod logs;
+#[path = "cli/peer.rs"]
+mod peer;
+#[path = "cli/stress.rs"]
+mod stress;
+
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_peerwire");
 
+/// Variables the command reads; unset for every run unless a test sets them.
+const ENV: [&str; 2] = ["RUST_LOG", "PEERWIRE_KEY"];
+
+fn command() -> Command {
+    let mut command = Command::new(BIN);
+    for var in ENV {
+        command.env_remove(var);
+    }
+    command
+}
+
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("runs")
+    command().args(args).output().expect("runs")
+}
+
+/// The lines of a pipe, read by a thread.
+fn read_lines(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
 }
 
 /// A running `peerwire node`, killed when dropped.
 struct Node {
     child: Child,
     lines: mpsc::Receiver<String>,
+    errors: mpsc::Receiver<String>,
 }
 
 impl Node {
     fn start(args: &[&str]) -> Node {
-        let mut child = Command::new(BIN)
+        Node::start_with(args, &[])
+    }
+
+    /// Starts a node with `args` after `node` and `env` set (see [`ENV`]).
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Node {
+        let mut child = command()
             .arg("node")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("node starts");
         let stdout: ChildStdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Node { child, lines }
+        let stderr = child.stderr.take().unwrap();
+        Node {
+            child,
+            lines: read_lines(stdout),
+            errors: read_lines(stderr),
+        }
     }
 
     /// The next stdout line, within 10 s.
     fn line(&self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(10))
+        self.line_within(Duration::from_secs(10))
             .expect("a line within 10 s")
+    }
+
+    fn line_within(&self, limit: Duration) -> Option<String> {
+        self.lines.recv_timeout(limit).ok()
     }
 
     /// Reads lines until one contains `needle`.
@@ -56,27 +99,75 @@ impl Node {
         }
     }
 
+    /// Reads lines until one contains `needle`, failing if that takes longer than `limit`.
+    fn until_within(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.line_within(left) {
+                Some(line) if line.contains(needle) => return line,
+                Some(_) => {}
+                None => panic!("no line with {needle:?} within {limit:?}"),
+            }
+        }
+    }
+
+    /// The enode URL, from the first line (text or JSON).
+    fn enode(&self) -> String {
+        let first = self.line();
+        match serde_json::from_str::<serde_json::Value>(&first) {
+            Ok(v) => v["enode"].as_str().unwrap().to_string(),
+            Err(_) => first,
+        }
+    }
+
     fn say(&mut self, text: &str) {
         let stdin = self.child.stdin.as_mut().unwrap();
         writeln!(stdin, "{text}").unwrap();
         stdin.flush().unwrap();
     }
 
+    /// Stdin, to write to from another thread.
+    fn take_stdin(&mut self) -> ChildStdin {
+        self.child.stdin.take().unwrap()
+    }
+
     /// SIGTERM, then the exit status within 10 s.
-    fn terminate(mut self) -> std::process::ExitStatus {
+    fn terminate(mut self) -> ExitStatus {
+        self.terminate_within(Duration::from_secs(10))
+    }
+
+    /// SIGTERM, then the exit status within `limit`.
+    fn terminate_within(&mut self, limit: Duration) -> ExitStatus {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .unwrap()
             .success());
-        for _ in 0..100 {
+        self.exit_within(limit)
+    }
+
+    /// The exit status, within `limit`.
+    fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("node did not exit after SIGTERM");
+        panic!("node did not exit within {limit:?}");
+    }
+
+    /// Everything it wrote to stderr, once it has exited.
+    fn stderr(&self) -> String {
+        let mut all = String::new();
+        while let Ok(line) = self.errors.recv_timeout(Duration::from_secs(5)) {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
     }
 }
 

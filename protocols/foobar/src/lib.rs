@@ -13,7 +13,8 @@
 //!   zero or two items, a nested list, non-UTF-8 bytes) is logged and skipped, as the seed does,
 //!   and counted in [`FooBar::skipped`]; the peer stays connected.
 //!
-//! [`FooBar::send`] and [`FooBar::broadcast`] send strings in the list form. Built on peerwire's
+//! [`FooBar::send`], [`FooBar::try_send`] and [`FooBar::broadcast`] send strings in the list
+//! form. Built on peerwire's
 //! public API only.
 
 #![forbid(unsafe_code)]
@@ -163,7 +164,28 @@ impl FooBar {
             .map_err(FooBarError::Send)
     }
 
+    /// Queues `text` for one peer as `[text]` if its queue has room now; never waits.
+    ///
+    /// Fails with [`FooBarError::Send`]`(`[`SendError::Full`]`)` while the peer's outbound
+    /// queue is full (in messages or bytes), as it stays when the peer does not read: the
+    /// session's write timeout then ends it. An application that must not stall on one slow
+    /// peer (a broadcast from a UI loop) uses this instead of [`FooBar::send`] and reports
+    /// who was skipped.
+    pub fn try_send(&self, to: &NodeId, text: &str) -> Result<(), FooBarError> {
+        let sender = self
+            .lock()
+            .get(to)
+            .cloned()
+            .ok_or(FooBarError::UnknownPeer(*to))?;
+        let payload = peerwire::rlp::encode_list::<&str, _>(&[text]).freeze();
+        sender
+            .try_send_raw(TEXT, payload)
+            .map_err(FooBarError::Send)
+    }
+
     /// Sends `text` as `[text]` to every connected foo/1 peer; returns how many accepted it.
+    /// Waits for each peer's queue in turn, so one peer that does not read holds it up until
+    /// its write timeout; see [`FooBar::try_send`] for a broadcast that never waits.
     ///
     /// Not cancel-safe as a whole: dropped midway, some peers got it and some did not.
     pub async fn broadcast(&self, text: &str) -> usize {

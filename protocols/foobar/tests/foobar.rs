@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use peerwire::crypto::{NodeId, NodeKey};
 use peerwire::protocol::pipe::{run_handler, PipeEnd};
+use peerwire::protocol::SendError;
 use peerwire::rlp;
 use peerwire::server::{PeerEvent, Server, ServerConfig};
-use peerwire_foobar::{FooBar, FooBarEvent, MAX_TEXT, TEXT};
+use peerwire_foobar::{FooBar, FooBarError, FooBarEvent, MAX_TEXT, TEXT};
 use tokio::sync::mpsc;
 
 /// `["text"]`, the seed's form and what `FooBar::send` uses.
@@ -73,6 +74,38 @@ async fn other_text_is_surfaced_in_either_form_and_the_app_sends_lists() {
     assert_eq!(read(&mut remote).await, list("from the app"));
     assert_eq!(foobar.broadcast("to all").await, 1);
     assert_eq!(read(&mut remote).await, list("to all"));
+}
+
+#[tokio::test]
+async fn try_send_never_waits_for_a_peer_that_does_not_read() {
+    let (foobar, _events) = FooBar::new();
+    let (_handler, mut remote) = run_handler(&foobar.protocol().with_queue_capacity(2, 2));
+    let id = foobar.peers()[0];
+    // The remote reads nothing: the queues fill and try_send says so instead of waiting.
+    let mut queued = 0;
+    let full = loop {
+        match foobar.try_send(&id, &format!("m{queued}")) {
+            Ok(()) => queued += 1,
+            Err(e) => break e,
+        }
+        assert!(queued < 100, "queues of 2 never fill");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(full, FooBarError::Send(SendError::Full));
+    // What was queued arrives in order, in the list form, and frees room.
+    assert_eq!(read(&mut remote).await, list("m0"));
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while foobar.try_send(&id, "after").is_err() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("room again once the peer reads");
+    let stranger = NodeKey::generate(&mut rand::rngs::OsRng).id();
+    assert_eq!(
+        foobar.try_send(&stranger, "x"),
+        Err(FooBarError::UnknownPeer(stranger))
+    );
 }
 
 /// Payloads that are not one UTF-8 string in either form.
