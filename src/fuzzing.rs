@@ -9,7 +9,9 @@ use bytes::BytesMut;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::crypto::{NodeId, NodeKey};
+use crate::crypto::{Enode, NodeId, NodeKey};
+use crate::discovery::enr::{to_enode, Record};
+use crate::discovery::v4::PacketError;
 use crate::rlpx::{
     AckProgress, AuthProgress, Frame, FrameError, HandshakeError, Initiator, Opener, Recipient,
     Sealer,
@@ -205,8 +207,78 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
                 vec![0x88, 1, 2, 3, 4, 5, 6, 7, 8, 0xc0],
             ),
         ],
+        "discv4_packet" => discv4_seeds(&v),
+        "enr_decode" => enr_seeds(),
         other => panic!("no fuzz target {other}"),
     }
+}
+
+/// Decodes `data` as a discv4 packet (hash, signature, message), at UNIX time 0 so that no
+/// expiration check cuts the decoding short.
+pub fn discv4_packet(data: &[u8]) -> Result<crate::discovery::v4::Packet, PacketError> {
+    crate::discovery::v4::decode(data, 0)
+}
+
+/// Decodes `data` as an RLP node record (EIP-778, signature checked); `Some` with its
+/// endpoint when it has one.
+pub fn enr_decode(data: &[u8]) -> Result<Option<Enode>, alloy_rlp::Error> {
+    let record: Record = alloy_rlp::Decodable::decode(&mut &data[..])?;
+    Ok(to_enode(&record))
+}
+
+/// The discv4 vectors, plus an ENRRequest and an ENRResponse signed with the vectors' key
+/// (ECDSA signatures here are deterministic, RFC 6979).
+fn discv4_seeds(v: &Vectors) -> Vec<(String, Vec<u8>)> {
+    use crate::discovery::v4::{encode, EnrRequest, EnrResponse, Message};
+    let mut seeds: Vec<(String, Vec<u8>)> = [
+        "discv4_ping_v4_extra",
+        "discv4_ping_v555_extra_data",
+        "discv4_pong_extra_data",
+        "discv4_findnode_extra_data",
+        "discv4_neighbours_extra_data",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), v.blob(n).to_vec()))
+    .collect();
+    // The vector file holds a valid secp256k1 key here.
+    let key = NodeKey::new(
+        secp256k1::SecretKey::from_slice(v.blob("discv4_signing_key")).expect("vector key"),
+    );
+    let request = Message::EnrRequest(EnrRequest {
+        expiration: 1 << 40,
+    });
+    let response = Message::EnrResponse(EnrResponse {
+        request_hash: [7; 32],
+        record: enr_seed_record(&key),
+    });
+    for (name, msg) in [("enr_request", request), ("enr_response", response)] {
+        // Small messages always encode.
+        seeds.push((
+            name.to_string(),
+            encode(&key, &msg).expect("small packet").bytes,
+        ));
+    }
+    seeds
+}
+
+/// EIP-778's example record (key b71c71a6..., the discv4 vectors' signing key).
+const EIP778_EXAMPLE: &str = "enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCB\
+    OonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_\
+    QAdpzBQA8yWM0xOIN1ZHCCdl8";
+
+fn enr_seed_record(_key: &NodeKey) -> Record {
+    // The example from the EIP parses.
+    EIP778_EXAMPLE.parse().expect("EIP-778 example")
+}
+
+/// The EIP-778 example record. (Records we sign ourselves are not reproducible, their
+/// ECDSA nonces being random, so further seeds are committed files, not generated.)
+fn enr_seeds() -> Vec<(String, Vec<u8>)> {
+    let key = NodeKey::new(Vectors::eip8().key("static_key_b"));
+    vec![(
+        "eip778_example".to_string(),
+        alloy_rlp::encode(enr_seed_record(&key)),
+    )]
 }
 
 /// Frames sealed by the other end of the `frame_decode` session: the frame vector's message,

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use peerwire::fuzzing;
 
-const TARGETS: [&str; 6] = [
+const TARGETS: [&str; 8] = [
+    "discv4_packet",
+    "enr_decode",
     "frame_decode",
     "frame_plaintext",
     "auth_decode",
@@ -58,6 +60,15 @@ fn every_seed_decodes_fully() {
                         fuzzing::frame_decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
                     assert!(frames >= 1, "{name}: no frame opened");
                 }
+                "discv4_packet" => {
+                    let p = fuzzing::discv4_packet(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert_ne!(p.hash, [0; 32], "{name}");
+                }
+                "enr_decode" => {
+                    let enode =
+                        fuzzing::enr_decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert!(enode.is_some(), "{name}: no endpoint");
+                }
                 "frame_plaintext" => {
                     let frame = fuzzing::frame_plaintext(&data);
                     assert!(frame.is_ok(), "{name}: {frame:?}");
@@ -106,6 +117,8 @@ fn targets_survive_mangled_seeds() {
 fn run(target: &str, data: &[u8]) {
     match target {
         "frame_decode" => drop(fuzzing::frame_decode(data)),
+        "discv4_packet" => drop(fuzzing::discv4_packet(data)),
+        "enr_decode" => drop(fuzzing::enr_decode(data)),
         "frame_plaintext" => drop(fuzzing::frame_plaintext(data)),
         "auth_body" => drop(fuzzing::auth_body(data)),
         "ack_body" => drop(fuzzing::ack_body(data)),

@@ -1,5 +1,6 @@
 //! The `peerwire` command: make keys, run a foo/bar node, ping a devp2p node.
 
+mod discover;
 mod key;
 mod keygen;
 mod logging;
@@ -35,6 +36,30 @@ enum Command {
     },
     /// Run a node with the foo/bar protocol; stdin lines are broadcast to every peer.
     Node(node::NodeArgs),
+    /// Resolve one node over discv4: ping it, ask for its ENR, print it.
+    Discover {
+        /// The node: an enode URL or an `enr:` record.
+        #[arg(value_parser = discover::parse_node)]
+        node: Enode,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Walk the discv4 DHT from bootnodes, printing every node found (JSON lines with --json).
+    Crawl {
+        /// Where to start: enode URLs or ENRs, comma-separated.
+        #[arg(long, value_delimiter = ',', value_parser = discover::parse_node)]
+        bootnodes: Vec<Enode>,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Dial a node, print its Hello, and disconnect.
     Ping {
         /// The node to dial.
@@ -78,6 +103,16 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Keygen { out } => keygen::run(out.as_deref()),
             Command::Node(args) => node::run(args).await,
+            Command::Discover {
+                node,
+                timeout,
+                json,
+            } => discover::discover(node, timeout, json).await,
+            Command::Crawl {
+                bootnodes,
+                timeout,
+                json,
+            } => discover::crawl(bootnodes, timeout, json).await,
             Command::Ping {
                 enode,
                 timeout,

@@ -42,6 +42,15 @@ pub struct NodeArgs {
     /// One JSON object per line.
     #[arg(long)]
     json: bool,
+    /// Discovery entry points: enode URLs or ENRs, comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = crate::discover::parse_node)]
+    bootnodes: Vec<Enode>,
+    /// Do not run discovery (only --peer nodes are dialed).
+    #[arg(long)]
+    nodiscover: bool,
+    /// Advertise this address: `extip:IP` (else it is learned from other nodes).
+    #[arg(long, value_parser = crate::discover::parse_nat)]
+    nat: Option<std::net::IpAddr>,
 }
 
 pub async fn run(args: NodeArgs) -> Result<(), String> {
@@ -55,6 +64,9 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
     if let Some(name) = args.name {
         config.name = name;
     }
+    config.bootnodes = args.bootnodes;
+    config.discovery = Some(!args.nodiscover);
+    config.external_ip = args.nat;
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut sigint =
@@ -63,6 +75,9 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
     let mut events = server.events();
     let enode = server.local_enode().to_string();
     out.event("listening", || enode.clone(), json!({ "enode": enode }));
+    if let Some(discovery) = server.discovery() {
+        crate::discover::print_found_nodes(out, discovery);
+    }
     for peer in args.peers {
         server.add_peer(peer);
     }

@@ -7,13 +7,17 @@
 //! v4::table    Kademlia table: log-distance buckets, replacements, revalidation
 //! v4::packet   hash || signature || type || RLP, signed and verified
 //! v4::message  Ping, Pong, FindNode, Neighbors, ENRRequest, ENRResponse
+//! v4::driver   lookups (bond first), refresh, ENR updates, external IP from Pongs
+//! v4::service  the tokio shell: one UDP socket, timers, Discv4Handle
 //! enr          our signed node record; ENR <-> NodeId/Enode
+//! source       node sources for the dialer, FairMix
 //! ```
 //!
-//! Nothing here does I/O or reads a clock: time (`Instant` for timers, UNIX seconds for
-//! packet expirations) and randomness are passed in.
+//! Only `v4::service` and `source` do I/O: elsewhere time (`Instant` for timers, UNIX seconds
+//! for packet expirations) and randomness are passed in.
 
 pub mod enr;
+pub mod source;
 pub mod v4;
 
 use sha3::{Digest, Keccak256};

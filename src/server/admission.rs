@@ -89,6 +89,10 @@ impl<P: Connected> Admission<P> {
     }
 
     /// Untrusted peers connected in `direction`.
+    pub(crate) fn count_direction(&self, direction: Direction) -> usize {
+        self.count(direction)
+    }
+
     fn count(&self, direction: Direction) -> usize {
         self.peers
             .iter()

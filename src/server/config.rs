@@ -1,7 +1,7 @@
 //! Server settings, with devp2p's (go-ethereum's) defaults.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -77,6 +77,24 @@ pub struct ServerConfig {
     /// once it is full too, new connections wait in the listen backlog. 0: no reserve (they
     /// always wait, as go-ethereum's). Default 5.
     pub reserved_pending_peers: usize,
+
+    // Discovery and the dial scheduler (issue 10).
+    /// Discovery entry points: where the first lookups start. Default none.
+    pub bootnodes: Vec<Enode>,
+    /// Whether to run Node Discovery v4 (a UDP socket, see `discovery_addr`) and fill the
+    /// dialed slots from it. `None` (the default): only when `bootnodes` are given, so that
+    /// servers started without them (tests, embedded uses) bind no UDP socket and send
+    /// nothing. A bootnode itself sets `Some(true)`.
+    pub discovery: Option<bool>,
+    /// The UDP address of discovery. `None`: the listen address's IP and bound TCP port.
+    pub discovery_addr: Option<SocketAddr>,
+    /// The IP address to advertise (enode, ENR), e.g. a NAT's public address. `None`: the
+    /// listen IP (127.0.0.1 for an unspecified one), replaced by what other nodes report
+    /// seeing once enough of them agree (discovery only).
+    pub external_ip: Option<IpAddr>,
+    /// Most dials of discovered nodes in progress at once. Default 16 (go-ethereum's
+    /// `maxActiveDialTasks`).
+    pub max_concurrent_dials: usize,
 }
 
 impl ServerConfig {
@@ -106,7 +124,18 @@ impl ServerConfig {
             inbound_throttle_exempt: ThrottleExempt::Lan,
             max_pending_per_ip: 3,
             reserved_pending_peers: 5,
+
+            bootnodes: Vec::new(),
+            discovery: None,
+            discovery_addr: None,
+            external_ip: None,
+            max_concurrent_dials: 16,
         }
+    }
+
+    /// Whether discovery runs: `discovery`, or by default whether `bootnodes` are given.
+    pub fn discovery_enabled(&self) -> bool {
+        self.discovery.unwrap_or(!self.bootnodes.is_empty())
     }
 
     /// Slots for connections we dial: `max_peers / dial_ratio`, at least 1 (0 with `no_dial`).
@@ -151,6 +180,9 @@ impl fmt::Debug for ServerConfig {
             .field("inbound_throttle", &self.inbound_throttle)
             .field("max_pending_per_ip", &self.max_pending_per_ip)
             .field("reserved_pending_peers", &self.reserved_pending_peers)
+            .field("bootnodes", &self.bootnodes.len())
+            .field("discovery", &self.discovery_enabled())
+            .field("external_ip", &self.external_ip)
             .finish_non_exhaustive()
     }
 }

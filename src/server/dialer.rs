@@ -1,18 +1,21 @@
 //! Keeping static peers connected: dial, and after every failure or drop, dial again with
-//! exponential backoff and jitter.
+//! exponential backoff and jitter. And one-shot dials, which report their outcome.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::net::TcpStream;
+use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 use super::connection::serve_connection;
+use super::gating::RejectReason;
 use super::state::Shared;
 use super::PeerEvent;
 use crate::crypto::Enode;
-use crate::protocol::{Direction, SessionEnd};
+use crate::protocol::{Direction, PeerInfo, SessionEnd};
+use crate::wire::DisconnectReason;
 
 /// Dials `enode` whenever it is not connected, until `cancel` fires.
 pub(crate) async fn keep_connected(shared: Arc<Shared>, enode: Enode, cancel: CancellationToken) {
@@ -96,6 +99,143 @@ async fn dial(
         Err(_) => {
             tracing::debug!(peer = %enode.id.short(), "dial timed out");
             Some(None)
+        }
+    }
+}
+
+/// Why a one-shot dial ([`ServerHandle::dial`](super::ServerHandle::dial)) made no peer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialError {
+    /// The server is stopping.
+    #[error("server is stopping")]
+    Stopped,
+    /// The server does not dial (`no_dial`).
+    #[error("server does not dial")]
+    NoDial,
+    /// That is our own node id.
+    #[error("refusing to dial ourselves")]
+    SelfDial,
+    /// The node is connected already.
+    #[error("already connected")]
+    AlreadyConnected,
+    /// The gating rules refused the dial (ban, `net_restrict`), or the node id proven in
+    /// the handshake is banned.
+    #[error("dial refused: {0}")]
+    Refused(RejectReason),
+    /// The TCP connect failed.
+    #[error("connect failed: {0}")]
+    Connect(#[source] std::io::Error),
+    /// The TCP connect took longer than `dial_timeout`.
+    #[error("connect timed out")]
+    Timeout,
+    /// The handshake completed but one side refused the peer (the Disconnect reason sent or
+    /// received: too many peers, no shared capability, ...).
+    #[error("peer refused: {0}")]
+    Rejected(DisconnectReason),
+    /// The RLPx handshake or the Hello exchange failed without a Disconnect reason (bad
+    /// identity, timeout, I/O).
+    #[error("handshake failed")]
+    Handshake,
+}
+
+/// A pending-handshake slot that says when it is given back: `serve_connection` drops it
+/// once the peer is admitted or the attempt is over.
+struct Handshaking {
+    _permit: OwnedSemaphorePermit,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Dials `enode` once; returns when it is a peer (its session keeps running) or the attempt
+/// failed. Cancel-safe in that dropping it never leaves a half-registered peer; a handshake
+/// already under way completes (or fails) by itself.
+pub(crate) async fn dial_once(
+    shared: &Arc<Shared>,
+    enode: Enode,
+) -> Result<Arc<PeerInfo>, DialError> {
+    if shared.shutdown.is_cancelled() {
+        return Err(DialError::Stopped);
+    }
+    if shared.config.no_dial {
+        return Err(DialError::NoDial);
+    }
+    if enode.id == shared.info.id {
+        return Err(DialError::SelfDial);
+    }
+    if shared.is_connected(&enode.id) {
+        return Err(DialError::AlreadyConnected);
+    }
+    let addr = enode.tcp_addr();
+    let gated = shared
+        .state()
+        .gate
+        .check_dial(enode.id, addr.ip(), shared.now());
+    if let Err(reason) = gated {
+        shared.emit(PeerEvent::Refused {
+            remote_addr: addr,
+            direction: Direction::Outbound,
+            id: Some(enode.id),
+            reason,
+        });
+        return Err(DialError::Refused(reason));
+    }
+    let permit = tokio::select! {
+        biased;
+        _ = shared.shutdown.cancelled() => return Err(DialError::Stopped),
+        permit = shared.dialing.clone().acquire_owned() => permit.map_err(|_| DialError::Stopped)?,
+    };
+    let connect = tokio::time::timeout(shared.config.dial_timeout, TcpStream::connect(addr));
+    let io = tokio::select! {
+        biased;
+        _ = shared.shutdown.cancelled() => return Err(DialError::Stopped),
+        result = connect => match result {
+            Ok(Ok(io)) => io,
+            Ok(Err(e)) => return Err(DialError::Connect(e)),
+            Err(_) => return Err(DialError::Timeout),
+        },
+    };
+    let _ = io.set_nodelay(true);
+    // Subscribed before the handshake starts, so its refusal event cannot be missed.
+    let mut events = shared.events.subscribe();
+    let (done, handshake_over) = oneshot::channel();
+    let slot = Handshaking {
+        _permit: permit,
+        done: Some(done),
+    };
+    shared.tasks.spawn(serve_connection(
+        shared.clone(),
+        io,
+        addr,
+        Some(enode.id),
+        slot,
+    ));
+    let _ = handshake_over.await;
+    if let Some(peer) = shared.state().peers.get(&enode.id) {
+        if peer.direction() == Direction::Outbound && peer.remote_addr() == addr {
+            return Ok(Arc::new(peer.info().clone()));
+        }
+    }
+    // The refusal, if any, was announced before the slot was given back.
+    loop {
+        match events.try_recv() {
+            Ok(PeerEvent::Rejected { id, reason, .. }) if id == enode.id => {
+                return Err(DialError::Rejected(reason))
+            }
+            Ok(PeerEvent::Refused {
+                id: Some(id),
+                reason,
+                ..
+            }) if id == enode.id => return Err(DialError::Refused(reason)),
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => return Err(DialError::Handshake),
         }
     }
 }

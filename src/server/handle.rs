@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use super::dialer;
+use super::dialer::{self, DialError};
 use super::gating::BanTarget;
 use super::state::Shared;
 use super::{NodeInfo, PeerEvent};
 use crate::crypto::{Enode, NodeId};
-use crate::protocol::Peer;
+use crate::discovery::source::NodeStream;
+use crate::discovery::v4::Discv4Handle;
+use crate::protocol::{Peer, PeerInfo};
 use crate::wire::DisconnectReason;
 
 /// A running server. Cheap to clone; all clones control the same server.
@@ -29,9 +31,47 @@ impl std::fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    /// Our enode URL (an unspecified listen IP is advertised as 127.0.0.1).
+    /// Our enode URL: `external_ip`, else the IP discovery learned, else the listen IP (an
+    /// unspecified one is advertised as 127.0.0.1); the UDP port is discovery's.
     pub fn local_enode(&self) -> Enode {
-        self.shared.info.enode
+        let enode = self.shared.info.enode;
+        match &self.shared.discovery {
+            Some(d) => {
+                let found = d.local_enode();
+                Enode {
+                    ip: found.ip,
+                    udp_port: found.udp_port,
+                    ..enode
+                }
+            }
+            None => enode,
+        }
+    }
+
+    /// The discovery service, if it runs (table, lookups, our ENR, events such as
+    /// [`DiscoveryEvent::NodeFound`](crate::discovery::v4::DiscoveryEvent::NodeFound)).
+    pub fn discovery(&self) -> Option<&Discv4Handle> {
+        self.shared.discovery.as_ref()
+    }
+
+    /// Adds a node source the dial scheduler draws from, in turn with the others
+    /// ([`FairMix`](crate::discovery::source::FairMix)). Returns `false` if the server does
+    /// not dial or is stopping (or 16 sources are still waiting to be taken in).
+    pub fn add_node_source(&self, source: NodeStream) -> bool {
+        self.shared
+            .sources
+            .as_ref()
+            .is_some_and(|tx| tx.try_send(source).is_ok())
+    }
+
+    /// Dials `enode` once (no redial) and reports the outcome: the peer's info once it is
+    /// admitted (its session keeps running) or why not. Subject to the same gating and
+    /// admission rules as every dial, but not to the dial scheduler's slots.
+    ///
+    /// Cancel-safe: dropping the future before it resolves abandons the report, not the
+    /// connection, which completes or fails by itself.
+    pub async fn dial(&self, enode: Enode) -> Result<Arc<PeerInfo>, DialError> {
+        dialer::dial_once(&self.shared, enode).await
     }
 
     /// The bound listen address, if listening.
@@ -41,7 +81,9 @@ impl ServerHandle {
 
     /// Facts about the local node.
     pub fn node_info(&self) -> NodeInfo {
-        self.shared.info.clone()
+        let mut info = self.shared.info.clone();
+        info.enode = self.local_enode();
+        info
     }
 
     /// The connected peers.
@@ -161,6 +203,9 @@ impl ServerHandle {
         };
         for peer in peers {
             peer.disconnect(DisconnectReason::Quitting);
+        }
+        if let Some(d) = &self.shared.discovery {
+            d.stop();
         }
         self.shared.tasks.close();
         self.shared.tasks.wait().await;

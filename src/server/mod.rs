@@ -4,6 +4,8 @@
 //! accept.rs ─┐  gating.rs (bans, net_restrict, throttle, pending slots)
 //!            ├─▶ connection.rs ─────────┬─ admission.rs (slots, duplicates, self)
 //! dialer.rs ─┘   RLPx + Hello           └─ session (reader, writer) + protocol handlers
+//!   ▲
+//! dial_scheduler.rs  fills dialed slots from node sources (discovery::source, discv4)
 //! handle.rs      ServerHandle: peers, events, static/trusted peers, stop
 //! state.rs       what the tasks share
 //! ```
@@ -12,6 +14,7 @@ mod accept;
 mod admission;
 mod config;
 mod connection;
+mod dial_scheduler;
 mod dialer;
 mod events;
 mod gating;
@@ -29,12 +32,16 @@ use tokio_util::task::TaskTracker;
 
 use self::admission::Admission;
 pub use self::config::ServerConfig;
+pub use self::dial_scheduler::{FAILED_EXPIRY, HISTORY_EXPIRY};
+pub use self::dialer::DialError;
 pub use self::events::PeerEvent;
 use self::gating::Gate;
 pub use self::gating::{BanTarget, RejectReason, ThrottleExempt};
 pub use self::handle::ServerHandle;
 use self::state::{Shared, State};
 use crate::crypto::{Enode, NodeId};
+use crate::discovery::source::FairMix;
+use crate::discovery::v4::{Discv4Handle, ServiceConfig, ServiceError};
 use crate::session;
 pub use crate::session::SessionTimeouts;
 use crate::wire::Capability;
@@ -64,6 +71,9 @@ pub enum StartError {
         "our Hello is {0} bytes, above the 2 KiB limit: shorten the name or the protocol list"
     )]
     HelloTooLarge(usize),
+    /// The discovery service could not start (UDP port taken, ...).
+    #[error("discovery: {0}")]
+    Discovery(#[source] ServiceError),
 }
 
 /// Starts servers; see [`Server::start`].
@@ -122,12 +132,36 @@ impl Server {
         };
         let id = config.key.id();
         let advertised = bound.map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |mut a| {
-            // An unspecified address is not dialable: advertise loopback until NAT support.
-            if a.ip().is_unspecified() {
+            // An unspecified address is not dialable: advertise loopback until discovery
+            // learns better (or `external_ip` says).
+            if let Some(ip) = config.external_ip {
+                a.set_ip(ip);
+            } else if a.ip().is_unspecified() {
                 a.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
             }
             a
         });
+        let discovery = match config.discovery_addr.or(bound) {
+            Some(udp) if config.discovery_enabled() => {
+                let tcp_port = bound.map_or(0, |b| b.port());
+                let mut disc = ServiceConfig::new(config.key.clone(), udp, tcp_port);
+                disc.external_ip = config.external_ip;
+                disc.driver.bootnodes = config.bootnodes.clone();
+                Some(
+                    Discv4Handle::spawn(disc)
+                        .await
+                        .map_err(StartError::Discovery)?,
+                )
+            }
+            _ => None,
+        };
+        let scheduled = !config.no_dial && config.max_dialed() > 0;
+        let (sources, sources_rx) = if scheduled {
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let info = NodeInfo {
             id,
             enode: Enode::new(id, advertised),
@@ -164,12 +198,23 @@ impl Server {
             tasks: TaskTracker::new(),
             peers_changed: Notify::new(),
             inbound_budget: session::InboundBudget::new(config.inbound_budget),
+            discovery,
+            sources,
             config,
         });
         if let Some(listener) = listener {
             shared
                 .tasks
                 .spawn(accept::accept_loop(shared.clone(), listener));
+        }
+        if let Some(rx) = sources_rx {
+            let mut mix = FairMix::new();
+            if let Some(d) = &shared.discovery {
+                mix.add(d.random_nodes());
+            }
+            shared
+                .tasks
+                .spawn(dial_scheduler::run(shared.clone(), mix, rx));
         }
         let handle = ServerHandle { shared };
         for enode in handle.shared.config.static_peers.clone() {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{broadcast, Notify, Semaphore};
+use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -11,6 +11,8 @@ use super::admission::Admission;
 use super::gating::Gate;
 use super::{NodeInfo, PeerEvent, ServerConfig};
 use crate::crypto::NodeId;
+use crate::discovery::source::NodeStream;
+use crate::discovery::v4::Discv4Handle;
 use crate::protocol::{Peer, Protocol};
 use crate::session::InboundBudget;
 use crate::wire::{Capability, Hello};
@@ -46,6 +48,10 @@ pub(crate) struct Shared {
     pub(crate) peers_changed: Notify,
     /// Received bytes all sessions together may hold for the handlers.
     pub(crate) inbound_budget: Arc<InboundBudget>,
+    /// The discovery service, when it runs.
+    pub(crate) discovery: Option<Discv4Handle>,
+    /// Node sources for the dial scheduler (`None`: it does not run).
+    pub(crate) sources: Option<mpsc::Sender<NodeStream>>,
 }
 
 impl Shared {

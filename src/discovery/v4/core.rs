@@ -16,9 +16,9 @@ use rand::Rng;
 use super::distance::NodeHash;
 use super::message::*;
 use super::packet;
-use super::table::{Revalidated, Table, BUCKET_SIZE};
+use super::table::{Insert, Revalidated, Table, BUCKET_SIZE};
 use crate::crypto::{NodeId, NodeKey};
-use crate::discovery::enr::{LocalRecord, Record};
+use crate::discovery::enr::{LocalRecord, Record, RecordError};
 
 /// Timers and limits.
 #[derive(Clone, Debug)]
@@ -71,6 +71,16 @@ pub enum Event {
     Record(NodeId, Box<Record>),
     /// A request got no (usable) reply in time.
     Timeout(NodeId, RequestKind),
+    /// A node entered the table (it answered our Ping).
+    Added(NodeId, Endpoint),
+    /// A node pinged us and was answered: it now holds our endpoint proof, so it will
+    /// answer our FindNode.
+    Pinged(NodeId, SocketAddr),
+    /// A bonded node's Pong said where it sees us: the `to` endpoint (the statement our
+    /// external address is learned from).
+    Statement(NodeId, Endpoint),
+    /// A Ping or Pong of a bonded node carried this ENR sequence number (EIP-868).
+    EnrSeq(NodeId, SocketAddr, u64),
 }
 
 /// The kinds of request we track.
@@ -124,6 +134,8 @@ struct Pending {
     hash: [u8; 32],
     /// FindNode: nodes received so far (at most `BUCKET_SIZE`).
     nodes: Vec<NodeRecord>,
+    /// Ping: the TCP port the node is known to listen on (0 if unknown), for the table entry.
+    tcp_port: u16,
 }
 
 /// The discv4 node.
@@ -195,9 +207,31 @@ impl Discv4 {
         id: NodeId,
         to: SocketAddr,
     ) -> Result<Outputs, RequestError> {
+        self.ping_node(now, id, endpoint_of(to, 0))
+    }
+
+    /// Sends a Ping to `id` at `endpoint`'s UDP address; if it answers, its table entry gets
+    /// `endpoint` (with its TCP port, e.g. from a Neighbors record or an enode URL).
+    pub fn ping_node(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        endpoint: Endpoint,
+    ) -> Result<Outputs, RequestError> {
         let mut out = Outputs::default();
-        self.send_ping(now, id, to, &mut out)?;
+        let to = SocketAddr::new(endpoint.ip, endpoint.udp_port);
+        self.send_ping(now, id, to, endpoint.tcp_port, &mut out)?;
         Ok(out)
+    }
+
+    /// Our record.
+    pub fn local_record(&self) -> &LocalRecord {
+        &self.local
+    }
+
+    /// Advertises `endpoint` from now on (bumping the record's `seq` if it changed).
+    pub fn set_local_endpoint(&mut self, endpoint: Endpoint) -> Result<bool, RecordError> {
+        self.local.set_endpoint(endpoint)
     }
 
     /// Sends FindNode(`target`) to a bonded node; the reply comes as [`Event::Neighbors`].
@@ -280,7 +314,7 @@ impl Discv4 {
                 // A table entry that does not answer is dead (discv4.md, "Kademlia Table").
                 if let Revalidated::Replaced(Some(e)) = self.table.revalidated(now, &id, false) {
                     let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
-                    let _ = self.send_ping(now, e.id, to, &mut out);
+                    let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port, &mut out);
                 }
             }
             if kind == RequestKind::FindNode && !p.nodes.is_empty() {
@@ -293,7 +327,7 @@ impl Discv4 {
             self.next_revalidation = now + self.config.revalidate_interval;
             if let Some(e) = self.table.pick_revalidation(rng) {
                 let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
-                let _ = self.send_ping(now, e.id, to, &mut out);
+                let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port, &mut out);
             }
         }
         out
@@ -317,6 +351,7 @@ impl Discv4 {
             enr_seq: Some(self.local.seq()),
         });
         self.send(from, &pong, out);
+        out.events.push(Event::Pinged(id, from));
         if self.is_bonded(now, &id, from.ip()) {
             if let Some(e) = self.table.get(&id) {
                 let endpoint = endpoint_of(from, ping.from.tcp_port);
@@ -324,10 +359,13 @@ impl Discv4 {
                     self.table.insert(now, id, endpoint);
                 }
             }
+            if let Some(seq) = ping.enr_seq {
+                out.events.push(Event::EnrSeq(id, from, seq));
+            }
         } else if !self.pending.contains_key(&(id, RequestKind::Ping)) {
             // "If no communication with the sender has occurred within the last 12h, a ping
             // should be sent in addition to pong in order to receive an endpoint proof."
-            let _ = self.send_ping(now, id, from, out);
+            let _ = self.send_ping(now, id, from, ping.from.tcp_port, out);
         }
     }
 
@@ -348,12 +386,22 @@ impl Discv4 {
                 return;
             }
         }
-        self.pending.remove(&(id, RequestKind::Ping));
+        let tcp_port = self
+            .pending
+            .remove(&(id, RequestKind::Ping))
+            .map_or(0, |p| p.tcp_port);
         self.bond(now, id, from.ip());
         if self.table.revalidated(now, &id, true) == Revalidated::Unknown {
-            self.table.insert(now, id, endpoint_of(from, 0));
+            let endpoint = endpoint_of(from, tcp_port);
+            if self.table.insert(now, id, endpoint) == Insert::Added {
+                out.events.push(Event::Added(id, endpoint));
+            }
         }
         out.events.push(Event::Bonded(id, from));
+        out.events.push(Event::Statement(id, pong.to));
+        if let Some(seq) = pong.enr_seq {
+            out.events.push(Event::EnrSeq(id, from, seq));
+        }
     }
 
     fn on_find_node(
@@ -440,6 +488,7 @@ impl Discv4 {
         now: Instant,
         id: NodeId,
         to: SocketAddr,
+        tcp_port: u16,
         out: &mut Outputs,
     ) -> Result<(), RequestError> {
         let ping = Message::Ping(Ping {
@@ -449,7 +498,11 @@ impl Discv4 {
             expiration: self.expiration(now),
             enr_seq: Some(self.local.seq()),
         });
-        self.track(now, id, to, RequestKind::Ping, &ping, out)
+        self.track(now, id, to, RequestKind::Ping, &ping, out)?;
+        if let Some(p) = self.pending.get_mut(&(id, RequestKind::Ping)) {
+            p.tcp_port = tcp_port;
+        }
+        Ok(())
     }
 
     fn request(
@@ -499,6 +552,7 @@ impl Discv4 {
                 deadline,
                 hash: enc.hash,
                 nodes: Vec::new(),
+                tcp_port: 0,
             },
         );
         Ok(())

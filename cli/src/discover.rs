@@ -1,0 +1,155 @@
+//! `peerwire discover` (resolve one node: ping, ask its ENR) and `peerwire crawl` (walk the
+//! DHT from bootnodes), the counterparts of go-ethereum's `devp2p discv4 resolve/crawl`;
+//! and the discovery flags of `peerwire node`.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use peerwire::crypto::{Enode, NodeKey};
+use peerwire::discovery::enr::{self, Record};
+use peerwire::discovery::v4::{DiscoveryEvent, Discv4Handle, ServiceConfig};
+use serde_json::json;
+
+use crate::output::Output;
+
+/// `--nat extip:IP`.
+pub fn parse_nat(text: &str) -> Result<IpAddr, String> {
+    let ip = text
+        .strip_prefix("extip:")
+        .ok_or_else(|| "expected extip:IP".to_string())?;
+    ip.parse().map_err(|_| format!("bad IP address {ip:?}"))
+}
+
+/// An enode URL or an `enr:` record.
+pub fn parse_node(text: &str) -> Result<Enode, String> {
+    if text.starts_with("enr:") {
+        let record = Record::from_str(text).map_err(|e| format!("bad ENR: {e}"))?;
+        return enr::to_enode(&record).ok_or_else(|| "ENR has no IP address or port".into());
+    }
+    Enode::from_str(text).map_err(|e| e.to_string())
+}
+
+/// Prints `node_found` lines for nodes discovery adds to the table, until it stops.
+pub fn print_found_nodes(out: Output, discovery: &Discv4Handle) {
+    let mut events = discovery.events();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(DiscoveryEvent::NodeFound(enode)) => node_line(out, "node_found", &enode),
+                Ok(DiscoveryEvent::EndpointChanged(enode)) => out.event(
+                    "endpoint_changed",
+                    || format!("our address is now {enode}"),
+                    json!({ "enode": enode.to_string() }),
+                ),
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+fn node_line(out: Output, event: &str, enode: &Enode) {
+    out.event(
+        event,
+        || format!("{event} {enode}"),
+        json!({
+            "id": enode.id.to_string(),
+            "enode": enode.to_string(),
+            "ip": enode.ip.to_string(),
+            "tcp": enode.tcp_port,
+            "udp": enode.udp_port,
+        }),
+    );
+}
+
+async fn service(bootnodes: Vec<Enode>) -> Result<Discv4Handle, String> {
+    let key = NodeKey::generate(&mut rand::rngs::OsRng);
+    let mut config = ServiceConfig::new(
+        key,
+        "0.0.0.0:0".parse().unwrap_or_else(|_| unreachable!()),
+        0,
+    );
+    config.driver.bootnodes = bootnodes;
+    Discv4Handle::spawn(config).await.map_err(|e| e.to_string())
+}
+
+pub async fn discover(node: Enode, timeout: u64, json: bool) -> Result<(), String> {
+    let disc = service(Vec::new()).await?;
+    let limit = Duration::from_secs(timeout.max(1));
+    let record = tokio::time::timeout(limit, disc.resolve(node))
+        .await
+        .map_err(|_| format!("no answer within {} s", limit.as_secs()))?
+        .map_err(|e| e.to_string())?;
+    let enode = enr::to_enode(&record);
+    let text = record.to_base64();
+    Output { json }.event(
+        "node",
+        || {
+            let enode = enode.map_or_else(|| "-".to_string(), |e| e.to_string());
+            format!("enr:    {text}\nseq:    {}\nenode:  {enode}", record.seq())
+        },
+        json!({
+            "id": enr::node_id(&record).to_string(),
+            "enr": text,
+            "seq": record.seq(),
+            "enode": enode.map(|e| e.to_string()),
+            "ip": record.ip4().map(|ip| ip.to_string()).or(record.ip6().map(|ip| ip.to_string())),
+            "tcp": record.tcp4().or(record.tcp6()),
+            "udp": record.udp4().or(record.udp6()),
+        }),
+    );
+    disc.stop();
+    Ok(())
+}
+
+pub async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Result<(), String> {
+    if bootnodes.is_empty() {
+        return Err("crawl needs --bootnodes".into());
+    }
+    let out = Output { json };
+    let disc = service(bootnodes).await?;
+    let mut events = disc.events();
+    let mut seen = HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout.max(1));
+    let mut report = |enode: Enode| {
+        if seen.insert(enode.id) {
+            node_line(out, "node", &enode);
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break,
+            found = disc.lookup_random() => {
+                for node in found.map_err(|e| e.to_string())? {
+                    report(peerwire::discovery::v4::driver::enode_of(&node));
+                }
+            }
+            Ok(event) = events.recv() => {
+                if let DiscoveryEvent::NodeFound(enode) = event {
+                    report(enode);
+                }
+            }
+        }
+    }
+    let stats = disc.stats().await.map_err(|e| e.to_string())?;
+    out.event(
+        "done",
+        || {
+            format!(
+                "{} nodes, {} lookups",
+                stats.table_len, stats.lookups.lookups
+            )
+        },
+        json!({
+            "table": stats.table_len,
+            "lookups": stats.lookups.lookups,
+            "packets_in": stats.packets_in,
+            "packets_out": stats.packets_out,
+        }),
+    );
+    disc.stop();
+    Ok(())
+}

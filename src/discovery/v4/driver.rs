@@ -1,0 +1,592 @@
+//! What a running discv4 node does besides answering packets, still sans-IO: iterative
+//! lookups (bond first, then FindNode), periodic refresh, asking for newer records, and
+//! learning our external IP from Pongs. The UDP shell ([`super::service`]) only moves
+//! datagrams and timers through a [`Driver`].
+//!
+//! Bonding before FindNode: discv4.md requires the *recipient* of FindNode to hold an
+//! endpoint proof of the sender, i.e. to have received our Pong to its Ping. So a lookup
+//! query to a node goes out once we hold its proof (it answered our Ping) **and** it pinged us
+//! (we answered); a node that already had our proof from earlier does not ping again, so
+//! after `bond_wait` the query goes out anyway (go-ethereum's `ensureBond` sleeps as long).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::core::{Config, Discv4, Event, Outputs, RequestKind, Transmit};
+use super::ip_votes::IpVotes;
+use super::lookup::{Lookup, K};
+use super::message::{Endpoint, NodeRecord, Target};
+use super::table::BUCKET_SIZE;
+use super::NodeHash;
+use crate::crypto::{Enode, NodeId, NodeKey, NODE_ID_LEN};
+use crate::discovery::enr::{LocalRecord, Record};
+
+/// Settings of a [`Driver`].
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    /// The packet-level state machine's timers and limits.
+    pub core: Config,
+    /// Where lookups start while the table is empty.
+    pub bootnodes: Vec<Enode>,
+    /// Random-target lookups this often once the table holds [`BUCKET_SIZE`] nodes.
+    /// Default 30 s.
+    pub refresh_interval: Duration,
+    /// ... and this often while it holds fewer. Default 5 s.
+    pub fast_refresh_interval: Duration,
+    /// How long a lookup query waits for the remote's Ping after our bond (see the module
+    /// docs). Default 500 ms (the request timeout).
+    pub bond_wait: Duration,
+    /// Learn our IP from the `to` endpoint of Pongs (off when the IP is configured).
+    pub learn_ip: bool,
+    /// Statements about our IP count this long. Default 5 min (go-ethereum).
+    pub ip_window: Duration,
+    /// Nodes that must agree before our IP changes. Default 10 (go-ethereum).
+    pub ip_min_statements: usize,
+    /// Lookups waiting to run; more are refused. Default 16.
+    pub max_queued_lookups: usize,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            core: Config::default(),
+            bootnodes: Vec::new(),
+            refresh_interval: Duration::from_secs(30),
+            fast_refresh_interval: Duration::from_secs(5),
+            bond_wait: Duration::from_millis(500),
+            learn_ip: true,
+            ip_window: Duration::from_secs(300),
+            ip_min_statements: 10,
+            max_queued_lookups: 16,
+        }
+    }
+}
+
+/// Identifies a lookup started with [`Driver::start_lookup`].
+pub type LookupId = u64;
+
+/// A finished lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LookupResult {
+    /// Which one.
+    pub id: LookupId,
+    /// Its target.
+    pub target: Target,
+    /// The closest nodes that answered, closest first (at most `k`).
+    pub nodes: Vec<NodeRecord>,
+    /// FindNode queries it sent.
+    pub queries: usize,
+    /// Sequential round trips it took ([`Lookup::depth`]).
+    pub depth: u32,
+}
+
+/// What the driver reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriverEvent {
+    /// A node entered the table.
+    NodeAdded(NodeRecord),
+    /// A lookup finished.
+    LookupDone(LookupResult),
+    /// Our advertised endpoint changed (the record was re-signed with a higher `seq`).
+    EndpointChanged(Endpoint),
+    /// A node's record arrived (asked for with [`Driver::resolve`] or because its `enr-seq`
+    /// grew).
+    Record(NodeId, Box<Record>),
+    /// [`Driver::resolve`] got no record.
+    ResolveFailed(NodeId),
+}
+
+/// Datagrams to send and events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DriverOutputs {
+    /// Datagrams, in order.
+    pub transmits: Vec<Transmit>,
+    /// Events, in order.
+    pub events: Vec<DriverEvent>,
+}
+
+/// Lookup counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LookupStats {
+    /// Lookups finished.
+    pub lookups: u64,
+    /// FindNode queries they sent.
+    pub queries: u64,
+    /// Sum of their depths (divide by `lookups` for the mean number of hops).
+    pub depth_sum: u64,
+    /// The deepest one.
+    pub max_depth: u32,
+}
+
+/// Records of other nodes remembered at once.
+const MAX_RECORDS: usize = 4096;
+/// Nodes whose Ping we remember at once.
+const MAX_PINGED_US: usize = 8192;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Bonding {
+    endpoint: Option<Endpoint>,
+    /// When our Ping was answered.
+    bonded_at: Option<Instant>,
+    /// Then send FindNode for the active lookup.
+    find: bool,
+    /// Then send ENRRequest.
+    enr: bool,
+}
+
+#[derive(Debug)]
+struct Active {
+    id: LookupId,
+    lookup: Lookup,
+}
+
+/// A discv4 node with lookups; see the module docs.
+#[derive(Debug)]
+pub struct Driver {
+    disc: Discv4,
+    config: DriverConfig,
+    local: NodeId,
+    active: Option<Active>,
+    queue: VecDeque<(LookupId, Target)>,
+    next_id: LookupId,
+    /// Refresh lookups are started by the driver itself; `None` until the first one.
+    refresh: Option<LookupId>,
+    next_refresh: Instant,
+    /// Bonding in progress before a query, by node.
+    bonding: HashMap<NodeId, Bonding>,
+    /// When each node last pinged us (so it holds our endpoint proof).
+    pinged_us: HashMap<NodeId, Instant>,
+    /// Highest `enr-seq` seen (or asked for) per node.
+    seqs: HashMap<NodeId, u64>,
+    records: HashMap<NodeId, Record>,
+    votes: IpVotes,
+    stats: LookupStats,
+}
+
+impl Driver {
+    /// A node with identity `key` advertising `local`; `unix_now` is the UNIX time at `now`.
+    /// The first refresh (a lookup of our own id, seeded from the bootnodes) is due at once.
+    pub fn new(
+        key: NodeKey,
+        local: LocalRecord,
+        config: DriverConfig,
+        now: Instant,
+        unix_now: u64,
+    ) -> Self {
+        let votes = IpVotes::new(config.ip_window, config.ip_min_statements);
+        Driver {
+            local: key.id(),
+            disc: Discv4::new(key, local, config.core.clone(), now, unix_now),
+            config,
+            active: None,
+            queue: VecDeque::new(),
+            next_id: 0,
+            refresh: None,
+            next_refresh: now,
+            bonding: HashMap::new(),
+            pinged_us: HashMap::new(),
+            seqs: HashMap::new(),
+            records: HashMap::new(),
+            votes,
+            stats: LookupStats::default(),
+        }
+    }
+
+    /// The packet-level state machine (table, bonds, drop counters).
+    pub fn core(&self) -> &Discv4 {
+        &self.disc
+    }
+
+    /// Lookup counters.
+    pub fn lookup_stats(&self) -> LookupStats {
+        self.stats
+    }
+
+    /// The last record received from `id`.
+    pub fn record(&self, id: &NodeId) -> Option<&Record> {
+        self.records.get(id)
+    }
+
+    /// Whether a lookup is running.
+    pub fn is_looking_up(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// The earliest time [`Driver::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Instant {
+        let wait = self.config.bond_wait;
+        self.bonding
+            .values()
+            .filter_map(|b| b.bonded_at.map(|t| t + wait))
+            .fold(
+                self.disc.poll_timeout().min(self.next_refresh),
+                Instant::min,
+            )
+    }
+
+    /// Queues a lookup for `target`; `None` if `max_queued_lookups` are waiting already.
+    /// Lookups run one at a time; the result comes as [`DriverEvent::LookupDone`].
+    pub fn start_lookup(
+        &mut self,
+        now: Instant,
+        target: Target,
+        out: &mut DriverOutputs,
+    ) -> Option<LookupId> {
+        if self.queue.len() >= self.config.max_queued_lookups {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.queue.push_back((id, target));
+        if self.active.is_none() {
+            self.activate(now, out);
+        }
+        Some(id)
+    }
+
+    /// Pings `endpoint` and asks for its record; the answer comes as [`DriverEvent::Record`]
+    /// or [`DriverEvent::ResolveFailed`].
+    pub fn resolve(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) -> DriverOutputs {
+        let mut out = DriverOutputs::default();
+        let b = self.bonding.entry(id).or_default();
+        b.enr = true;
+        b.endpoint = Some(endpoint);
+        self.bond_then_query(now, id, endpoint, &mut out);
+        out
+    }
+
+    /// Handles one received datagram.
+    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> DriverOutputs {
+        let core = self.disc.handle_packet(now, from, bytes);
+        let mut out = DriverOutputs::default();
+        self.absorb(now, core, &mut out);
+        out
+    }
+
+    /// Runs timers; call at [`Driver::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) -> DriverOutputs {
+        let mut out = DriverOutputs::default();
+        let core = self.disc.handle_timeout(now, rng);
+        self.absorb(now, core, &mut out);
+        // Bonded nodes that did not ping us within `bond_wait`: query them anyway.
+        let wait = self.config.bond_wait;
+        let due: Vec<NodeId> = self
+            .bonding
+            .iter()
+            .filter(|(_, b)| b.bonded_at.is_some_and(|t| t + wait <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.query(now, id, &mut out);
+        }
+        if now >= self.next_refresh {
+            let interval = if self.disc.table().len() < BUCKET_SIZE {
+                self.config.fast_refresh_interval
+            } else {
+                self.config.refresh_interval
+            };
+            self.next_refresh = now + interval;
+            let refreshing = self.refresh.is_some_and(|r| {
+                self.queue.iter().any(|(id, _)| *id == r)
+                    || self.active.as_ref().is_some_and(|a| a.id == r)
+            });
+            if !refreshing {
+                // The first refresh looks up our own id (it finds our neighbours), later
+                // ones a random target.
+                let mut target = [0u8; NODE_ID_LEN];
+                if self.refresh.is_none() {
+                    target = *self.local.as_bytes();
+                } else {
+                    rng.fill(&mut target[..]);
+                }
+                if let Some(id) = self.start_lookup(now, target, &mut out) {
+                    self.refresh = Some(id);
+                }
+            }
+        }
+        out
+    }
+
+    fn activate(&mut self, now: Instant, out: &mut DriverOutputs) {
+        while self.active.is_none() {
+            let Some((id, target)) = self.queue.pop_front() else {
+                return;
+            };
+            let mut seeds: Vec<NodeRecord> = self
+                .disc
+                .table()
+                .closest(&NodeHash::of_target(&target), K)
+                .iter()
+                .map(|e| NodeRecord {
+                    endpoint: e.endpoint,
+                    id: e.id,
+                })
+                .collect();
+            if seeds.is_empty() {
+                seeds = self.config.bootnodes.iter().map(record_of).collect();
+            }
+            self.active = Some(Active {
+                id,
+                lookup: Lookup::new(self.local, target, seeds),
+            });
+            self.advance(now, out);
+        }
+    }
+
+    /// Starts the active lookup's next queries; finishes it when it is done.
+    fn advance(&mut self, now: Instant, out: &mut DriverOutputs) {
+        loop {
+            let Some(active) = self.active.as_mut() else {
+                return;
+            };
+            let Some(next) = active.lookup.next_query() else {
+                break;
+            };
+            let b = self.bonding.entry(next.id).or_default();
+            b.find = true;
+            b.endpoint = Some(next.endpoint);
+            self.bond_then_query(now, next.id, next.endpoint, out);
+        }
+        let Some(active) = self.active.as_ref() else {
+            return;
+        };
+        if !active.lookup.is_done() {
+            return;
+        }
+        if let Some(done) = self.active.take() {
+            let result = LookupResult {
+                id: done.id,
+                target: *done.lookup.target(),
+                nodes: done.lookup.result(),
+                queries: done.lookup.queries(),
+                depth: done.lookup.depth(),
+            };
+            self.stats.lookups += 1;
+            self.stats.queries += result.queries as u64;
+            self.stats.depth_sum += u64::from(result.depth);
+            self.stats.max_depth = self.stats.max_depth.max(result.depth);
+            // Queries of the finished lookup still bonding are dropped.
+            self.bonding.retain(|_, b| {
+                b.find = false;
+                b.enr
+            });
+            out.events.push(DriverEvent::LookupDone(result));
+        }
+        self.activate(now, out);
+    }
+
+    /// Sends the queries waiting on `id` now if both proofs are there, else pings it.
+    fn bond_then_query(&mut self, now: Instant, id: NodeId, e: Endpoint, out: &mut DriverOutputs) {
+        let addr = SocketAddr::new(e.ip, e.udp_port);
+        let bonded = self.disc.is_bonded(now, &id, addr.ip());
+        if bonded && self.they_hold_our_proof(now, &id) {
+            self.query(now, id, out);
+            return;
+        }
+        if bonded {
+            if let Some(b) = self.bonding.get_mut(&id) {
+                b.bonded_at.get_or_insert(now);
+            }
+        }
+        // Pinging also makes a node without our proof ping us back.
+        match self.disc.ping_node(now, id, e) {
+            Ok(o) => out.transmits.extend(o.transmits),
+            Err(_) if bonded => {}
+            Err(_) => self.fail(now, id, out),
+        }
+    }
+
+    fn they_hold_our_proof(&self, now: Instant, id: &NodeId) -> bool {
+        self.pinged_us
+            .get(id)
+            .is_some_and(|at| now.saturating_duration_since(*at) < self.config.core.bond_lifetime)
+    }
+
+    /// Sends what waits on `id`.
+    fn query(&mut self, now: Instant, id: NodeId, out: &mut DriverOutputs) {
+        let Some(b) = self.bonding.remove(&id) else {
+            return;
+        };
+        let Some(e) = b.endpoint else {
+            return;
+        };
+        let addr = SocketAddr::new(e.ip, e.udp_port);
+        if b.find {
+            let target = self.active.as_ref().map(|a| *a.lookup.target());
+            let sent = target.map(|t| self.disc.find_node(now, id, addr, t));
+            match sent {
+                Some(Ok(o)) => out.transmits.extend(o.transmits),
+                Some(Err(_)) => self.lookup_failed(now, &id, out),
+                None => {}
+            }
+        }
+        if b.enr {
+            match self.disc.request_enr(now, id, addr) {
+                Ok(o) => out.transmits.extend(o.transmits),
+                Err(_) => out.events.push(DriverEvent::ResolveFailed(id)),
+            }
+        }
+    }
+
+    fn fail(&mut self, now: Instant, id: NodeId, out: &mut DriverOutputs) {
+        let Some(b) = self.bonding.remove(&id) else {
+            return;
+        };
+        if b.find {
+            self.lookup_failed(now, &id, out);
+        }
+        if b.enr {
+            out.events.push(DriverEvent::ResolveFailed(id));
+        }
+    }
+
+    fn lookup_failed(&mut self, now: Instant, id: &NodeId, out: &mut DriverOutputs) {
+        if let Some(a) = self.active.as_mut() {
+            a.lookup.on_failure(id);
+        }
+        self.advance(now, out);
+    }
+
+    fn absorb(&mut self, now: Instant, core: Outputs, out: &mut DriverOutputs) {
+        out.transmits.extend(core.transmits);
+        for event in core.events {
+            match event {
+                Event::Bonded(id, _) => {
+                    if let Some(b) = self.bonding.get_mut(&id) {
+                        b.bonded_at.get_or_insert(now);
+                        if self.they_hold_our_proof(now, &id) {
+                            self.query(now, id, out);
+                        }
+                    }
+                }
+                Event::Pinged(id, _) => {
+                    if self.pinged_us.len() >= MAX_PINGED_US && !self.pinged_us.contains_key(&id) {
+                        let lifetime = self.config.core.bond_lifetime;
+                        self.pinged_us
+                            .retain(|_, at| now.saturating_duration_since(*at) < lifetime);
+                        if self.pinged_us.len() >= MAX_PINGED_US {
+                            self.pinged_us.clear();
+                        }
+                    }
+                    self.pinged_us.insert(id, now);
+                    if self.bonding.get(&id).is_some_and(|b| b.bonded_at.is_some()) {
+                        self.query(now, id, out);
+                    }
+                }
+                Event::Timeout(id, RequestKind::Ping) => self.fail(now, id, out),
+                Event::Timeout(id, RequestKind::FindNode) => {
+                    // Perhaps it forgot our proof: bond again next time.
+                    self.pinged_us.remove(&id);
+                    self.lookup_failed(now, &id, out);
+                }
+                Event::Timeout(id, RequestKind::EnrRequest) => {
+                    out.events.push(DriverEvent::ResolveFailed(id));
+                }
+                Event::Neighbors(id, nodes) => {
+                    if let Some(a) = self.active.as_mut() {
+                        a.lookup.on_response(&id, &nodes);
+                    }
+                    self.advance(now, out);
+                }
+                Event::Record(id, record) => {
+                    if self.records.len() >= MAX_RECORDS && !self.records.contains_key(&id) {
+                        let table = self.disc.table();
+                        self.records.retain(|id, _| table.get(id).is_some());
+                        if self.records.len() >= MAX_RECORDS {
+                            self.records.clear();
+                        }
+                    }
+                    self.records.insert(id, (*record).clone());
+                    out.events.push(DriverEvent::Record(id, record));
+                }
+                Event::Added(id, endpoint) => {
+                    out.events
+                        .push(DriverEvent::NodeAdded(NodeRecord { endpoint, id }));
+                }
+                Event::Statement(id, to) => self.on_statement(now, id, to.ip, out),
+                Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq, out),
+            }
+        }
+    }
+
+    /// EIP-868: *"the ENR sequence number of the sender ... allows the recipient to check
+    /// whether it has the latest record"*; a higher one than we know makes us ask.
+    fn on_enr_seq(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        from: SocketAddr,
+        seq: u64,
+        out: &mut DriverOutputs,
+    ) {
+        if self.disc.table().get(&id).is_none() || self.seqs.get(&id).is_some_and(|s| *s >= seq) {
+            return;
+        }
+        if self.seqs.len() >= MAX_RECORDS && !self.seqs.contains_key(&id) {
+            let table = self.disc.table();
+            self.seqs.retain(|id, _| table.get(id).is_some());
+            if self.seqs.len() >= MAX_RECORDS {
+                return;
+            }
+        }
+        self.seqs.insert(id, seq);
+        // It is bonded (EnrSeq is only reported for bonded nodes); if it has not pinged us,
+        // its answer may not come, which costs one small request.
+        if let Ok(o) = self.disc.request_enr(now, id, from) {
+            out.transmits.extend(o.transmits);
+        }
+    }
+
+    fn on_statement(&mut self, now: Instant, id: NodeId, ip: IpAddr, out: &mut DriverOutputs) {
+        if !self.config.learn_ip {
+            return;
+        }
+        self.votes.add(now, id, ip);
+        let Some(ip) = self.votes.predict(now) else {
+            return;
+        };
+        let mut endpoint = self.disc.local_record().endpoint();
+        if endpoint.ip == ip {
+            return;
+        }
+        endpoint.ip = ip;
+        if let Ok(true) = self.disc.set_local_endpoint(endpoint) {
+            out.events.push(DriverEvent::EndpointChanged(endpoint));
+        }
+    }
+}
+
+/// The table/lookup form of an enode.
+pub fn record_of(enode: &Enode) -> NodeRecord {
+    NodeRecord {
+        endpoint: Endpoint {
+            ip: enode.ip,
+            udp_port: enode.udp_port,
+            tcp_port: enode.tcp_port,
+        },
+        id: enode.id,
+    }
+}
+
+/// The enode of a table/lookup node; an unknown TCP port (0) is taken to be the UDP port.
+pub fn enode_of(record: &NodeRecord) -> Enode {
+    let e = record.endpoint;
+    Enode {
+        id: record.id,
+        ip: e.ip,
+        tcp_port: if e.tcp_port == 0 {
+            e.udp_port
+        } else {
+            e.tcp_port
+        },
+        udp_port: e.udp_port,
+    }
+}
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

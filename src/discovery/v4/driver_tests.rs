@@ -1,0 +1,271 @@
+//! Many drivers exchanging datagrams in memory, on a clock the test advances.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::*;
+
+const UNIX: u64 = 1_700_000_000;
+
+struct Net {
+    nodes: BTreeMap<SocketAddr, Driver>,
+    keys: BTreeMap<SocketAddr, NodeKey>,
+    /// How the network rewrites a sender's address (a NAT), by real address.
+    nat: BTreeMap<SocketAddr, SocketAddr>,
+    now: Instant,
+    rng: StdRng,
+    packets: usize,
+    events: Vec<(SocketAddr, DriverEvent)>,
+}
+
+fn addr(i: usize) -> SocketAddr {
+    format!("10.0.{}.{}:30303", i / 250, i % 250 + 1)
+        .parse()
+        .unwrap()
+}
+
+impl Net {
+    fn new() -> Self {
+        Net {
+            nodes: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            nat: BTreeMap::new(),
+            now: Instant::now(),
+            rng: StdRng::seed_from_u64(99),
+            packets: 0,
+            events: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, i: usize, config: DriverConfig) -> Enode {
+        let key = NodeKey::generate(&mut StdRng::seed_from_u64(1000 + i as u64));
+        let a = addr(i);
+        let endpoint = Endpoint {
+            ip: a.ip(),
+            udp_port: a.port(),
+            tcp_port: a.port(),
+        };
+        let local = LocalRecord::new(key.clone(), endpoint).unwrap();
+        let d = Driver::new(key.clone(), local, config, self.now, UNIX);
+        self.nodes.insert(a, d);
+        self.keys.insert(a, key.clone());
+        Enode::new(key.id(), a)
+    }
+
+    fn deliver_more(
+        &mut self,
+        at: SocketAddr,
+        out: DriverOutputs,
+        mut queue: VecDeque<(SocketAddr, Transmit)>,
+    ) {
+        let mut next = Some((at, out));
+        while let Some((src, mut out)) = next.take() {
+            for e in out.events.drain(..) {
+                self.events.push((src, e));
+            }
+            for mut t in out.transmits.drain(..) {
+                if let Some((real, _)) = self.nat.iter().find(|(_, seen)| **seen == t.to) {
+                    t.to = *real;
+                }
+                queue.push_back((src, t));
+            }
+            let Some((from, t)) = queue.pop_front() else {
+                return;
+            };
+            self.packets += 1;
+            let seen_as = self.nat.get(&from).copied().unwrap_or(from);
+            if let Some(d) = self.nodes.get_mut(&t.to) {
+                next = Some((t.to, d.handle_packet(self.now, seen_as, &t.bytes)));
+            } else {
+                next = Some((from, DriverOutputs::default()));
+            }
+        }
+    }
+
+    /// Runs timers and packets until `until`.
+    fn run_until(&mut self, until: Instant) {
+        loop {
+            let (a, at) = self
+                .nodes
+                .iter()
+                .map(|(a, d)| (*a, d.poll_timeout()))
+                .min_by_key(|(_, t)| *t)
+                .unwrap();
+            if at > until {
+                self.now = until;
+                return;
+            }
+            self.now = self.now.max(at);
+            let now = self.now;
+            let out = self
+                .nodes
+                .get_mut(&a)
+                .unwrap()
+                .handle_timeout(now, &mut self.rng);
+            self.deliver_more(a, out, VecDeque::new());
+        }
+    }
+}
+
+#[test]
+fn nodes_find_each_other_through_one_bootnode() {
+    let mut net = Net::new();
+    let boot = net.add(0, DriverConfig::default());
+    let n = 30;
+    for i in 1..=n {
+        let config = DriverConfig {
+            bootnodes: vec![boot],
+            ..DriverConfig::default()
+        };
+        net.add(i, config);
+    }
+    let t0 = net.now;
+    net.run_until(t0 + Duration::from_secs(20));
+    for (a, d) in &net.nodes {
+        assert!(
+            d.core().table().len() >= 20,
+            "{a} has {} nodes",
+            d.core().table().len()
+        );
+    }
+    let stats = net.nodes[&addr(5)].lookup_stats();
+    assert!(stats.lookups >= 2, "{stats:?}");
+    assert!(stats.max_depth >= 1, "{stats:?}");
+    assert!(net
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, DriverEvent::NodeAdded(_))));
+    // Table entries know the TCP port (from the enode or the Neighbors records).
+    let boot_entry = net.nodes[&addr(7)].core().table().get(&boot.id).copied();
+    if let Some(e) = boot_entry {
+        assert_eq!(e.endpoint.tcp_port, 30303);
+    }
+}
+
+#[test]
+fn a_lookup_converges_on_the_closest_nodes() {
+    let mut net = Net::new();
+    let boot = net.add(0, DriverConfig::default());
+    for i in 1..=40 {
+        let config = DriverConfig {
+            bootnodes: vec![boot],
+            ..DriverConfig::default()
+        };
+        net.add(i, config);
+    }
+    let t0 = net.now;
+    net.run_until(t0 + Duration::from_secs(30));
+    let target = [0x42u8; 64];
+    let me = addr(3);
+    let mut out = DriverOutputs::default();
+    let now = net.now;
+    let id = net
+        .nodes
+        .get_mut(&me)
+        .unwrap()
+        .start_lookup(now, target, &mut out)
+        .unwrap();
+    net.deliver_more(me, out, VecDeque::new());
+    net.run_until(now + Duration::from_secs(3));
+    let result = net
+        .events
+        .iter()
+        .find_map(|(a, e)| match e {
+            DriverEvent::LookupDone(r) if *a == me && r.id == id => Some(r.clone()),
+            _ => None,
+        })
+        .expect("lookup finished");
+    // The true 16 closest among all nodes but the one looking.
+    let hash = NodeHash::of_target(&target);
+    let mut all: Vec<NodeId> = net
+        .keys
+        .iter()
+        .filter(|(a, _)| **a != me)
+        .map(|(_, k)| k.id())
+        .collect();
+    all.sort_by(|a, b| hash.cmp_distance(&NodeHash::of_id(a), &NodeHash::of_id(b)));
+    let got: Vec<NodeId> = result.nodes.iter().map(|n| n.id).collect();
+    assert_eq!(got, all[..K].to_vec());
+    assert!(result.depth >= 1 && result.queries >= K, "{result:?}");
+}
+
+#[test]
+fn our_ip_is_learned_from_pong_statements() {
+    let mut net = Net::new();
+    let boot = net.add(0, DriverConfig::default());
+    for i in 1..=6 {
+        let config = DriverConfig {
+            bootnodes: vec![boot],
+            ip_min_statements: 3,
+            ..DriverConfig::default()
+        };
+        net.add(i, config);
+    }
+    // Node 1 sits behind a NAT: others see it as 192.0.2.1.
+    let public: SocketAddr = "192.0.2.1:30303".parse().unwrap();
+    net.nat.insert(addr(1), public);
+    let t0 = net.now;
+    net.run_until(t0 + Duration::from_secs(20));
+    let d = &net.nodes[&addr(1)];
+    let local = d.core().local_record();
+    assert_eq!(local.endpoint().ip, public.ip());
+    assert!(local.seq() >= 2);
+    assert!(net.events.iter().any(|(a, e)| *a == addr(1)
+        && matches!(e, DriverEvent::EndpointChanged(ep) if ep.ip == public.ip())));
+    // Others fetched its newer record after seeing the higher enr-seq.
+    let fetched = net
+        .nodes
+        .iter()
+        .filter(|(a, _)| **a != addr(1))
+        .any(|(_, d)| {
+            d.record(&net.keys[&addr(1)].id())
+                .is_some_and(|r| r.seq() >= 2)
+        });
+    assert!(fetched);
+}
+
+#[test]
+fn resolve_bonds_then_fetches_the_record() {
+    let mut net = Net::new();
+    net.add(0, DriverConfig::default());
+    net.add(1, DriverConfig::default());
+    let target = net.keys[&addr(1)].id();
+    let now = net.now;
+    let endpoint = Endpoint {
+        ip: addr(1).ip(),
+        udp_port: 30303,
+        tcp_port: 30303,
+    };
+    let out = net
+        .nodes
+        .get_mut(&addr(0))
+        .unwrap()
+        .resolve(now, target, endpoint);
+    net.deliver_more(addr(0), out, VecDeque::new());
+    net.run_until(now + Duration::from_secs(2));
+    assert!(net
+        .events
+        .iter()
+        .any(|(a, e)| *a == addr(0) && matches!(e, DriverEvent::Record(id, _) if *id == target)));
+
+    // An address nobody answers on fails.
+    let ghost = NodeKey::generate(&mut StdRng::seed_from_u64(5)).id();
+    let endpoint = Endpoint {
+        ip: "10.9.9.9".parse().unwrap(),
+        ..endpoint
+    };
+    let now = net.now;
+    let out = net
+        .nodes
+        .get_mut(&addr(0))
+        .unwrap()
+        .resolve(now, ghost, endpoint);
+    net.deliver_more(addr(0), out, VecDeque::new());
+    net.run_until(now + Duration::from_secs(2));
+    assert!(net
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, DriverEvent::ResolveFailed(id) if *id == ghost)));
+}

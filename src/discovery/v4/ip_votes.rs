@@ -1,0 +1,129 @@
+//! Learning our external IP address from what other nodes say they see (the `to` endpoint of
+//! their Pongs), the way go-ethereum's `netutil.IPTracker` does: each node's most recent
+//! statement counts once, statements older than a window are forgotten, and the IP most
+//! nodes agree on wins once enough of them have spoken.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::crypto::NodeId;
+
+/// Statements remembered at once (one per node); the oldest is forgotten first.
+pub const MAX_STATEMENTS: usize = 1024;
+
+/// Recent statements about our IP address.
+#[derive(Clone, Debug)]
+pub struct IpVotes {
+    window: Duration,
+    min_statements: usize,
+    statements: HashMap<NodeId, (IpAddr, Instant)>,
+}
+
+impl IpVotes {
+    /// Statements count for `window`; a prediction needs `min_statements` of them
+    /// (go-ethereum: 5 minutes and 10).
+    pub fn new(window: Duration, min_statements: usize) -> Self {
+        IpVotes {
+            window,
+            min_statements: min_statements.max(1),
+            statements: HashMap::new(),
+        }
+    }
+
+    /// `from` says it sees us at `ip`. Unspecified addresses say nothing and are ignored.
+    pub fn add(&mut self, now: Instant, from: NodeId, ip: IpAddr) {
+        if ip.is_unspecified() {
+            return;
+        }
+        if self.statements.len() >= MAX_STATEMENTS && !self.statements.contains_key(&from) {
+            self.expire(now);
+            if self.statements.len() >= MAX_STATEMENTS {
+                if let Some(oldest) = self
+                    .statements
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(id, _)| *id)
+                {
+                    self.statements.remove(&oldest);
+                }
+            }
+        }
+        self.statements.insert(from, (ip.to_canonical(), now));
+    }
+
+    /// The IP address most recent statements agree on, if at least `min_statements` nodes
+    /// spoke within the window (ties: none).
+    pub fn predict(&mut self, now: Instant) -> Option<IpAddr> {
+        self.expire(now);
+        if self.statements.len() < self.min_statements {
+            return None;
+        }
+        let mut counts: HashMap<IpAddr, usize> = HashMap::new();
+        for (ip, _) in self.statements.values() {
+            *counts.entry(*ip).or_default() += 1;
+        }
+        let best = counts.values().copied().max()?;
+        let mut winners = counts.iter().filter(|(_, n)| **n == best);
+        let (ip, _) = winners.next()?;
+        winners.next().is_none().then_some(*ip)
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let window = self.window;
+        self.statements
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < window);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::crypto::NodeKey;
+
+    fn ids(n: usize) -> Vec<NodeId> {
+        let mut rng = StdRng::seed_from_u64(7);
+        (0..n).map(|_| NodeKey::generate(&mut rng).id()).collect()
+    }
+
+    #[test]
+    fn majority_of_recent_statements_wins() {
+        let t0 = Instant::now();
+        let mut v = IpVotes::new(Duration::from_secs(300), 3);
+        let (a, b): (IpAddr, IpAddr) = ("1.2.3.4".parse().unwrap(), "5.6.7.8".parse().unwrap());
+        let n = ids(5);
+        v.add(t0, n[0], a);
+        v.add(t0, n[1], a);
+        assert_eq!(v.predict(t0), None, "two statements are not enough");
+        v.add(t0, n[2], b);
+        assert_eq!(v.predict(t0), Some(a));
+        // One node repeating itself counts once.
+        v.add(t0, n[2], b);
+        v.add(t0, n[3], b);
+        assert_eq!(v.predict(t0), None, "a tie predicts nothing");
+        v.add(t0, n[4], b);
+        assert_eq!(v.predict(t0), Some(b));
+        // Old statements expire.
+        let later = t0 + Duration::from_secs(301);
+        assert_eq!(v.predict(later), None);
+    }
+
+    #[test]
+    fn statements_are_bounded() {
+        let t0 = Instant::now();
+        let mut v = IpVotes::new(Duration::from_secs(300), 1);
+        let mut rng = StdRng::seed_from_u64(1);
+        for i in 0..MAX_STATEMENTS + 10 {
+            let at = t0 + Duration::from_millis(i as u64);
+            v.add(
+                at,
+                NodeKey::generate(&mut rng).id(),
+                "9.9.9.9".parse().unwrap(),
+            );
+        }
+        assert_eq!(v.statements.len(), MAX_STATEMENTS);
+    }
+}

@@ -1,0 +1,278 @@
+//! Filling the dialed slots from node sources (discovery), as go-ethereum's `dialScheduler`.
+//!
+//! Rules, checked before a dial starts (so no handshake is completed only to refuse the
+//! peer): a free dialed slot (`max_dialed()` minus dialed peers, dials in progress and
+//! static peers not connected yet: static peers come first, they have their own dialers), at
+//! most `max_concurrent_dials` at once, never ourselves, a connected peer, a static peer or a
+//! node dialed within [`HISTORY_EXPIRY`] ([`FAILED_EXPIRY`] after a failure).
+//!
+//! [`DialState`] holds those rules over plain data with time passed in; [`run`] is the task.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::dialer::{dial_once, DialError};
+use super::state::Shared;
+use crate::crypto::{Enode, NodeId};
+use crate::discovery::source::{FairMix, NodeStream};
+use crate::protocol::Direction;
+
+/// A node dialed is not dialed again for this long (go-ethereum's `dialHistoryExpiration`).
+pub const HISTORY_EXPIRY: Duration = Duration::from_secs(35);
+/// ... and for this long after the dial failed.
+pub const FAILED_EXPIRY: Duration = Duration::from_secs(120);
+/// Nodes remembered in the history at once.
+pub(crate) const MAX_HISTORY: usize = 4096;
+
+/// Why a candidate is not dialed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Skip {
+    /// Our own id.
+    Local,
+    /// Connected already.
+    Connected,
+    /// A dial to it is in progress.
+    Dialing,
+    /// Dialed recently.
+    Recent,
+    /// A static peer: its own dialer keeps it connected.
+    Static,
+}
+
+/// The scheduler's bookkeeping, sans-IO.
+#[derive(Debug)]
+pub(crate) struct DialState {
+    local: NodeId,
+    max_dialed: usize,
+    max_concurrent: usize,
+    dialing: HashSet<NodeId>,
+    /// Until when each node is not dialed again.
+    history: HashMap<NodeId, Instant>,
+}
+
+impl DialState {
+    pub(crate) fn new(local: NodeId, max_dialed: usize, max_concurrent: usize) -> Self {
+        DialState {
+            local,
+            max_dialed,
+            max_concurrent: max_concurrent.max(1),
+            dialing: HashSet::new(),
+            history: HashMap::new(),
+        }
+    }
+
+    /// Dials that may start now, given the dialed peers and the static peers that are not
+    /// connected (each holds a slot for its own dialer).
+    pub(crate) fn free_slots(&self, dialed_peers: usize, statics_waiting: usize) -> usize {
+        let slots = self
+            .max_dialed
+            .saturating_sub(dialed_peers + statics_waiting + self.dialing.len());
+        slots.min(self.max_concurrent.saturating_sub(self.dialing.len()))
+    }
+
+    /// Whether `id` may be dialed now.
+    pub(crate) fn check(
+        &self,
+        now: Instant,
+        id: &NodeId,
+        connected: bool,
+        is_static: bool,
+    ) -> Result<(), Skip> {
+        if *id == self.local {
+            return Err(Skip::Local);
+        }
+        if connected {
+            return Err(Skip::Connected);
+        }
+        if is_static {
+            return Err(Skip::Static);
+        }
+        if self.dialing.contains(id) {
+            return Err(Skip::Dialing);
+        }
+        if self.history.get(id).is_some_and(|until| *until > now) {
+            return Err(Skip::Recent);
+        }
+        Ok(())
+    }
+
+    /// A dial to `id` starts.
+    pub(crate) fn started(&mut self, now: Instant, id: NodeId) {
+        self.dialing.insert(id);
+        self.remember(now, id, HISTORY_EXPIRY);
+    }
+
+    /// The dial to `id` ended: it became a peer or it failed.
+    pub(crate) fn finished(&mut self, now: Instant, id: NodeId, connected: bool) {
+        self.dialing.remove(&id);
+        if !connected {
+            self.remember(now, id, FAILED_EXPIRY);
+        }
+    }
+
+    /// Dials in progress.
+    #[cfg(test)]
+    pub(crate) fn dialing(&self) -> usize {
+        self.dialing.len()
+    }
+
+    fn remember(&mut self, now: Instant, id: NodeId, expiry: Duration) {
+        if self.history.len() >= MAX_HISTORY && !self.history.contains_key(&id) {
+            self.history.retain(|_, until| *until > now);
+            if self.history.len() >= MAX_HISTORY {
+                // The entry expiring first goes.
+                if let Some(first) = self
+                    .history
+                    .iter()
+                    .min_by_key(|(_, until)| **until)
+                    .map(|(id, _)| *id)
+                {
+                    self.history.remove(&first);
+                }
+            }
+        }
+        self.history.insert(id, now + expiry);
+    }
+}
+
+/// How often the task looks at the slots without being told (a peer added, a source added).
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// Dials from `mix` (and sources sent on `added`) until the server stops.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut mix: FairMix,
+    mut added: mpsc::Receiver<NodeStream>,
+) {
+    let config = &shared.config;
+    let mut state = DialState::new(
+        shared.info.id,
+        config.max_dialed(),
+        config.max_concurrent_dials,
+    );
+    // Every dial task sends exactly one message, and at most `max_concurrent` run.
+    let (done_tx, mut done_rx) = mpsc::channel::<(NodeId, bool)>(state.max_concurrent);
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let free = {
+            let s = shared.state();
+            let dialed = s.peers.count_direction(Direction::Outbound);
+            let statics_waiting = s
+                .statics
+                .keys()
+                .filter(|id| !s.peers.is_connected(id))
+                .count();
+            state.free_slots(dialed, statics_waiting)
+        };
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            Some(source) = added.recv() => mix.add(source),
+            Some((id, ok)) = done_rx.recv() => state.finished(shared.now(), id, ok),
+            _ = recheck.tick() => {}
+            Some(enode) = mix.next(), if free > 0 => {
+                let now = shared.now();
+                let (connected, is_static) = {
+                    let s = shared.state();
+                    (s.peers.is_connected(&enode.id), s.statics.contains_key(&enode.id))
+                };
+                if let Err(skip) = state.check(now, &enode.id, connected, is_static) {
+                    tracing::trace!(peer = %enode.id.short(), ?skip, "candidate skipped");
+                    continue;
+                }
+                state.started(now, enode.id);
+                let shared2 = shared.clone();
+                let done = done_tx.clone();
+                shared.tasks.spawn(async move {
+                    let ok = dial(&shared2, enode).await;
+                    let _ = done.send((enode.id, ok)).await;
+                });
+            }
+        }
+    }
+}
+
+async fn dial(shared: &Arc<Shared>, enode: Enode) -> bool {
+    match dial_once(shared, enode).await {
+        Ok(info) => {
+            tracing::debug!(peer = %info.id.short(), "dialed discovered node");
+            true
+        }
+        Err(DialError::AlreadyConnected) => true,
+        Err(e) => {
+            tracing::debug!(peer = %enode.id.short(), error = %e, "dial of discovered node failed");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::NodeKey;
+
+    fn id(seed: u8) -> NodeId {
+        use rand::SeedableRng;
+        NodeKey::generate(&mut rand::rngs::StdRng::seed_from_u64(u64::from(seed))).id()
+    }
+
+    #[test]
+    fn slots_count_peers_dials_and_waiting_statics() {
+        let t0 = Instant::now();
+        let mut s = DialState::new(id(0), 5, 3);
+        assert_eq!(s.free_slots(0, 0), 3, "capped by concurrent dials");
+        assert_eq!(s.free_slots(2, 0), 3);
+        assert_eq!(s.free_slots(2, 1), 2, "a static peer holds a slot");
+        s.started(t0, id(1));
+        s.started(t0, id(2));
+        assert_eq!(s.free_slots(0, 0), 1, "two of three concurrent dials busy");
+        assert_eq!(s.free_slots(3, 0), 0, "3 peers + 2 dials fill 5 slots");
+        s.finished(t0, id(1), true);
+        assert_eq!((s.dialing(), s.free_slots(1, 0)), (1, 2));
+    }
+
+    #[test]
+    fn candidates_are_checked_before_dialing() {
+        let t0 = Instant::now();
+        let mut s = DialState::new(id(0), 5, 3);
+        assert_eq!(s.check(t0, &id(0), false, false), Err(Skip::Local));
+        assert_eq!(s.check(t0, &id(1), true, false), Err(Skip::Connected));
+        assert_eq!(s.check(t0, &id(1), false, true), Err(Skip::Static));
+        assert_eq!(s.check(t0, &id(1), false, false), Ok(()));
+        s.started(t0, id(1));
+        assert_eq!(s.check(t0, &id(1), false, false), Err(Skip::Dialing));
+    }
+
+    #[test]
+    fn history_expires_later_after_a_failure() {
+        let t0 = Instant::now();
+        let mut s = DialState::new(id(0), 5, 3);
+        s.started(t0, id(1));
+        s.finished(t0, id(1), true);
+        s.started(t0, id(2));
+        s.finished(t0, id(2), false);
+        let t1 = t0 + HISTORY_EXPIRY - Duration::from_secs(1);
+        assert_eq!(s.check(t1, &id(1), false, false), Err(Skip::Recent));
+        let t2 = t0 + HISTORY_EXPIRY;
+        assert_eq!(s.check(t2, &id(1), false, false), Ok(()));
+        assert_eq!(s.check(t2, &id(2), false, false), Err(Skip::Recent));
+        assert_eq!(s.check(t0 + FAILED_EXPIRY, &id(2), false, false), Ok(()));
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let t0 = Instant::now();
+        let mut s = DialState::new(id(0), 5, 3);
+        let mut rng = rand::rngs::OsRng;
+        for _ in 0..MAX_HISTORY + 5 {
+            let n = NodeKey::generate(&mut rng).id();
+            s.started(t0, n);
+            s.finished(t0, n, false);
+        }
+        assert_eq!(s.history.len(), MAX_HISTORY);
+    }
+}
