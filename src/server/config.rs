@@ -77,6 +77,9 @@ pub struct ServerConfig {
     /// once it is full too, new connections wait in the listen backlog. 0: no reserve (they
     /// always wait, as go-ethereum's). Default 5.
     pub reserved_pending_peers: usize,
+    /// Send a [`PeerEvent::Msg`](super::PeerEvent::Msg) for every protocol message received
+    /// or sent (go-ethereum's `EnableMsgEvents`), for debugging tools. Default off.
+    pub msg_events: bool,
 }
 
 impl ServerConfig {
@@ -106,6 +109,7 @@ impl ServerConfig {
             inbound_throttle_exempt: ThrottleExempt::Lan,
             max_pending_per_ip: 3,
             reserved_pending_peers: 5,
+            msg_events: false,
         }
     }
 

@@ -35,6 +35,7 @@ pub use self::gating::{BanTarget, RejectReason, ThrottleExempt};
 pub use self::handle::ServerHandle;
 use self::state::{Shared, State};
 use crate::crypto::{Enode, NodeId};
+pub use crate::metrics::MsgDirection;
 use crate::session;
 pub use crate::session::SessionTimeouts;
 use crate::wire::Capability;
@@ -101,6 +102,7 @@ impl Server {
                 .ok_or(StartError::TooManyCodes(p.capability()))?;
             local_caps.push((p.capability(), p.length()));
         }
+        crate::metrics::describe();
         let listener = match config.listen_addr {
             Some(addr) => Some(
                 TcpListener::bind(addr)
