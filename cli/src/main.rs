@@ -1,6 +1,7 @@
 //! The `peerwire` command: make keys, run a foo/bar node, ping a devp2p node.
 
 mod keygen;
+mod metrics;
 mod node;
 mod output;
 mod ping;
