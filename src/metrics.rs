@@ -233,9 +233,10 @@ fn reason(r: DisconnectReason) -> &'static str {
 /// Called for every message of a session when message events are on: the capability, the
 /// code relative to it, the payload bytes on the wire, and which way it went.
 #[derive(Clone)]
-pub(crate) struct MsgHook(
-    pub(crate) Arc<dyn Fn(&Capability, u64, usize, MsgDirection) + Send + Sync>,
-);
+pub(crate) struct MsgHook(pub(crate) Arc<MsgFn>);
+
+/// See [`MsgHook`].
+pub(crate) type MsgFn = dyn Fn(&Capability, u64, usize, MsgDirection) + Send + Sync;
 
 impl std::fmt::Debug for MsgHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
