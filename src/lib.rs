@@ -52,6 +52,7 @@ pub mod discovery;
 #[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod metrics;
 pub mod protocol;
 pub mod rlpx;
 pub mod server;

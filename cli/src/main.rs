@@ -4,6 +4,7 @@ mod discover;
 mod key;
 mod keygen;
 mod logging;
+mod metrics;
 mod node;
 mod output;
 mod ping;

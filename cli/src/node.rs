@@ -51,6 +51,9 @@ pub struct NodeArgs {
     /// Advertise this address: `extip:IP` (else it is learned from other nodes).
     #[arg(long, value_parser = crate::discover::parse_nat)]
     nat: Option<std::net::IpAddr>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 pub async fn run(args: NodeArgs) -> Result<(), String> {
@@ -71,12 +74,25 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
         signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut sigint =
         signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    // Before the server starts, so that the library records into it from the first handle.
+    let metrics = match args.metrics {
+        Some(addr) => Some(crate::metrics::serve(addr).await?),
+        None => None,
+    };
     let server = Server::start(config).await.map_err(|e| e.to_string())?;
     let mut events = server.events();
     let enode = server.local_enode().to_string();
     out.event("listening", || enode.clone(), json!({ "enode": enode }));
     if let Some(discovery) = server.discovery() {
         crate::discover::print_found_nodes(out, discovery);
+    }
+    if let Some(addr) = metrics {
+        let url = format!("http://{addr}/metrics");
+        out.event(
+            "metrics",
+            || format!("metrics at {url}"),
+            json!({ "url": url }),
+        );
     }
     for peer in args.peers {
         server.add_peer(peer);

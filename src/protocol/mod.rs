@@ -150,6 +150,7 @@ impl Protocol {
     /// What the session needs to run this protocol at `shared`'s code range.
     pub(crate) fn slot(&self, shared: &SharedCapability) -> Slot {
         Slot {
+            capability: shared.capability.clone(),
             offset: shared.offset,
             length: shared.length,
             weight: self.weight,

@@ -95,6 +95,9 @@ pub struct ServerConfig {
     /// Most dials of discovered nodes in progress at once. Default 16 (go-ethereum's
     /// `maxActiveDialTasks`).
     pub max_concurrent_dials: usize,
+    /// Send a [`PeerEvent::Msg`](super::PeerEvent::Msg) for every protocol message received
+    /// or sent (go-ethereum's `EnableMsgEvents`), for debugging tools. Default off.
+    pub msg_events: bool,
 }
 
 impl ServerConfig {
@@ -130,6 +133,7 @@ impl ServerConfig {
             discovery_addr: None,
             external_ip: None,
             max_concurrent_dials: 16,
+            msg_events: false,
         }
     }
 

@@ -40,7 +40,9 @@ pub(crate) async fn serve_connection(
 ) -> Option<SessionEnd> {
     // Setup runs boxed: its state (handshake, Hello, the stream before it is split) is large
     // and short-lived, and would otherwise be reserved in every connected peer's task.
-    let (id, running) = Box::pin(establish(&shared, io, remote_addr, dialed)).await?;
+    let established = Box::pin(establish(&shared, io, remote_addr, dialed)).await;
+    crate::metrics::dial_established(dialed.is_some(), established.is_some());
+    let (id, running) = established?;
     drop(permit);
     // Starts the session, and with it the handlers; then the peer is announced.
     let end = running.await;
@@ -48,6 +50,7 @@ pub(crate) async fn serve_connection(
     shared.state().peers.remove(&id);
     shared.peers_changed.notify_waiters();
     tracing::info!(peer = %id.short(), reason = %end.reason(), ?end, "peer dropped");
+    crate::metrics::peer_removed(direction_of(dialed));
     shared.emit(PeerEvent::Dropped { id, end });
     Some(end)
 }
@@ -61,11 +64,7 @@ async fn establish(
     remote_addr: SocketAddr,
     dialed: Option<NodeId>,
 ) -> Option<(NodeId, Running)> {
-    let direction = if dialed.is_some() {
-        Direction::Outbound
-    } else {
-        Direction::Inbound
-    };
+    let direction = direction_of(dialed);
     let rlpx = RlpxConfig {
         handshake_timeout: shared.config.handshake_timeout,
         // Until Hello is read, nothing larger than a Hello is accepted: a peer that only
@@ -83,6 +82,7 @@ async fn establish(
             Ok(stream) => stream,
             Err(e) => {
                 tracing::debug!(%remote_addr, error = %e, "rlpx handshake failed");
+                crate::metrics::rlpx_failed(&e);
                 return None;
             }
         },
@@ -110,6 +110,7 @@ async fn establish(
         Ok(n) => n,
         Err(e) => {
             tracing::debug!(peer = %id.short(), %remote_addr, error = %e, "session setup failed");
+            crate::metrics::hello_failed(&e);
             let reason = match e {
                 SetupError::Disconnected(reason) => Some(reason),
                 other => other.disconnect_reason(),
@@ -142,6 +143,9 @@ async fn establish(
         shared.config.peer_inbound_budget,
         shared.inbound_budget.clone(),
         shared.config.session,
+    )
+    .with_msg_events(
+        (shared.config.msg_events).then(|| super::events::msg_hook(shared.events.clone(), id)),
     );
     let peer = Peer::new(info.clone(), session.control().clone());
     let span = tracing::info_span!(
@@ -198,6 +202,7 @@ async fn establish(
         let shared = shared.clone();
         move || {
             tracing::info!(peer = %id.short(), %remote_addr, ?direction, client = %info.client_id, "peer added");
+            crate::metrics::peer_added(direction);
             shared.emit(PeerEvent::Added(info));
         }
     };
@@ -212,4 +217,13 @@ async fn establish(
         peer.disconnect(DisconnectReason::Quitting);
     }
     Some((id, Box::pin(running)))
+}
+
+/// Who dialed a connection whose dialed id is `dialed`.
+fn direction_of(dialed: Option<NodeId>) -> Direction {
+    if dialed.is_some() {
+        Direction::Outbound
+    } else {
+        Direction::Inbound
+    }
 }

@@ -4,9 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::gating::RejectReason;
+use tokio::sync::broadcast;
+
 use crate::crypto::NodeId;
+use crate::metrics::{MsgDirection, MsgHook};
 use crate::protocol::{Direction, PeerInfo, SessionEnd};
-use crate::wire::DisconnectReason;
+use crate::wire::{Capability, DisconnectReason};
 
 /// A change in the peer set. Delivered through a bounded broadcast channel: a subscriber that
 /// falls behind by more than the configured capacity misses events (and is told so).
@@ -53,4 +56,36 @@ pub enum PeerEvent {
         /// Which rule refused it.
         reason: RejectReason,
     },
+    /// A protocol message received from or sent to a peer; only with
+    /// [`ServerConfig::msg_events`](super::ServerConfig::msg_events) on, for debugging tools.
+    /// Sent when the connection reads the message, or takes it off the queue to write it.
+    Msg {
+        /// The peer.
+        id: NodeId,
+        /// The protocol.
+        cap: Capability,
+        /// The message code, relative to the protocol.
+        code: u64,
+        /// Payload bytes on the wire (compressed, if the peer uses snappy).
+        size: usize,
+        /// Received or sent.
+        direction: MsgDirection,
+    },
+}
+
+/// The hook a session calls for each message when message events are on: sends
+/// [`PeerEvent::Msg`] for peer `id` on `events`.
+pub(crate) fn msg_hook(events: broadcast::Sender<PeerEvent>, id: NodeId) -> MsgHook {
+    MsgHook(std::sync::Arc::new(
+        move |cap: &Capability, code, size, direction| {
+            // No subscribers is fine.
+            let _ = events.send(PeerEvent::Msg {
+                id,
+                cap: cap.clone(),
+                code,
+                size,
+                direction,
+            });
+        },
+    ))
 }

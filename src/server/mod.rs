@@ -42,6 +42,7 @@ use self::state::{Shared, State};
 use crate::crypto::{Enode, NodeId};
 use crate::discovery::source::FairMix;
 use crate::discovery::v4::{Discv4Handle, ServiceConfig, ServiceError};
+pub use crate::metrics::MsgDirection;
 use crate::session;
 pub use crate::session::SessionTimeouts;
 use crate::wire::Capability;
@@ -111,6 +112,7 @@ impl Server {
                 .ok_or(StartError::TooManyCodes(p.capability()))?;
             local_caps.push((p.capability(), p.length()));
         }
+        crate::metrics::describe();
         let listener = match config.listen_addr {
             Some(addr) => Some(
                 TcpListener::bind(addr)

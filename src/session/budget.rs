@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use metrics::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 /// The permits a message of `bytes` takes from a budget of `limit` permits.
@@ -35,6 +36,8 @@ pub(crate) struct InboundBudget {
     limit: usize,
     /// Bytes charged and not yet released (can exceed `limit` by one message).
     used: AtomicUsize,
+    /// `used`, as the servers of the process together report it.
+    used_gauge: Gauge,
 }
 
 impl InboundBudget {
@@ -44,6 +47,7 @@ impl InboundBudget {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
             used: AtomicUsize::new(0),
+            used_gauge: metrics::gauge!(crate::metrics::INBOUND_BUDGET),
         })
     }
 
@@ -62,11 +66,13 @@ impl InboundBudget {
             Err(_) => return,
         }
         self.used.fetch_add(bytes, Ordering::AcqRel);
+        self.used_gauge.increment(bytes as f64);
     }
 
     /// Returns what [`Self::charge`] took for `bytes`.
     pub(crate) fn release(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::AcqRel);
+        self.used_gauge.decrement(bytes as f64);
         self.permits
             .add_permits(permits(bytes, self.limit) as usize);
     }
@@ -78,12 +84,31 @@ impl InboundBudget {
 pub(crate) struct OutboundLimit {
     permits: Arc<Semaphore>,
     limit: usize,
+    /// Counts the messages holding room (see `counted`).
+    queued: Gauge,
 }
 
 /// Room for one queued message in an outbound byte limit; freed on drop.
 #[derive(Debug)]
 pub(crate) struct OutboundRoom {
     _permit: OwnedSemaphorePermit,
+    queued: Gauge,
+}
+
+impl OutboundRoom {
+    fn new(permit: OwnedSemaphorePermit, queued: &Gauge) -> Self {
+        queued.increment(1.0);
+        OutboundRoom {
+            _permit: permit,
+            queued: queued.clone(),
+        }
+    }
+}
+
+impl Drop for OutboundRoom {
+    fn drop(&mut self) {
+        self.queued.decrement(1.0);
+    }
 }
 
 impl OutboundLimit {
@@ -92,7 +117,14 @@ impl OutboundLimit {
         OutboundLimit {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
+            queued: Gauge::noop(),
         }
+    }
+
+    /// Counts the messages holding room in `gauge`: the queue's depth.
+    pub(crate) fn counted(mut self, gauge: Gauge) -> Self {
+        self.queued = gauge;
+        self
     }
 
     /// Waits, in FIFO order with other senders on the queue, until `bytes` fit.
@@ -100,7 +132,7 @@ impl OutboundLimit {
     pub(crate) async fn reserve(&self, bytes: usize) -> OutboundRoom {
         let n = permits(bytes, self.limit);
         match self.permits.clone().acquire_many_owned(n).await {
-            Ok(permit) => OutboundRoom { _permit: permit },
+            Ok(permit) => OutboundRoom::new(permit, &self.queued),
             // The semaphore is never closed.
             Err(_) => unreachable!("outbound limit semaphore closed"),
         }
@@ -110,7 +142,7 @@ impl OutboundLimit {
     pub(crate) fn try_reserve(&self, bytes: usize) -> Option<OutboundRoom> {
         let n = permits(bytes, self.limit);
         match self.permits.clone().try_acquire_many_owned(n) {
-            Ok(permit) => Some(OutboundRoom { _permit: permit }),
+            Ok(permit) => Some(OutboundRoom::new(permit, &self.queued)),
             Err(TryAcquireError::NoPermits | TryAcquireError::Closed) => None,
         }
     }

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use metrics::Gauge;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -50,11 +51,23 @@ pub(crate) struct SessionControl {
 pub(crate) struct InboundCharge {
     control: Arc<SessionControl>,
     bytes: usize,
+    /// The queue-depth gauge the message counts in until it is read (see `queued_in`).
+    queued: Gauge,
 }
 
 impl Drop for InboundCharge {
     fn drop(&mut self) {
+        self.queued.decrement(1.0);
         self.control.release_inbound(self.bytes);
+    }
+}
+
+impl InboundCharge {
+    /// Counts the message in `gauge` until it is read or dropped.
+    pub(crate) fn queued_in(mut self, gauge: &Gauge) -> Self {
+        gauge.increment(1.0);
+        self.queued = gauge.clone();
+        self
     }
 }
 
@@ -113,6 +126,7 @@ impl SessionControl {
         InboundCharge {
             control: self,
             bytes,
+            queued: Gauge::noop(),
         }
     }
 

@@ -44,8 +44,9 @@ use self::reader::{ReaderLimits, Route};
 pub(crate) use self::setup::{negotiate, our_hello, send_disconnect, SetupError};
 pub(crate) use self::writer::Outgoing;
 use self::writer::{OutQueue, WriterTiming};
+use crate::metrics::{CapMetrics, MsgHook};
 use crate::rlpx::{FrameReader, RlpxStream};
-use crate::wire::{DisconnectReason, PayloadCodec};
+use crate::wire::{Capability, DisconnectReason, PayloadCodec};
 
 /// Initial read buffer of a session.
 const READ_BUFFER: usize = 1024;
@@ -75,8 +76,10 @@ impl Default for SessionTimeouts {
 }
 
 /// What the session needs to know of one shared protocol.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Slot {
+    /// The capability, for the metrics' labels.
+    pub(crate) capability: Capability,
     /// First message code on the wire.
     pub(crate) offset: u64,
     /// Number of codes.
@@ -117,6 +120,8 @@ pub(crate) struct Session<S> {
     /// Bytes of received messages the peer may have waiting for our handlers.
     inbound_budget: usize,
     timeouts: SessionTimeouts,
+    /// Called for every message, if message events are on.
+    msg_hook: Option<MsgHook>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
@@ -135,7 +140,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             control: Arc::new(SessionControl::with_budget(server_budget)),
             inbound_budget,
             timeouts,
+            msg_hook: None,
         }
+    }
+
+    /// Calls `hook` for every protocol message received or sent, if `Some`.
+    pub(crate) fn with_msg_events(mut self, hook: Option<MsgHook>) -> Self {
+        self.msg_hook = hook;
+        self
     }
 
     /// The state that handles (a `Peer`) use to watch and end the session.
@@ -189,6 +201,7 @@ where
         control,
         inbound_budget,
         timeouts,
+        msg_hook,
     } = session;
     let parts = stream.into_parts();
     let (read_half, write_half) = tokio::io::split(parts.io);
@@ -206,15 +219,24 @@ where
     for slot in slots {
         let (in_tx, in_rx) = mpsc::channel(slot.inbound_capacity.max(1));
         let (out_tx, out_rx) = mpsc::channel(slot.outbound_capacity.max(1));
-        routes.push(Route::new(slot.offset, slot.length, in_tx));
+        let metrics = Arc::new(CapMetrics::new(
+            &slot.capability,
+            slot.offset,
+            slot.length,
+            msg_hook.clone(),
+        ));
+        let outbound_limit =
+            OutboundLimit::new(slot.outbound_bytes).counted(metrics.outbound_queue.clone());
+        routes.push(Route::new(slot.offset, slot.length, in_tx, metrics.clone()));
         out_queues.push(OutQueue {
             queue: out_rx,
             weight: slot.weight,
+            metrics,
         });
         channels.push(Channels {
             inbound: in_rx,
             outbound: out_tx,
-            outbound_limit: OutboundLimit::new(slot.outbound_bytes),
+            outbound_limit,
             offset: slot.offset,
             length: slot.length,
             codec,

@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use super::control::{InboundCharge, SessionControl, SessionEnd};
 use super::msg::{Inbound, Msg};
+use crate::metrics::{CapMetrics, MsgDirection};
 use crate::rlpx::{Frame, FrameReader, RlpxError};
 use crate::wire::{
     code, DisconnectReason, PayloadCodec, BASE_PROTOCOL_LENGTH, EMPTY_LIST, MAX_PAYLOAD_SIZE,
@@ -46,15 +47,22 @@ pub(crate) struct Route {
     queue: mpsc::Sender<Inbound>,
     /// Messages waiting for room in `queue`, oldest first.
     parked: VecDeque<Inbound>,
+    metrics: Arc<CapMetrics>,
 }
 
 impl Route {
-    pub(crate) fn new(offset: u64, length: u64, queue: mpsc::Sender<Inbound>) -> Self {
+    pub(crate) fn new(
+        offset: u64,
+        length: u64,
+        queue: mpsc::Sender<Inbound>,
+        metrics: Arc<CapMetrics>,
+    ) -> Self {
         Route {
             offset,
             length,
             queue,
             parked: VecDeque::new(),
+            metrics,
         }
     }
 }
@@ -179,11 +187,15 @@ impl Reader {
                     return Err(protocol_error);
                 }
                 let charge = self.wait_for_budget(size).await?;
+                let wire_size = frame.payload.len();
                 // On an error the charge is dropped, and so released.
                 let payload = self
                     .codec
                     .decode(frame.payload, size)
                     .map_err(|_| protocol_error)?;
+                let metrics = &self.routes[index].metrics;
+                metrics.record(MsgDirection::Ingress, c, wire_size);
+                let charge = charge.queued_in(&metrics.inbound_queue);
                 let msg = Msg {
                     code: c - self.routes[index].offset,
                     payload,

@@ -42,6 +42,7 @@ fn timeouts(ping: u64, idle: u64) -> SessionTimeouts {
 /// A protocol at `offset` with `length` codes and queues of `capacity` messages.
 fn slot(offset: u64, length: u64, capacity: usize) -> Slot {
     Slot {
+        capability: crate::wire::Capability::new("test", 1),
         offset,
         length,
         weight: 1,

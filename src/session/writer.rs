@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::budget::OutboundRoom;
 use super::control::{SessionControl, SessionEnd};
 use super::scheduler::{Drr, Queues};
+use crate::metrics::{CapMetrics, MsgDirection};
 use crate::rlpx::Sealer;
 use crate::wire::{code, PayloadCodec};
 
@@ -33,6 +34,7 @@ const KEEP_CAPACITY: usize = 2 * FLUSH_AT;
 pub(crate) struct OutQueue {
     pub(crate) queue: mpsc::Receiver<Outgoing>,
     pub(crate) weight: u32,
+    pub(crate) metrics: std::sync::Arc<CapMetrics>,
 }
 
 struct Protocols<'a>(&'a mut [OutQueue]);
@@ -51,6 +53,9 @@ impl Queues for Protocols<'_> {
     fn pop(&mut self, index: usize) -> Option<(Outgoing, usize)> {
         let out = self.0[index].queue.try_recv().ok()?;
         let size = out.payload.len();
+        self.0[index]
+            .metrics
+            .record(MsgDirection::Egress, out.code, size);
         Some((out, size))
     }
 }
