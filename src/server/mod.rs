@@ -5,6 +5,7 @@
 //!            ├─▶ connection.rs ─────────┬─ admission.rs (slots, duplicates, self)
 //! dialer.rs ─┘   RLPx + Hello           └─ session (reader, writer) + protocol handlers
 //! handle.rs      ServerHandle: peers, events, static/trusted peers, stop
+//! send_all.rs    ServerHandle::broadcast (try_send to each peer), peers_info
 //! state.rs       what the tasks share
 //! ```
 
@@ -16,6 +17,7 @@ mod dialer;
 mod events;
 mod gating;
 mod handle;
+mod send_all;
 mod state;
 
 use std::collections::HashMap;
@@ -33,6 +35,7 @@ pub use self::events::PeerEvent;
 use self::gating::Gate;
 pub use self::gating::{BanTarget, RejectReason, ThrottleExempt};
 pub use self::handle::ServerHandle;
+pub use self::send_all::BroadcastReport;
 use self::state::{Shared, State};
 use crate::crypto::{Enode, NodeId};
 use crate::session;
@@ -70,8 +73,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Server;
 
-/// Facts about the local node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Facts about the local node (go-ethereum's `p2p.NodeInfo`), serializable for an admin API.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct NodeInfo {
     /// Our node id.
@@ -84,6 +87,9 @@ pub struct NodeInfo {
     pub listen_addr: Option<SocketAddr>,
     /// The capabilities we run.
     pub capabilities: Vec<Capability>,
+    /// The protocols' node-info hook reports (`Protocol::with_node_info`) by protocol name,
+    /// as of the `ServerHandle::node_info()` call.
+    pub protocols: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Server {
@@ -134,6 +140,7 @@ impl Server {
             name: config.name.clone(),
             listen_addr: bound,
             capabilities: local_caps.iter().map(|(c, _)| c.clone()).collect(),
+            protocols: Default::default(),
         };
         let hello = session::our_hello(
             &config.name,
