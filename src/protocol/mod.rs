@@ -20,6 +20,7 @@
 mod info;
 mod peer;
 pub mod pipe;
+pub mod request;
 mod rw;
 
 use std::future::Future;
