@@ -3,6 +3,7 @@
 pub mod ecies;
 mod enode;
 mod keys;
+mod serialize;
 
 pub use enode::{Enode, EnodeError};
 pub use keys::{

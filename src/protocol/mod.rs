@@ -17,8 +17,10 @@
 //! assert_eq!(echo.capability().to_string(), "echo/1");
 //! ```
 
+mod info;
 mod peer;
 pub mod pipe;
+pub mod request;
 mod rw;
 
 use std::future::Future;
@@ -29,6 +31,8 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
+pub(crate) use self::info::node_infos;
+pub use self::info::PeerReport;
 pub use self::peer::{Direction, Peer, PeerInfo};
 pub use self::rw::{MsgReadWriter, MsgReader, MsgSender, ReadError, SendError};
 use crate::session::{Channels, Handler, Slot};
@@ -57,6 +61,7 @@ pub struct Protocol {
     inbound_capacity: usize,
     outbound_capacity: usize,
     outbound_bytes: usize,
+    info: info::InfoHooks,
     run: Arc<RunFn>,
 }
 
@@ -90,6 +95,7 @@ impl Protocol {
             inbound_capacity: DEFAULT_QUEUE_CAPACITY,
             outbound_capacity: DEFAULT_QUEUE_CAPACITY,
             outbound_bytes: DEFAULT_OUTBOUND_BYTES,
+            info: info::InfoHooks::default(),
             run,
         }
     }
@@ -184,11 +190,19 @@ pub(crate) fn attach(
     peer: Peer,
 ) -> impl FnOnce(Vec<Channels>) -> Vec<Handler> + Send + 'static {
     move |channels| {
+        let rws: Vec<MsgReadWriter> = channels.into_iter().map(MsgReadWriter::new).collect();
+        // Before any handler runs, so that every handler's `Peer` can send on every protocol.
+        let senders = protocols.iter().zip(&rws);
+        peer.set_senders(
+            senders
+                .map(|(p, rw)| (p.capability(), rw.sender().clone()))
+                .collect(),
+        );
         protocols
             .iter()
-            .zip(channels)
-            .map(|(protocol, channels)| {
-                let handler = protocol.guarded(peer.clone(), MsgReadWriter::new(channels));
+            .zip(rws)
+            .map(|(protocol, rw)| {
+                let handler = protocol.guarded(peer.clone(), rw);
                 let span = tracing::debug_span!("protocol", cap = %protocol.capability);
                 Box::pin(async move { end_reason(&handler.await) }.instrument(span)) as Handler
             })

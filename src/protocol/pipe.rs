@@ -44,7 +44,8 @@ pub struct PipeEnd {
 /// also holds at most [`DEFAULT_OUTBOUND_BYTES`] bytes, as on a session.
 ///
 /// Messages sent on one end arrive on the other in order, uncompressed. Each end's `Peer`
-/// handle describes the other end; `peer.disconnect` on either ends both.
+/// handle describes the other end, and `peer.send(capability, ..)` sends from this end as
+/// `rw.send` does; `peer.disconnect` on either ends both.
 /// Needs a tokio runtime: two tasks move the messages.
 pub fn pipe(capability: Capability, length: u64, capacity: usize) -> (PipeEnd, PipeEnd) {
     let queues = PipeQueues {
@@ -80,9 +81,9 @@ fn pipe_with(capability: Capability, length: u64, queues: PipeQueues) -> (PipeEn
     let (b_in_tx, b_in_rx) = mpsc::channel(queues.inbound.max(1));
     tokio::spawn(forward(a_out_rx, b_in_tx, control.clone()));
     tokio::spawn(forward(b_out_rx, a_in_tx, control.clone()));
-    let end = |inbound, outbound, direction| PipeEnd {
-        peer: Peer::new(Arc::new(fake_info(&shared, direction)), control.clone()),
-        rw: MsgReadWriter::new(Channels {
+    let end = |inbound, outbound, direction| {
+        let peer = Peer::new(Arc::new(fake_info(&shared, direction)), control.clone());
+        let rw = MsgReadWriter::new(Channels {
             inbound,
             outbound,
             outbound_limit: OutboundLimit::new(queues.outbound_bytes),
@@ -90,7 +91,10 @@ fn pipe_with(capability: Capability, length: u64, queues: PipeQueues) -> (PipeEn
             length,
             codec: PayloadCodec::Plain,
             control: control.clone(),
-        }),
+        });
+        // `peer.send` on this end sends what `rw.send` would.
+        peer.set_senders(vec![(shared.capability.clone(), rw.sender().clone())]);
+        PipeEnd { peer, rw }
     };
     (
         end(a_in_rx, a_out_tx, Direction::Outbound),
@@ -126,6 +130,7 @@ fn fake_info(shared: &SharedCapability, direction: Direction) -> PeerInfo {
     PeerInfo {
         id: NodeKey::generate(&mut rand::rngs::OsRng).id(),
         remote_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        local_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         direction,
         client_id: "peerwire-pipe".to_string(),
         protocol_version: crate::wire::P2P_VERSION,

@@ -38,6 +38,10 @@ pub enum SendError {
     /// The session has ended.
     #[error("peer disconnected")]
     Disconnected,
+    /// `Peer::send` and friends: the session does not run this capability (it is not shared,
+    /// or the peer's handlers have not started yet).
+    #[error("capability not running on this peer")]
+    NotShared,
 }
 
 /// A handler's view of one peer: its messages for this protocol, and a way to send them.

@@ -65,6 +65,13 @@ async fn establish(
     dialed: Option<NodeId>,
 ) -> Option<(NodeId, Running)> {
     let direction = direction_of(dialed);
+    let local_addr = match io.local_addr() {
+        Ok(addr) => addr,
+        Err(e) => {
+            tracing::debug!(%remote_addr, error = %e, "no local address for the connection");
+            return None;
+        }
+    };
     let rlpx = RlpxConfig {
         handshake_timeout: shared.config.handshake_timeout,
         // Until Hello is read, nothing larger than a Hello is accepted: a peer that only
@@ -131,6 +138,7 @@ async fn establish(
     let info = Arc::new(PeerInfo {
         id,
         remote_addr,
+        local_addr,
         direction,
         client_id: negotiated.hello.client_id,
         protocol_version: negotiated.hello.protocol_version,

@@ -79,10 +79,11 @@ impl ServerHandle {
         self.shared.info.listen_addr
     }
 
-    /// Facts about the local node.
+    /// Facts about the local node, with each protocol's node-info hook asked now.
     pub fn node_info(&self) -> NodeInfo {
         let mut info = self.shared.info.clone();
         info.enode = self.local_enode();
+        info.protocols = crate::protocol::node_infos(&self.shared.config.protocols);
         info
     }
 

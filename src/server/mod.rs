@@ -7,6 +7,7 @@
 //!   ▲
 //! dial_scheduler.rs  fills dialed slots from node sources (discovery::source, discv4)
 //! handle.rs      ServerHandle: peers, events, static/trusted peers, stop
+//! send_all.rs    ServerHandle::broadcast (try_send to each peer), peers_info
 //! state.rs       what the tasks share
 //! ```
 
@@ -19,6 +20,7 @@ mod dialer;
 mod events;
 mod gating;
 mod handle;
+mod send_all;
 mod state;
 
 use std::collections::HashMap;
@@ -38,6 +40,7 @@ pub use self::events::PeerEvent;
 use self::gating::Gate;
 pub use self::gating::{BanTarget, RejectReason, ThrottleExempt};
 pub use self::handle::ServerHandle;
+pub use self::send_all::BroadcastReport;
 use self::state::{Shared, State};
 use crate::crypto::{Enode, NodeId};
 use crate::discovery::source::FairMix;
@@ -81,8 +84,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Server;
 
-/// Facts about the local node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Facts about the local node (go-ethereum's `p2p.NodeInfo`), serializable for an admin API.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct NodeInfo {
     /// Our node id.
@@ -95,6 +98,9 @@ pub struct NodeInfo {
     pub listen_addr: Option<SocketAddr>,
     /// The capabilities we run.
     pub capabilities: Vec<Capability>,
+    /// The protocols' node-info hook reports (`Protocol::with_node_info`) by protocol name,
+    /// as of the `ServerHandle::node_info()` call.
+    pub protocols: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Server {
@@ -170,6 +176,7 @@ impl Server {
             name: config.name.clone(),
             listen_addr: bound,
             capabilities: local_caps.iter().map(|(c, _)| c.clone()).collect(),
+            protocols: Default::default(),
         };
         let hello = session::our_hello(
             &config.name,

@@ -56,7 +56,7 @@ impl rlp::Decodable for Capability {
 }
 
 /// A capability both sides run, with the message codes it was given.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct SharedCapability {
     /// The capability and the (highest shared) version.
     pub capability: Capability,

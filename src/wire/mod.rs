@@ -5,6 +5,7 @@ mod capability;
 mod disconnect;
 mod hello;
 mod payload;
+mod serialize;
 pub mod snappy;
 
 pub use capability::{match_capabilities, Capability, SharedCapability, BASE_PROTOCOL_LENGTH};
