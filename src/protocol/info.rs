@@ -4,29 +4,42 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Serialize, Serializer};
 
 use super::{Peer, PeerInfo, Protocol};
 use crate::crypto::Enode;
 
-type NodeInfoFn = dyn Fn() -> Value + Send + Sync;
-type PeerInfoFn = dyn Fn(&Peer) -> Value + Send + Sync;
+type NodeInfoFn = dyn Fn() -> InfoValue + Send + Sync;
+type PeerInfoFn = dyn Fn(&Peer) -> InfoValue + Send + Sync;
+
+/// What an info hook reported: any serde-serializable value, written out by whichever format
+/// the admin API uses (JSON, CBOR, ...).
+#[derive(Clone)]
+pub struct InfoValue(Arc<dyn erased_serde::Serialize + Send + Sync>);
+
+impl InfoValue {
+    fn new<T: Serialize + Send + Sync + 'static>(value: T) -> Self {
+        InfoValue(Arc::new(value))
+    }
+}
+
+impl Serialize for InfoValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        erased_serde::serialize(&*self.0, serializer)
+    }
+}
+
+impl std::fmt::Debug for InfoValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InfoValue(..)")
+    }
+}
 
 /// A protocol's optional info hooks.
 #[derive(Clone, Default)]
 pub(super) struct InfoHooks {
     node: Option<Arc<NodeInfoFn>>,
     peer: Option<Arc<PeerInfoFn>>,
-}
-
-/// A hook's value as JSON; a value serde cannot put in JSON (a map with non-string keys)
-/// becomes `null`, with a warning.
-fn to_json<T: Serialize>(protocol: &str, value: T) -> Value {
-    serde_json::to_value(value).unwrap_or_else(|e| {
-        tracing::warn!(protocol, error = %e, "protocol info is not JSON");
-        Value::Null
-    })
 }
 
 impl Protocol {
@@ -36,10 +49,9 @@ impl Protocol {
     pub fn with_node_info<F, T>(mut self, hook: F) -> Self
     where
         F: Fn() -> T + Send + Sync + 'static,
-        T: Serialize,
+        T: Serialize + Send + Sync + 'static,
     {
-        let name = self.capability.to_string();
-        self.info.node = Some(Arc::new(move || to_json(&name, hook())));
+        self.info.node = Some(Arc::new(move || InfoValue::new(hook())));
         self
     }
 
@@ -49,27 +61,26 @@ impl Protocol {
     pub fn with_peer_info<F, T>(mut self, hook: F) -> Self
     where
         F: Fn(&Peer) -> T + Send + Sync + 'static,
-        T: Serialize,
+        T: Serialize + Send + Sync + 'static,
     {
-        let name = self.capability.to_string();
-        self.info.peer = Some(Arc::new(move |peer| to_json(&name, hook(peer))));
+        self.info.peer = Some(Arc::new(move |peer| InfoValue::new(hook(peer))));
         self
     }
 
     /// What the node-info hook reports now; `None` without a hook.
-    pub fn node_info(&self) -> Option<Value> {
+    pub fn node_info(&self) -> Option<InfoValue> {
         self.info.node.as_ref().map(|hook| hook())
     }
 
     /// What the peer-info hook reports about `peer` now; `None` without a hook.
-    pub fn peer_info(&self, peer: &Peer) -> Option<Value> {
+    pub fn peer_info(&self, peer: &Peer) -> Option<InfoValue> {
         self.info.peer.as_ref().map(|hook| hook(peer))
     }
 }
 
 /// The node-info hooks' reports, keyed by protocol name; when several versions of one
 /// protocol have a hook, the highest version's.
-pub(crate) fn node_infos(protocols: &[Protocol]) -> BTreeMap<String, Value> {
+pub(crate) fn node_infos(protocols: &[Protocol]) -> BTreeMap<String, InfoValue> {
     let mut sorted: Vec<&Protocol> = protocols.iter().collect();
     sorted.sort_by_key(|p| p.capability.version);
     sorted
@@ -81,7 +92,7 @@ pub(crate) fn node_infos(protocols: &[Protocol]) -> BTreeMap<String, Value> {
 /// What an admin API shows of a connected peer (go-ethereum's `p2p.PeerInfo`), from
 /// `ServerHandle::peers_info()`. Serializes as the [`PeerInfo`] fields plus `enode` and
 /// `protocols`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct PeerReport {
     /// The facts of the connection.
@@ -91,7 +102,7 @@ pub struct PeerReport {
     pub enode: Option<Enode>,
     /// Each running protocol's peer-info hook report, by protocol name (only one version of
     /// a protocol runs on a session). Protocols without a hook are left out.
-    pub protocols: BTreeMap<String, Value>,
+    pub protocols: BTreeMap<String, InfoValue>,
 }
 
 impl PeerReport {

@@ -32,7 +32,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 pub(crate) use self::info::node_infos;
-pub use self::info::PeerReport;
+pub use self::info::{InfoValue, PeerReport};
 pub use self::peer::{Direction, Peer, PeerInfo};
 pub use self::rw::{MsgReadWriter, MsgReader, MsgSender, ReadError, SendError};
 use crate::session::{Channels, Handler, Slot};

@@ -85,7 +85,7 @@ pub enum StartError {
 pub struct Server;
 
 /// Facts about the local node (go-ethereum's `p2p.NodeInfo`), serializable for an admin API.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct NodeInfo {
     /// Our node id.
@@ -100,7 +100,7 @@ pub struct NodeInfo {
     pub capabilities: Vec<Capability>,
     /// The protocols' node-info hook reports (`Protocol::with_node_info`) by protocol name,
     /// as of the `ServerHandle::node_info()` call.
-    pub protocols: std::collections::BTreeMap<String, serde_json::Value>,
+    pub protocols: std::collections::BTreeMap<String, crate::protocol::InfoValue>,
 }
 
 impl Server {
