@@ -13,6 +13,17 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(data.len() <= v4::MAX_PACKET_SIZE);
     let key = NodeKey::new(secp256k1::SecretKey::from_byte_array(&[7; 32]).unwrap());
+    // An ENRResponse carries the sender's own record: signed by another key it must fail.
+    if let v4::Message::EnrResponse(_) = packet.message {
+        let encoded = v4::encode(&key, &packet.message);
+        if let Ok(encoded) = encoded {
+            assert_eq!(
+                v4::decode(&encoded.bytes, 0).err(),
+                Some(v4::PacketError::EnrNotSenders)
+            );
+        }
+        return;
+    }
     // A decoded message may not fit once re-encoded (extra elements were dropped, so it can
     // only shrink, but a record may be re-encoded differently); when it does, it round-trips.
     if let Ok(encoded) = v4::encode(&key, &packet.message) {
