@@ -1,6 +1,8 @@
 //! The `peerwire` command: make keys, run a foo/bar node, ping a devp2p node.
 
+mod blobs;
 mod discover;
+mod get;
 mod key;
 mod keygen;
 mod logging;
@@ -61,6 +63,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch one blob (by sha256) from a node run with --blobs, into a new file.
+    Get {
+        /// The node to fetch from.
+        enode: Enode,
+        /// The blob's sha256, 64 hex digits.
+        hash: peerwire_blobs::BlobHash,
+        /// Write the blob to this file; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Dial a node, print its Hello, and disconnect.
     Ping {
         /// The node to dial.
@@ -114,6 +132,13 @@ fn main() -> ExitCode {
                 timeout,
                 json,
             } => discover::crawl(bootnodes, timeout, json).await,
+            Command::Get {
+                enode,
+                hash,
+                out,
+                timeout,
+                json,
+            } => get::run(enode, hash, &out, timeout, json).await,
             Command::Ping {
                 enode,
                 timeout,

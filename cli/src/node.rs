@@ -5,6 +5,7 @@
 //! other peers go on while a peer that does not read runs into its write timeout.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use peerwire::crypto::Enode;
@@ -54,6 +55,10 @@ pub struct NodeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Serve blobs/1 from DIR: blobs are kept there named by their sha256; plain files in
+    /// DIR's top level are imported (copied under their hash) at start, one `blob_added` each.
+    #[arg(long, value_name = "DIR")]
+    blobs: Option<PathBuf>,
 }
 
 pub async fn run(args: NodeArgs) -> Result<(), String> {
@@ -64,6 +69,14 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
     config.listen_addr = Some(args.listen);
     config.max_peers = args.max_peers;
     config.protocols = vec![foobar.protocol()];
+    let blobs = match &args.blobs {
+        Some(dir) => {
+            let blobs = crate::blobs::open(dir)?;
+            config.protocols.push(blobs.protocol());
+            Some(blobs)
+        }
+        None => None,
+    };
     if let Some(name) = args.name {
         config.name = name;
     }
@@ -93,6 +106,9 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
             || format!("metrics at {url}"),
             json!({ "url": url }),
         );
+    }
+    if let (Some(blobs), Some(dir)) = (&blobs, &args.blobs) {
+        crate::blobs::import(blobs, dir, out).await?;
     }
     for peer in args.peers {
         server.add_peer(peer);
