@@ -1,6 +1,8 @@
 //! The `peerwire` binary, run for real.
 
 // In `cli/`, not beside this file: cargo would build those as test crates of their own.
+#[path = "cli/blobs.rs"]
+mod blobs;
 #[path = "cli/hostile.rs"]
 mod hostile;
 #[path = "cli/keys.rs"]
