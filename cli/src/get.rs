@@ -41,7 +41,13 @@ pub async fn run(
     write_new(out_path, &data)?;
     Output { json }.event(
         "blob_fetched",
-        || format!("fetched {hash} ({} bytes) to {}", data.len(), out_path.display()),
+        || {
+            format!(
+                "fetched {hash} ({} bytes) to {}",
+                data.len(),
+                out_path.display()
+            )
+        },
         json!({ "hash": hash.to_string(), "size": data.len() }),
     );
     Ok(())

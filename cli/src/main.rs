@@ -1,4 +1,5 @@
-//! The `peerwire` command: make keys, run a foo/bar node, ping a devp2p node.
+//! The `peerwire` command: make keys, run a foo/bar node (optionally serving blobs), ping a
+//! devp2p node, fetch a blob.
 
 mod blobs;
 mod discover;
