@@ -18,6 +18,26 @@ use crate::protocol::{Direction, PeerInfo, SessionEnd};
 use crate::wire::DisconnectReason;
 
 /// Dials `enode` whenever it is not connected, until `cancel` fires.
+/// Checks a dial against the bans and `net_restrict`; a refusal is logged and reported as
+/// `PeerEvent::Refused`.
+fn gate_dial(shared: &Shared, enode: &Enode) -> Result<(), RejectReason> {
+    let addr = enode.tcp_addr();
+    let gated = shared
+        .state()
+        .gate
+        .check_dial(enode.id, addr.ip(), shared.now());
+    if let Err(reason) = gated {
+        tracing::debug!(peer = %enode.id.short(), %addr, %reason, "dial refused");
+        shared.emit(PeerEvent::Refused {
+            remote_addr: addr,
+            direction: Direction::Outbound,
+            id: Some(enode.id),
+            reason,
+        });
+    }
+    gated
+}
+
 pub(crate) async fn keep_connected(shared: Arc<Shared>, enode: Enode, cancel: CancellationToken) {
     // `None`: cancelled.
     let _: Option<()> = redial(shared, enode, cancel).await;
@@ -42,20 +62,7 @@ async fn redial(shared: Arc<Shared>, enode: Enode, cancel: CancellationToken) ->
         }
         // Banned or outside net_restrict: do not dial, look again after the backoff (a ban
         // may be lifted or expire).
-        let addr = enode.tcp_addr();
-        let gated = shared
-            .state()
-            .gate
-            .check_dial(enode.id, addr.ip(), shared.now());
-        if let Err(reason) = gated {
-            tracing::debug!(peer = %enode.id.short(), %addr, %reason, "dial refused");
-            shared.emit(PeerEvent::Refused {
-                remote_addr: addr,
-                direction: Direction::Outbound,
-                id: Some(enode.id),
-                reason,
-            });
-        } else if dial(&shared, &enode, &cancel).await?.is_some() {
+        if gate_dial(&shared, &enode).is_ok() && dial(&shared, &enode, &cancel).await?.is_some() {
             // A session was up: start the backoff afresh.
             delay = min;
         }
@@ -175,20 +182,8 @@ pub(crate) async fn dial_once(
     if shared.is_connected(&enode.id) {
         return Err(DialError::AlreadyConnected);
     }
+    gate_dial(shared, &enode).map_err(DialError::Refused)?;
     let addr = enode.tcp_addr();
-    let gated = shared
-        .state()
-        .gate
-        .check_dial(enode.id, addr.ip(), shared.now());
-    if let Err(reason) = gated {
-        shared.emit(PeerEvent::Refused {
-            remote_addr: addr,
-            direction: Direction::Outbound,
-            id: Some(enode.id),
-            reason,
-        });
-        return Err(DialError::Refused(reason));
-    }
     let permit = tokio::select! {
         biased;
         _ = shared.shutdown.cancelled() => return Err(DialError::Stopped),
