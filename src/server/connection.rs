@@ -41,7 +41,7 @@ pub(crate) async fn serve_connection(
     // Setup runs boxed: its state (handshake, Hello, the stream before it is split) is large
     // and short-lived, and would otherwise be reserved in every connected peer's task.
     let established = Box::pin(establish(&shared, io, remote_addr, dialed)).await;
-    crate::metrics::dial_established(dialed.is_some(), established.is_some());
+    super::metrics::dial_established(dialed.is_some(), established.is_some());
     let (id, running) = established?;
     drop(permit);
     // Starts the session, and with it the handlers; then the peer is announced.
@@ -50,7 +50,7 @@ pub(crate) async fn serve_connection(
     shared.state().peers.remove(&id);
     shared.peers_changed.notify_waiters();
     tracing::info!(peer = %id.short(), reason = %end.reason(), ?end, "peer dropped");
-    crate::metrics::peer_removed(direction_of(dialed));
+    super::metrics::peer_removed(direction_of(dialed));
     shared.emit(PeerEvent::Dropped { id, end });
     Some(end)
 }
@@ -89,7 +89,7 @@ async fn establish(
             Ok(stream) => stream,
             Err(e) => {
                 tracing::debug!(%remote_addr, error = %e, "rlpx handshake failed");
-                crate::metrics::rlpx_failed(&e);
+                super::metrics::rlpx_failed(&e);
                 return None;
             }
         },
@@ -117,7 +117,7 @@ async fn establish(
         Ok(n) => n,
         Err(e) => {
             tracing::debug!(peer = %id.short(), %remote_addr, error = %e, "session setup failed");
-            crate::metrics::hello_failed(&e);
+            super::metrics::hello_failed(&e);
             let reason = match e {
                 SetupError::Disconnected(reason) => Some(reason),
                 other => other.disconnect_reason(),
@@ -210,7 +210,7 @@ async fn establish(
         let shared = shared.clone();
         move || {
             tracing::info!(peer = %id.short(), %remote_addr, ?direction, client = %info.client_id, "peer added");
-            crate::metrics::peer_added(direction);
+            super::metrics::peer_added(direction);
             shared.emit(PeerEvent::Added(info));
         }
     };

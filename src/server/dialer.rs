@@ -101,12 +101,12 @@ async fn dial(
         }
         Ok(Err(e)) => {
             tracing::debug!(peer = %enode.id.short(), error = %e, "dial failed");
-            crate::metrics::dialed(crate::metrics::DIAL_FAILED);
+            super::metrics::dialed(crate::metrics::DIAL_FAILED);
             Some(None)
         }
         Err(_) => {
             tracing::debug!(peer = %enode.id.short(), "dial timed out");
-            crate::metrics::dialed(crate::metrics::DIAL_TIMEOUT);
+            super::metrics::dialed(crate::metrics::DIAL_TIMEOUT);
             Some(None)
         }
     }

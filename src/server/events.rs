@@ -7,8 +7,9 @@ use super::gating::RejectReason;
 use tokio::sync::broadcast;
 
 use crate::crypto::NodeId;
-use crate::metrics::{MsgDirection, MsgHook};
+use crate::metrics::MsgDirection;
 use crate::protocol::{Direction, PeerInfo, SessionEnd};
+use crate::session::MsgHook;
 use crate::wire::{Capability, DisconnectReason};
 
 /// A change in the peer set. Delivered through a bounded broadcast channel: a subscriber that

@@ -20,6 +20,7 @@ mod dialer;
 mod events;
 mod gating;
 mod handle;
+mod metrics;
 mod send_all;
 mod state;
 

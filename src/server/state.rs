@@ -70,7 +70,7 @@ impl Shared {
     }
 
     pub(crate) fn emit(&self, event: PeerEvent) {
-        crate::metrics::event(&event);
+        super::metrics::event(&event);
         // No subscribers is fine.
         let _ = self.events.send(event);
     }

@@ -17,6 +17,7 @@
 
 mod budget;
 mod control;
+mod metrics;
 mod msg;
 mod reader;
 mod scheduler;
@@ -38,13 +39,14 @@ use tracing::Instrument;
 pub(crate) use self::budget::{InboundBudget, OutboundLimit};
 pub(crate) use self::control::SessionControl;
 pub use self::control::SessionEnd;
+use self::metrics::CapMetrics;
+pub(crate) use self::metrics::MsgHook;
 pub(crate) use self::msg::Inbound;
 pub use self::msg::Msg;
 use self::reader::{ReaderLimits, Route};
 pub(crate) use self::setup::{negotiate, our_hello, send_disconnect, SetupError};
 pub(crate) use self::writer::Outgoing;
 use self::writer::{OutQueue, WriterTiming};
-use crate::metrics::{CapMetrics, MsgHook};
 use crate::rlpx::{FrameReader, RlpxStream};
 use crate::wire::{Capability, DisconnectReason, PayloadCodec};
 

@@ -32,8 +32,9 @@ use tokio::sync::mpsc;
 use std::sync::Arc;
 
 use super::control::{InboundCharge, SessionControl, SessionEnd};
+use super::metrics::CapMetrics;
 use super::msg::{Inbound, Msg};
-use crate::metrics::{CapMetrics, MsgDirection};
+use crate::metrics::MsgDirection;
 use crate::rlpx::{Frame, FrameReader, RlpxError};
 use crate::wire::{
     code, DisconnectReason, PayloadCodec, BASE_PROTOCOL_LENGTH, EMPTY_LIST, MAX_PAYLOAD_SIZE,

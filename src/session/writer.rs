@@ -9,8 +9,9 @@ use tokio::sync::mpsc;
 
 use super::budget::OutboundRoom;
 use super::control::{SessionControl, SessionEnd};
+use super::metrics::CapMetrics;
 use super::scheduler::{Drr, Queues};
-use crate::metrics::{CapMetrics, MsgDirection};
+use crate::metrics::MsgDirection;
 use crate::rlpx::Sealer;
 use crate::wire::{code, PayloadCodec};
 
