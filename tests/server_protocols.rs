@@ -106,16 +106,24 @@ async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
     let big: Vec<u8> = (0..1u32 << 18)
         .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
         .collect();
+    // Fill until the queue has stayed full for 500 ms: until then the writer may still be
+    // draining into the socket buffers, and a momentary `Full` proves nothing about `send`.
     let mut accepted = 0;
-    let full = loop {
+    let mut full_for = 0;
+    while full_for < 50 {
         match rw.try_send(0, &big) {
-            Ok(()) => accepted += 1,
-            Err(e) => break e,
+            Ok(()) => {
+                accepted += 1;
+                full_for = 0;
+            }
+            Err(e) => {
+                assert_eq!(e, SendError::Full);
+                full_for += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
         assert!(accepted < 10_000, "never full");
-        tokio::task::yield_now().await;
-    };
-    assert_eq!(full, SendError::Full);
+    }
     // `send` waits rather than failing: it does not finish while everything is backed up.
     let blocked = tokio::time::timeout(Duration::from_millis(200), rw.send(0, &big)).await;
     assert!(blocked.is_err(), "send returned although the queue is full");
