@@ -209,7 +209,7 @@ async fn establish(
     let announce = {
         let shared = shared.clone();
         move || {
-            tracing::info!(peer = %id.short(), %remote_addr, ?direction, client = %info.client_id, "peer added");
+            tracing::info!(peer = %id.short(), %remote_addr, ?direction, client = ?info.client_id, "peer added");
             super::metrics::peer_added(direction);
             shared.emit(PeerEvent::Added(info));
         }
