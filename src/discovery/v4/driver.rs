@@ -457,11 +457,30 @@ impl Driver {
             }
         }
         self.seqs.insert(id, seq);
-        // It is bonded (EnrSeq is only reported for bonded nodes); if it has not pinged us,
-        // its answer may not come, which costs one small request.
-        if let Ok(o) = self.disc.request_enr(now, id, from) {
-            out.transmits.extend(o.transmits);
+        // We hold its proof (EnrSeq is only reported for bonded nodes), but EIP-868 wants
+        // the sender of ENRRequest bonded too, "just like for FindNode": a Pong's `enr-seq`
+        // arrives before the node has our Pong, and a request sent now would be dropped (and,
+        // with `seq` noted, never repeated). So unless it pinged us, the request waits like a
+        // lookup query: for its Ping, or `bond_wait`.
+        if self.they_hold_our_proof(now, &id) {
+            if let Ok(o) = self.disc.request_enr(now, id, from) {
+                out.transmits.extend(o.transmits);
+            }
+            return;
         }
+        let tcp_port = self
+            .disc
+            .table()
+            .get(&id)
+            .map_or(0, |e| e.endpoint.tcp_port);
+        let b = self.bonding.entry(id).or_default();
+        b.enr = true;
+        b.endpoint.get_or_insert(Endpoint {
+            ip: from.ip(),
+            udp_port: from.port(),
+            tcp_port,
+        });
+        b.bonded_at.get_or_insert(now);
     }
 
     fn on_statement(&mut self, now: Instant, id: NodeId, ip: IpAddr, out: &mut DriverOutputs) {

@@ -432,3 +432,26 @@ fn lookups_asking_the_same_nodes_take_turns() {
     assert_eq!(done(&net, me, a), want);
     assert_eq!(done(&net, me, b), want);
 }
+
+/// A Pong carries `enr-seq` before its sender holds our proof; asking for the record right
+/// then would be dropped as an unbonded query and never asked again.
+#[test]
+fn records_are_asked_for_once_both_sides_are_bonded() {
+    let mut net = Net::new();
+    let boot = net.add(0, DriverConfig::default());
+    let config = DriverConfig {
+        bootnodes: vec![boot],
+        ..DriverConfig::default()
+    };
+    let node = net.add(1, config);
+    let t0 = net.now;
+    net.run_until(t0 + Duration::from_secs(2));
+    for (a, d) in &net.nodes {
+        assert_eq!(d.core().stats().unbonded_queries, 0, "{a} dropped a query");
+    }
+    let seq = |e: &Enode| net.nodes[&e.udp_addr()].core().local_record().seq();
+    let fetched =
+        |by: &Enode, of: &Enode| net.nodes[&by.udp_addr()].record(&of.id).map(|r| r.seq());
+    assert_eq!(fetched(&node, &boot), Some(seq(&boot)));
+    assert_eq!(fetched(&boot, &node), Some(seq(&node)));
+}
