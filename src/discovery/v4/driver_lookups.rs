@@ -18,7 +18,8 @@ pub(super) struct Active {
 }
 
 /// The FindNode queries of running lookups to one node: the one sent, those waiting for
-/// its reply (see the module docs). At most `α` entries per running lookup.
+/// its reply (see the module docs). Each running lookup has at most `α` queries here; a
+/// finished lookup's query in flight stays until its reply or timeout.
 #[derive(Debug)]
 pub(super) struct Finds {
     to: SocketAddr,
