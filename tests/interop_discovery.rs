@@ -93,6 +93,18 @@ async fn peerwire_node(ip: &str, bootnodes: Vec<Enode>) -> Discv4Handle {
     Discv4Handle::spawn(c).await.expect("discovery starts")
 }
 
+/// A peerwire node that looks up only once, at start (its refresh is an hour away): it
+/// bonds with its bootnode and then contacts no one new by itself.
+async fn quiet_node(ip: &str, bootnode: Enode) -> Discv4Handle {
+    init_logs();
+    let bind: SocketAddr = format!("{ip}:0").parse().unwrap();
+    let mut c = ServiceConfig::new(key(), bind, 0);
+    c.driver.bootnodes = vec![bootnode];
+    c.driver.refresh_interval = Duration::from_secs(3600);
+    c.driver.fast_refresh_interval = Duration::from_secs(3600);
+    Discv4Handle::spawn(c).await.expect("discovery starts")
+}
+
 /// Waits (within [`BOUND`]) until `node`'s table holds every id of `ids`.
 async fn table_holds(node: &Discv4Handle, ids: &[NodeId]) {
     let wait = async {
@@ -111,7 +123,8 @@ async fn table_holds(node: &Discv4Handle, ids: &[NodeId]) {
 
 /// (a) DPT is given only our node as its bootnode. It bonds with us (each side pings, each
 /// answers), and through our Neighbors answer learns the three other peerwire nodes we know,
-/// which it then pings and adds.
+/// which it then pings and adds. Those three look up only once, before DPT starts, so they
+/// never ping DPT themselves: our answer is the only way DPT can hear of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ethereumjs_dpt_bootstraps_from_peerwire_and_learns_its_neighbours() {
     if skip_without_node() {
@@ -120,10 +133,21 @@ async fn ethereumjs_dpt_bootstraps_from_peerwire_and_learns_its_neighbours() {
     let ours = peerwire_node("127.0.0.1", vec![]).await;
     let mut others = Vec::new();
     for i in 2..=4 {
-        others.push(peerwire_node(&format!("127.0.0.{i}"), vec![ours.local_enode()]).await);
+        others.push(quiet_node(&format!("127.0.0.{i}"), ours.local_enode()).await);
     }
     let other_ids: Vec<NodeId> = others.iter().map(|n| n.local_enode().id).collect();
     table_holds(&ours, &other_ids).await;
+    // Their one lookup is over before DPT exists.
+    let lookups_done = async {
+        for node in &others {
+            while node.stats().await.unwrap().lookups.lookups == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    tokio::time::timeout(BOUND, lookups_done)
+        .await
+        .expect("the start-up lookups end");
 
     let unbonded_before = ours.stats().await.unwrap().dropped.unbonded_queries;
     let t0 = Instant::now();
@@ -137,6 +161,13 @@ async fn ethereumjs_dpt_bootstraps_from_peerwire_and_learns_its_neighbours() {
 
     let found = dpt.added(&other_ids).await;
     let learned = t0.elapsed();
+    for node in &others {
+        assert_eq!(
+            node.stats().await.unwrap().lookups.lookups,
+            1,
+            "no lookup but the one at start"
+        );
+    }
     for (e, node) in found.iter().map(|e| {
         let id = e["id"].as_str().unwrap();
         let node = others
@@ -163,7 +194,8 @@ async fn ethereumjs_dpt_bootstraps_from_peerwire_and_learns_its_neighbours() {
 }
 
 /// (b) Our node is given only a DPT node that knows two other DPT nodes: our lookups find
-/// both (DPT returns them in Neighbors), bonding with each. DPT does not implement EIP-868:
+/// both (DPT returns them in Neighbors), bonding with each. The two never refresh, so they
+/// do not learn of us and cannot reach us first. DPT does not implement EIP-868:
 /// an ENRRequest to it goes unanswered (DPT reports an undecodable packet), which we report
 /// as `NoAnswer` and otherwise carry on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,8 +204,10 @@ async fn peerwire_bootstraps_from_ethereumjs_dpt_and_finds_its_neighbours() {
         return;
     }
     let mut boot = Dpt::spawn(&[], &[]).await;
-    let mut b = Dpt::spawn(&[boot.enode], &[]).await;
-    let mut c = Dpt::spawn(&[boot.enode], &[]).await;
+    // No refresh: B and C ask the bootnode once, before we exist, so they cannot hear of us
+    // and ping us first; we can only find them through the bootnode's Neighbors.
+    let mut b = Dpt::spawn(&[boot.enode], &["--refresh", "3600000"]).await;
+    let mut c = Dpt::spawn(&[boot.enode], &["--refresh", "3600000"]).await;
     boot.added(&[b.enode.id, c.enode.id]).await;
 
     let t0 = Instant::now();
