@@ -262,6 +262,8 @@ impl Driver {
         b.enr = true;
         b.endpoint = Some(endpoint);
         self.bond_then_query(now, id, endpoint, &mut out);
+        // Lookup queries waiting on `id` may have gone out (or failed) with it.
+        self.advance(now, &mut out);
         out
     }
 
