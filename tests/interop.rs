@@ -8,125 +8,19 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use peerwire::crypto::{Enode, NodeId, NodeKey};
+use peerwire::crypto::Enode;
 use peerwire::protocol::SessionEnd;
 use peerwire::protocol::{MsgSender, Protocol};
-use peerwire::server::{PeerEvent, ServerHandle};
+use peerwire::server::PeerEvent;
 use peerwire::wire::{Capability, DisconnectReason};
 use peerwire_foobar::{FooBar, FooBarEvent};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
+use support::node::*;
 use support::*;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
-
-/// Generous: a 15 MiB message through ethereumjs takes seconds on a loaded machine.
-const WAIT: Duration = Duration::from_secs(60);
-
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-/// What to install to run these tests.
-const NEEDS: &str = "Node.js 20+ and npm on PATH (e.g. `apt-get install nodejs npm`)";
-
-/// What an interop test does about Node.js.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum NodeVerdict {
-    Run,
-    /// Not on CI: a machine without Node.js still runs the rest of the suite.
-    Skip,
-    /// On CI the interop tests must run: a missing Node.js fails them.
-    Fail,
-}
-
-fn node_verdict(node_and_npm_found: bool, on_ci: bool) -> NodeVerdict {
-    match (node_and_npm_found, on_ci) {
-        (true, _) => NodeVerdict::Run,
-        (false, false) => NodeVerdict::Skip,
-        (false, true) => NodeVerdict::Fail,
-    }
-}
-
-/// `CI` is set to anything but empty, `0` or `false` (CI services set `CI=true`).
-fn on_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
-}
-
-/// The first of `node` and `npm` that does not run from PATH, checked once per process.
-fn missing_node_tool() -> Option<&'static str> {
-    static MISSING: OnceLock<Option<&'static str>> = OnceLock::new();
-    *MISSING.get_or_init(|| {
-        ["node", "npm"].into_iter().find(|tool| {
-            !std::process::Command::new(tool)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-    })
-}
-
-/// Call first in every interop test: `true` means return now (skipped). Without Node.js it
-/// prints one line saying what to install, or fails the test when `CI` is set.
-fn skip_without_node() -> bool {
-    use std::io::Write as _;
-
-    let missing = missing_node_tool();
-    let tool = missing.unwrap_or_default();
-    match node_verdict(missing.is_none(), on_ci()) {
-        NodeVerdict::Run => false,
-        NodeVerdict::Skip => {
-            // libtest names the thread after the test.
-            let thread = std::thread::current();
-            let test = thread.name().unwrap_or("an interop test");
-            // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: `{tool}` not found; install {NEEDS} to run the interop tests"
-            );
-            true
-        }
-        NodeVerdict::Fail => {
-            panic!("`{tool}` not found and CI is set: the interop tests need {NEEDS}")
-        }
-    }
-}
-
-/// Runs `npm ci` once if the packages are missing (after [`skip_without_node`]).
-fn ensure_node_packages() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let dir = interop_dir();
-        if dir
-            .join("node_modules/@ethereumjs/devp2p/package.json")
-            .exists()
-        {
-            return Ok(());
-        }
-        let out = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .map_err(|e| format!("cannot run npm ci: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "npm ci in {} failed:\n{}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(())
-    });
-    if let Err(e) = ready {
-        panic!("{e}");
-    }
-}
 
 #[test]
 fn missing_node_skips_off_ci_and_fails_on_ci() {
@@ -169,114 +63,6 @@ fn without_node_on_path_an_interop_test_skips_or_fails_on_ci() {
         let (ok, stdout, stderr) = run(Some(ci));
         assert!(!ok, "CI={ci}: a missing Node.js fails:\n{stdout}\n{stderr}");
         assert!(stdout.contains("CI is set"), "{stdout}");
-    }
-}
-
-/// A running ethereumjs node; killed when dropped, also when a test fails.
-struct JsPeer {
-    child: Child,
-    stdin: ChildStdin,
-    events: mpsc::UnboundedReceiver<Value>,
-    key: NodeKey,
-}
-
-impl JsPeer {
-    async fn spawn(args: &[&str]) -> JsPeer {
-        ensure_node_packages();
-        let key = NodeKey::generate(&mut rand::rngs::OsRng);
-        let mut child = Command::new("node")
-            .arg("peer.mjs")
-            .arg("--key")
-            .arg(hex::encode(key.secret().secret_bytes()))
-            .args(args)
-            .current_dir(interop_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let stdin = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let value: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("driver printed non-JSON {line:?}: {e}"));
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
-        });
-        JsPeer {
-            child,
-            stdin,
-            events,
-            key,
-        }
-    }
-
-    /// A listening ethereumjs node and its enode URL.
-    async fn listen(caps: &str) -> (JsPeer, Enode) {
-        let mut js = JsPeer::spawn(&["--listen", "--caps", caps]).await;
-        let listening = js.event("listening").await;
-        let port = listening["port"].as_u64().unwrap();
-        let enode: Enode = format!(
-            "enode://{}@127.0.0.1:{port}",
-            listening["id"].as_str().unwrap()
-        )
-        .parse()
-        .unwrap();
-        assert_eq!(enode.id, js.key.id());
-        (js, enode)
-    }
-
-    /// An ethereumjs node dialing `server`.
-    async fn dial(server: &ServerHandle, caps: &str) -> JsPeer {
-        let enode = server.local_enode().to_string();
-        JsPeer::spawn(&["--dial", &enode, "--caps", caps]).await
-    }
-
-    fn id(&self) -> NodeId {
-        self.key.id()
-    }
-
-    async fn cmd(&mut self, command: Value) {
-        let line = format!("{command}\n");
-        self.stdin.write_all(line.as_bytes()).await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    /// The next event named `name` (others are skipped, errors fail the test).
-    async fn event(&mut self, name: &str) -> Value {
-        let wait = async {
-            loop {
-                let event = self.events.recv().await.expect("driver exited");
-                match event["event"].as_str() {
-                    Some(n) if n == name => return event,
-                    Some("error") => panic!("ethereumjs error: {event}"),
-                    _ => continue,
-                }
-            }
-        };
-        tokio::time::timeout(WAIT, wait)
-            .await
-            .unwrap_or_else(|_| panic!("no {name} event within {WAIT:?}"))
-    }
-
-    /// The next message event of capability `cap`.
-    async fn message(&mut self, cap: &str) -> Value {
-        loop {
-            let event = self.event("message").await;
-            if event["cap"] == cap {
-                return event;
-            }
-        }
-    }
-
-    async fn exit(mut self) {
-        self.cmd(json!({"cmd": "exit"})).await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
 }
 

@@ -7,7 +7,7 @@
 //! v4::table    Kademlia table: log-distance buckets, replacements, revalidation
 //! v4::packet   hash || signature || type || RLP, signed and verified
 //! v4::message  Ping, Pong, FindNode, Neighbors, ENRRequest, ENRResponse
-//! v4::driver   lookups (bond first), refresh, ENR updates, external IP from Pongs
+//! v4::driver   lookups (bond first; up to 3 at once), refresh, ENR updates, external IP
 //! v4::service  the tokio shell: one UDP socket, timers, Discv4Handle
 //! enr          our signed node record; ENR <-> NodeId/Enode
 //! source       node sources for the dialer, FairMix

@@ -72,20 +72,25 @@ impl<P: Connected> Admission<P> {
         if self.peers.contains_key(&id) {
             return Err(DisconnectReason::AlreadyConnected);
         }
-        if !self.trusted.contains(&id) {
-            let counted = self.peers.keys().filter(|p| !self.trusted.contains(p));
-            if counted.count() >= self.max_peers {
-                return Err(DisconnectReason::TooManyPeers);
-            }
-            let limit = match direction {
-                Direction::Inbound => self.max_inbound,
-                Direction::Outbound => self.max_dialed,
-            };
-            if self.count(direction) >= limit {
-                return Err(DisconnectReason::TooManyPeers);
-            }
+        if !self.has_slot(&id, direction) {
+            return Err(DisconnectReason::TooManyPeers);
         }
         Ok(())
+    }
+
+    /// Whether a peer `id` connecting in `direction` would find a free slot now (trusted
+    /// peers always do). Checked before dialing, so that a dial that would be refused with
+    /// TooManyPeers after its handshake is not made at all.
+    pub(crate) fn has_slot(&self, id: &NodeId, direction: Direction) -> bool {
+        if self.trusted.contains(id) {
+            return true;
+        }
+        let counted = self.peers.keys().filter(|p| !self.trusted.contains(p));
+        let limit = match direction {
+            Direction::Inbound => self.max_inbound,
+            Direction::Outbound => self.max_dialed,
+        };
+        counted.count() < self.max_peers && self.count(direction) < limit
     }
 
     /// Untrusted peers connected in `direction`.
@@ -215,6 +220,23 @@ mod tests {
         assert_eq!(
             reason(a.admit(id(), Direction::Outbound)),
             Some(DisconnectReason::TooManyPeers)
+        );
+    }
+
+    #[test]
+    fn a_dialed_slot_is_known_free_or_taken_before_dialing() {
+        let trusted = id();
+        let mut a = Admission::new(id(), 3, 2, 1, [trusted]);
+        assert!(a.has_slot(&id(), Direction::Outbound));
+        assert_eq!(reason(a.admit(id(), Direction::Outbound)), None);
+        assert!(
+            !a.has_slot(&id(), Direction::Outbound),
+            "the one dialed slot is taken"
+        );
+        assert!(a.has_slot(&id(), Direction::Inbound));
+        assert!(
+            a.has_slot(&trusted, Direction::Outbound),
+            "trusted peers need no slot"
         );
     }
 

@@ -128,6 +128,10 @@ pub enum DialError {
     /// The node is connected already.
     #[error("already connected")]
     AlreadyConnected,
+    /// Every dialed slot (`max_peers / dial_ratio`, or `max_peers` in all) is taken; the dial
+    /// was not made. Trusted peers are exempt.
+    #[error("no free dialed slot")]
+    NoSlot,
     /// The gating rules refused the dial (ban, `net_restrict`), or the node id proven in
     /// the handshake is banned.
     #[error("dial refused: {0}")]
@@ -179,8 +183,16 @@ pub(crate) async fn dial_once(
     if enode.id == shared.info.id {
         return Err(DialError::SelfDial);
     }
-    if shared.is_connected(&enode.id) {
-        return Err(DialError::AlreadyConnected);
+    {
+        let s = shared.state();
+        if s.peers.is_connected(&enode.id) {
+            return Err(DialError::AlreadyConnected);
+        }
+        // Before the connect, so no handshake is completed only to refuse the peer. Dials
+        // in flight are not counted: admission after the handshake stays the last word.
+        if !s.peers.has_slot(&enode.id, Direction::Outbound) {
+            return Err(DialError::NoSlot);
+        }
     }
     gate_dial(shared, &enode).map_err(DialError::Refused)?;
     let addr = enode.tcp_addr();

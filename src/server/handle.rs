@@ -66,7 +66,8 @@ impl ServerHandle {
 
     /// Dials `enode` once (no redial) and reports the outcome: the peer's info once it is
     /// admitted (its session keeps running) or why not. Subject to the same gating and
-    /// admission rules as every dial, but not to the dial scheduler's slots.
+    /// admission rules as every dial; a dial that would find every dialed slot taken is
+    /// refused before it starts ([`DialError::NoSlot`]).
     ///
     /// Cancel-safe: dropping the future before it resolves abandons the report, not the
     /// connection, which completes or fails by itself.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod hand;
+pub mod node;
 
 use std::time::Duration;
 

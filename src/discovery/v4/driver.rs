@@ -3,6 +3,11 @@
 //! learning our external IP from Pongs. The UDP shell ([`super::service`]) only moves
 //! datagrams and timers through a [`Driver`].
 //!
+//! Up to `max_active_lookups` lookups run at once (refresh, the dial scheduler's random
+//! walk, a user's lookup), each with its own `α` bound on queries in flight. Neighbors does
+//! not say which target it answers, so one FindNode per node is in flight at a time: a
+//! lookup that wants a node another lookup is asking waits for that reply, then sends its own.
+//!
 //! Bonding before FindNode: discv4.md requires the *recipient* of FindNode to hold an
 //! endpoint proof of the sender, i.e. to have received our Pong to its Ping. So a lookup
 //! query to a node goes out once we hold its proof (it answered our Ping) **and** it pinged us
@@ -17,10 +22,8 @@ use rand::Rng;
 
 use super::core::{Config, Discv4, Event, Outputs, RequestKind, Transmit};
 use super::ip_votes::IpVotes;
-use super::lookup::{Lookup, K};
 use super::message::{Endpoint, NodeRecord, Target};
 use super::table::BUCKET_SIZE;
-use super::NodeHash;
 use crate::crypto::{Enode, NodeId, NodeKey, NODE_ID_LEN};
 use crate::discovery::enr::{LocalRecord, Record};
 
@@ -47,6 +50,8 @@ pub struct DriverConfig {
     pub ip_min_statements: usize,
     /// Lookups waiting to run; more are refused. Default 16.
     pub max_queued_lookups: usize,
+    /// Lookups running at once (at least 1). Default 3.
+    pub max_active_lookups: usize,
 }
 
 impl Default for DriverConfig {
@@ -61,6 +66,7 @@ impl Default for DriverConfig {
             ip_window: Duration::from_secs(300),
             ip_min_statements: 10,
             max_queued_lookups: 16,
+            max_active_lookups: 3,
         }
     }
 }
@@ -132,16 +138,10 @@ struct Bonding {
     endpoint: Option<Endpoint>,
     /// When our Ping was answered.
     bonded_at: Option<Instant>,
-    /// Then send FindNode for the active lookup.
+    /// Then send the FindNode queries waiting in `finds`.
     find: bool,
     /// Then send ENRRequest.
     enr: bool,
-}
-
-#[derive(Debug)]
-struct Active {
-    id: LookupId,
-    lookup: Lookup,
 }
 
 /// A discv4 node with lookups; see the module docs.
@@ -150,8 +150,9 @@ pub struct Driver {
     disc: Discv4,
     config: DriverConfig,
     local: NodeId,
-    active: Option<Active>,
+    active: Vec<Active>,
     queue: VecDeque<(LookupId, Target)>,
+    finds: HashMap<NodeId, Finds>,
     next_id: LookupId,
     /// Refresh lookups are started by the driver itself; `None` until the first one.
     refresh: Option<LookupId>,
@@ -182,8 +183,9 @@ impl Driver {
             local: key.id(),
             disc: Discv4::new(key, local, config.core.clone(), now, unix_now),
             config,
-            active: None,
+            active: Vec::new(),
             queue: VecDeque::new(),
+            finds: HashMap::new(),
             next_id: 0,
             refresh: None,
             next_refresh: now,
@@ -213,7 +215,12 @@ impl Driver {
 
     /// Whether a lookup is running.
     pub fn is_looking_up(&self) -> bool {
-        self.active.is_some()
+        !self.active.is_empty()
+    }
+
+    /// Lookups running now (at most `max_active_lookups`).
+    pub fn active_lookups(&self) -> usize {
+        self.active.len()
     }
 
     /// The earliest time [`Driver::handle_timeout`] has work to do.
@@ -229,7 +236,8 @@ impl Driver {
     }
 
     /// Queues a lookup for `target`; `None` if `max_queued_lookups` are waiting already.
-    /// Lookups run one at a time; the result comes as [`DriverEvent::LookupDone`].
+    /// It starts at once if fewer than `max_active_lookups` run; the result comes as
+    /// [`DriverEvent::LookupDone`].
     pub fn start_lookup(
         &mut self,
         now: Instant,
@@ -242,9 +250,7 @@ impl Driver {
         let id = self.next_id;
         self.next_id += 1;
         self.queue.push_back((id, target));
-        if self.active.is_none() {
-            self.activate(now, out);
-        }
+        self.advance(now, out);
         Some(id)
     }
 
@@ -256,6 +262,8 @@ impl Driver {
         b.enr = true;
         b.endpoint = Some(endpoint);
         self.bond_then_query(now, id, endpoint, &mut out);
+        // Lookup queries waiting on `id` may have gone out (or failed) with it.
+        self.advance(now, &mut out);
         out
     }
 
@@ -283,6 +291,7 @@ impl Driver {
         for id in due {
             self.query(now, id, &mut out);
         }
+        self.advance(now, &mut out);
         if now >= self.next_refresh {
             let interval = if self.disc.table().len() < BUCKET_SIZE {
                 self.config.fast_refresh_interval
@@ -291,8 +300,7 @@ impl Driver {
             };
             self.next_refresh = now + interval;
             let refreshing = self.refresh.is_some_and(|r| {
-                self.queue.iter().any(|(id, _)| *id == r)
-                    || self.active.as_ref().is_some_and(|a| a.id == r)
+                self.queue.iter().any(|(id, _)| *id == r) || self.active.iter().any(|a| a.id == r)
             });
             if !refreshing {
                 // The first refresh looks up our own id (it finds our neighbours), later
@@ -309,74 +317,6 @@ impl Driver {
             }
         }
         out
-    }
-
-    fn activate(&mut self, now: Instant, out: &mut DriverOutputs) {
-        while self.active.is_none() {
-            let Some((id, target)) = self.queue.pop_front() else {
-                return;
-            };
-            let mut seeds: Vec<NodeRecord> = self
-                .disc
-                .table()
-                .closest(&NodeHash::of_target(&target), K)
-                .iter()
-                .map(|e| NodeRecord {
-                    endpoint: e.endpoint,
-                    id: e.id,
-                })
-                .collect();
-            if seeds.is_empty() {
-                seeds = self.config.bootnodes.iter().map(record_of).collect();
-            }
-            self.active = Some(Active {
-                id,
-                lookup: Lookup::new(self.local, target, seeds),
-            });
-            self.advance(now, out);
-        }
-    }
-
-    /// Starts the active lookup's next queries; finishes it when it is done.
-    fn advance(&mut self, now: Instant, out: &mut DriverOutputs) {
-        loop {
-            let Some(active) = self.active.as_mut() else {
-                return;
-            };
-            let Some(next) = active.lookup.next_query() else {
-                break;
-            };
-            let b = self.bonding.entry(next.id).or_default();
-            b.find = true;
-            b.endpoint = Some(next.endpoint);
-            self.bond_then_query(now, next.id, next.endpoint, out);
-        }
-        let Some(active) = self.active.as_ref() else {
-            return;
-        };
-        if !active.lookup.is_done() {
-            return;
-        }
-        if let Some(done) = self.active.take() {
-            let result = LookupResult {
-                id: done.id,
-                target: *done.lookup.target(),
-                nodes: done.lookup.result(),
-                queries: done.lookup.queries(),
-                depth: done.lookup.depth(),
-            };
-            self.stats.lookups += 1;
-            self.stats.queries += result.queries as u64;
-            self.stats.depth_sum += u64::from(result.depth);
-            self.stats.max_depth = self.stats.max_depth.max(result.depth);
-            // Queries of the finished lookup still bonding are dropped.
-            self.bonding.retain(|_, b| {
-                b.find = false;
-                b.enr
-            });
-            out.events.push(DriverEvent::LookupDone(result));
-        }
-        self.activate(now, out);
     }
 
     /// Sends the queries waiting on `id` now if both proofs are there, else pings it.
@@ -396,7 +336,7 @@ impl Driver {
         match self.disc.ping_node(now, id, e) {
             Ok(o) => out.transmits.extend(o.transmits),
             Err(_) if bonded => {}
-            Err(_) => self.fail(now, id, out),
+            Err(_) => self.fail(id, out),
         }
     }
 
@@ -406,7 +346,7 @@ impl Driver {
             .is_some_and(|at| now.saturating_duration_since(*at) < self.config.core.bond_lifetime)
     }
 
-    /// Sends what waits on `id`.
+    /// Sends what waits on `id` (the caller then lets the lookups [`advance`](Self::advance)).
     fn query(&mut self, now: Instant, id: NodeId, out: &mut DriverOutputs) {
         let Some(b) = self.bonding.remove(&id) else {
             return;
@@ -416,13 +356,7 @@ impl Driver {
         };
         let addr = SocketAddr::new(e.ip, e.udp_port);
         if b.find {
-            let target = self.active.as_ref().map(|a| *a.lookup.target());
-            let sent = target.map(|t| self.disc.find_node(now, id, addr, t));
-            match sent {
-                Some(Ok(o)) => out.transmits.extend(o.transmits),
-                Some(Err(_)) => self.lookup_failed(now, &id, out),
-                None => {}
-            }
+            self.send_find(now, id, out);
         }
         if b.enr {
             match self.disc.request_enr(now, id, addr) {
@@ -432,23 +366,16 @@ impl Driver {
         }
     }
 
-    fn fail(&mut self, now: Instant, id: NodeId, out: &mut DriverOutputs) {
+    fn fail(&mut self, id: NodeId, out: &mut DriverOutputs) {
         let Some(b) = self.bonding.remove(&id) else {
             return;
         };
         if b.find {
-            self.lookup_failed(now, &id, out);
+            self.finds_failed(&id);
         }
         if b.enr {
             out.events.push(DriverEvent::ResolveFailed(id));
         }
-    }
-
-    fn lookup_failed(&mut self, now: Instant, id: &NodeId, out: &mut DriverOutputs) {
-        if let Some(a) = self.active.as_mut() {
-            a.lookup.on_failure(id);
-        }
-        self.advance(now, out);
     }
 
     fn absorb(&mut self, now: Instant, core: Outputs, out: &mut DriverOutputs) {
@@ -477,21 +404,17 @@ impl Driver {
                         self.query(now, id, out);
                     }
                 }
-                Event::Timeout(id, RequestKind::Ping) => self.fail(now, id, out),
+                Event::Timeout(id, RequestKind::Ping) => self.fail(id, out),
                 Event::Timeout(id, RequestKind::FindNode) => {
-                    // Perhaps it forgot our proof: bond again next time.
+                    // Perhaps it forgot our proof: bond again next time. The queries waiting
+                    // behind this one would most likely time out too.
                     self.pinged_us.remove(&id);
-                    self.lookup_failed(now, &id, out);
+                    self.finds_failed(&id);
                 }
                 Event::Timeout(id, RequestKind::EnrRequest) => {
                     out.events.push(DriverEvent::ResolveFailed(id));
                 }
-                Event::Neighbors(id, nodes) => {
-                    if let Some(a) = self.active.as_mut() {
-                        a.lookup.on_response(&id, &nodes);
-                    }
-                    self.advance(now, out);
-                }
+                Event::Neighbors(id, nodes) => self.on_neighbors(now, id, &nodes, out),
                 Event::Record(id, record) => {
                     if self.records.len() >= MAX_RECORDS && !self.records.contains_key(&id) {
                         let table = self.disc.table();
@@ -511,6 +434,8 @@ impl Driver {
                 Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq, out),
             }
         }
+        // Replies and failures above may let lookups move on (or finish).
+        self.advance(now, out);
     }
 
     /// EIP-868: *"the ENR sequence number of the sender ... allows the recipient to check
@@ -534,11 +459,30 @@ impl Driver {
             }
         }
         self.seqs.insert(id, seq);
-        // It is bonded (EnrSeq is only reported for bonded nodes); if it has not pinged us,
-        // its answer may not come, which costs one small request.
-        if let Ok(o) = self.disc.request_enr(now, id, from) {
-            out.transmits.extend(o.transmits);
+        // We hold its proof (EnrSeq is only reported for bonded nodes), but EIP-868 wants
+        // the sender of ENRRequest bonded too, "just like for FindNode": a Pong's `enr-seq`
+        // arrives before the node has our Pong, and a request sent now would be dropped (and,
+        // with `seq` noted, never repeated). So unless it pinged us, the request waits like a
+        // lookup query: for its Ping, or `bond_wait`.
+        if self.they_hold_our_proof(now, &id) {
+            if let Ok(o) = self.disc.request_enr(now, id, from) {
+                out.transmits.extend(o.transmits);
+            }
+            return;
         }
+        let tcp_port = self
+            .disc
+            .table()
+            .get(&id)
+            .map_or(0, |e| e.endpoint.tcp_port);
+        let b = self.bonding.entry(id).or_default();
+        b.enr = true;
+        b.endpoint.get_or_insert(Endpoint {
+            ip: from.ip(),
+            udp_port: from.port(),
+            tcp_port,
+        });
+        b.bonded_at.get_or_insert(now);
     }
 
     fn on_statement(&mut self, now: Instant, id: NodeId, ip: IpAddr, out: &mut DriverOutputs) {
@@ -586,6 +530,10 @@ pub fn enode_of(record: &NodeRecord) -> Enode {
         udp_port: e.udp_port,
     }
 }
+
+#[path = "driver_lookups.rs"]
+mod lookups;
+use lookups::{Active, Finds};
 
 #[cfg(test)]
 #[path = "driver_tests.rs"]

@@ -6,6 +6,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::*;
+use crate::discovery::v4::lookup::K;
+use crate::discovery::v4::NodeHash;
 
 const UNIX: u64 = 1_700_000_000;
 
@@ -268,4 +270,188 @@ fn resolve_bonds_then_fetches_the_record() {
         .events
         .iter()
         .any(|(_, e)| matches!(e, DriverEvent::ResolveFailed(id) if *id == ghost)));
+}
+
+/// 31 nodes, node 0 everyone's bootnode, after 30 s of refreshes.
+fn warm_net() -> Net {
+    let mut net = Net::new();
+    let boot = net.add(0, DriverConfig::default());
+    for i in 1..=30 {
+        let config = DriverConfig {
+            bootnodes: vec![boot],
+            ..DriverConfig::default()
+        };
+        net.add(i, config);
+    }
+    let t0 = net.now;
+    net.run_until(t0 + Duration::from_secs(30));
+    net
+}
+
+/// The `K` closest to `target` of the nodes still in `net`, `me` excepted.
+fn live_closest(net: &Net, me: SocketAddr, target: &Target) -> Vec<NodeId> {
+    let hash = NodeHash::of_target(target);
+    let mut ids: Vec<NodeId> = net
+        .keys
+        .iter()
+        .filter(|(a, _)| **a != me && net.nodes.contains_key(a))
+        .map(|(_, k)| k.id())
+        .collect();
+    ids.sort_by(|a, b| hash.cmp_distance(&NodeHash::of_id(a), &NodeHash::of_id(b)));
+    ids.truncate(K);
+    ids
+}
+
+fn done(net: &Net, me: SocketAddr, id: LookupId) -> Option<Vec<NodeId>> {
+    net.events.iter().find_map(|(a, e)| match e {
+        DriverEvent::LookupDone(r) if *a == me && r.id == id => {
+            Some(r.nodes.iter().map(|n| n.id).collect())
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn two_lookups_run_at_once_and_each_gets_its_own_result() {
+    let mut net = warm_net();
+    let me = addr(3);
+    let (ta, tb) = ([0x42u8; 64], [0xbdu8; 64]);
+    let now = net.now;
+    let d = net.nodes.get_mut(&me).unwrap();
+    let mut out = DriverOutputs::default();
+    let a = d.start_lookup(now, ta, &mut out).unwrap();
+    let sent_by_a = out.transmits.len();
+    assert!(sent_by_a > 0);
+    let b = d.start_lookup(now, tb, &mut out).unwrap();
+    assert!(
+        out.transmits.len() > sent_by_a,
+        "the second lookup queries at once, before the first has any reply"
+    );
+    assert!(d.active_lookups() >= 2);
+    net.deliver_more(me, out, VecDeque::new());
+    net.run_until(now + Duration::from_secs(3));
+    assert_eq!(done(&net, me, a), Some(live_closest(&net, me, &ta)));
+    assert_eq!(done(&net, me, b), Some(live_closest(&net, me, &tb)));
+}
+
+/// The nodes closest to one target stop answering: that lookup waits for their timeouts,
+/// while a lookup for a target they are not near finishes with no time passing.
+#[test]
+fn a_slow_lookup_does_not_hold_up_another() {
+    let mut net = warm_net();
+    let me = addr(3);
+    let ta = [0x42u8; 64];
+    let table = net.nodes[&me].core().table();
+    let dead: Vec<NodeId> = table
+        .closest(&NodeHash::of_target(&ta), 3)
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    // A target none of the dead nodes is among the seeds of (they are all in our table, so
+    // none can ever enter that lookup's closest `K`).
+    let tb = (0..=255u8)
+        .map(|i| [i; 64])
+        .find(|t| {
+            table
+                .closest(&NodeHash::of_target(t), K)
+                .iter()
+                .all(|e| !dead.contains(&e.id))
+        })
+        .expect("a target away from the dead nodes");
+    let dead_addrs: Vec<SocketAddr> = net
+        .keys
+        .iter()
+        .filter(|(_, k)| dead.contains(&k.id()))
+        .map(|(a, _)| *a)
+        .collect();
+    for a in &dead_addrs {
+        net.nodes.remove(a);
+    }
+
+    let now = net.now;
+    let d = net.nodes.get_mut(&me).unwrap();
+    let mut out = DriverOutputs::default();
+    let a = d.start_lookup(now, ta, &mut out).unwrap();
+    let b = d.start_lookup(now, tb, &mut out).unwrap();
+    net.deliver_more(me, out, VecDeque::new());
+    assert_eq!(net.now, now, "no time has passed");
+    assert_eq!(done(&net, me, b), Some(live_closest(&net, me, &tb)));
+    assert_eq!(done(&net, me, a), None, "still waiting for the dead nodes");
+
+    net.run_until(now + Duration::from_secs(5));
+    let got = done(&net, me, a).expect("the slow lookup finishes too");
+    // Every answer still lists the dead nodes among its `K`, so the farthest live ones may
+    // never be heard of: the result is the closest live nodes, perhaps fewer than `K`.
+    let want = live_closest(&net, me, &ta);
+    assert!(got.len() >= K - dead.len(), "{got:?}");
+    assert_eq!(got, want[..got.len()]);
+}
+
+#[test]
+fn at_most_max_active_lookups_run_and_the_rest_wait_their_turn() {
+    let mut net = warm_net();
+    let me = addr(3);
+    let now = net.now;
+    let mut out = DriverOutputs::default();
+    let d = net.nodes.get_mut(&me).unwrap();
+    let already = d.active_lookups();
+    let max = DriverConfig::default().max_active_lookups;
+    let ids: Vec<LookupId> = (0..5u8)
+        .map(|i| d.start_lookup(now, [i * 40 + 1; 64], &mut out).unwrap())
+        .collect();
+    assert_eq!(d.active_lookups(), max.max(already));
+    net.deliver_more(me, out, VecDeque::new());
+    net.run_until(now + Duration::from_secs(5));
+    for (i, id) in ids.iter().enumerate() {
+        let target = [i as u8 * 40 + 1; 64];
+        assert_eq!(done(&net, me, *id), Some(live_closest(&net, me, &target)));
+    }
+}
+
+/// Neighbors does not name its target, so two lookups never have a FindNode in flight to the
+/// same node: the second one's queries wait for the first one's replies.
+#[test]
+fn lookups_asking_the_same_nodes_take_turns() {
+    let mut net = warm_net();
+    let me = addr(3);
+    let target = [0x42u8; 64];
+    let now = net.now;
+    let d = net.nodes.get_mut(&me).unwrap();
+    let mut out = DriverOutputs::default();
+    let a = d.start_lookup(now, target, &mut out).unwrap();
+    let sent_by_a = out.transmits.len();
+    let b = d.start_lookup(now, target, &mut out).unwrap();
+    assert_eq!(
+        out.transmits.len(),
+        sent_by_a,
+        "the same three closest nodes are being asked already"
+    );
+    net.deliver_more(me, out, VecDeque::new());
+    net.run_until(now + Duration::from_secs(3));
+    let want = Some(live_closest(&net, me, &target));
+    assert_eq!(done(&net, me, a), want);
+    assert_eq!(done(&net, me, b), want);
+}
+
+/// A Pong carries `enr-seq` before its sender holds our proof; asking for the record right
+/// then would be dropped as an unbonded query and never asked again.
+#[test]
+fn records_are_asked_for_once_both_sides_are_bonded() {
+    let mut net = Net::new();
+    let boot = net.add(0, DriverConfig::default());
+    let config = DriverConfig {
+        bootnodes: vec![boot],
+        ..DriverConfig::default()
+    };
+    let node = net.add(1, config);
+    let t0 = net.now;
+    net.run_until(t0 + Duration::from_secs(2));
+    for (a, d) in &net.nodes {
+        assert_eq!(d.core().stats().unbonded_queries, 0, "{a} dropped a query");
+    }
+    let seq = |e: &Enode| net.nodes[&e.udp_addr()].core().local_record().seq();
+    let fetched =
+        |by: &Enode, of: &Enode| net.nodes[&by.udp_addr()].record(&of.id).map(|r| r.seq());
+    assert_eq!(fetched(&node, &boot), Some(seq(&boot)));
+    assert_eq!(fetched(&boot, &node), Some(seq(&node)));
 }

@@ -31,9 +31,12 @@ pub struct ServiceConfig {
     pub bind: SocketAddr,
     /// The TCP (RLPx) port we advertise; 0 for none.
     pub tcp_port: u16,
-    /// The IP address to advertise. `None`: the bound IP (127.0.0.1 when unspecified),
-    /// replaced by what other nodes see (`driver.learn_ip`).
+    /// The IP address to advertise, always (as go-ethereum's `--nat extip`): no learning.
     pub external_ip: Option<IpAddr>,
+    /// Without `external_ip`: the IP advertised until other nodes agree on what they see
+    /// (`driver.learn_ip`), as go-ethereum's fallback IP. `None`: the bound IP, 127.0.0.1
+    /// when that is unspecified.
+    pub fallback_ip: Option<IpAddr>,
     /// Lookups, refresh, bootnodes, IP learning.
     pub driver: DriverConfig,
     /// Events kept for slow subscribers before they lag. Default 256.
@@ -48,6 +51,7 @@ impl ServiceConfig {
             bind,
             tcp_port,
             external_ip: None,
+            fallback_ip: None,
             driver: DriverConfig::default(),
             event_capacity: 256,
         }
@@ -183,13 +187,13 @@ impl Discv4Handle {
             addr: config.bind,
             source,
         })?;
-        let ip = config
-            .external_ip
-            .unwrap_or(if local_addr.ip().is_unspecified() {
+        let ip = config.external_ip.or(config.fallback_ip).unwrap_or(
+            if local_addr.ip().is_unspecified() {
                 IpAddr::V4(Ipv4Addr::LOCALHOST)
             } else {
                 local_addr.ip()
-            });
+            },
+        );
         let endpoint = Endpoint {
             ip,
             udp_port: local_addr.port(),
