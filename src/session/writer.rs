@@ -178,6 +178,10 @@ async fn run<W: AsyncWrite + Unpin>(
         }
         if !w.buf.is_empty() {
             w.flush().await?;
+            // A write the socket took at once did not yield: let the worker run other tasks
+            // (handlers, other sessions) between batches instead of after tokio's budget of
+            // I/O operations, which at 64 KiB per write is tens of milliseconds of sealing.
+            tokio::task::yield_now().await;
             continue;
         }
         tokio::select! {
