@@ -16,6 +16,12 @@ use crate::rlpx::MAX_FRAME_SIZE;
 /// Largest payload a frame carries: the frame limit less room for the message id.
 pub const MAX_PAYLOAD_SIZE: usize = MAX_FRAME_SIZE - 9;
 
+/// Received payloads at least this long are handed out as views of the frame they came in
+/// (when they need no decompression); shorter ones are copied. A view keeps its whole read
+/// buffer (up to a frame plus one read) alive, so only views this large keep that overhead
+/// to a small multiple of what they hold.
+pub const VIEW_MIN: usize = 4 * 1024;
+
 /// How message payloads go on the wire after Hello.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PayloadCodec {
@@ -136,19 +142,29 @@ impl PayloadCodec {
         }
     }
 
-    /// Decodes a received payload whose decoded size must not exceed `max`. A snappy block
-    /// that is one literal is returned as a view of `payload`, without a copy.
+    /// Decodes a received payload whose decoded size must not exceed `max`.
+    ///
+    /// A plain payload, or a snappy block that is one literal, of at least [`VIEW_MIN`] bytes
+    /// is returned as a view of `payload`, without a copy; a shorter one is copied, so that
+    /// a small message an application keeps does not keep alive the whole read buffer that
+    /// `payload` is a view of.
     pub fn decode(self, payload: Bytes, max: usize) -> Result<Bytes, SnappyError> {
         let too_large = |size| Err(SnappyError::TooLarge { size, max });
-        match self {
-            PayloadCodec::Plain if payload.len() > max => too_large(payload.len()),
-            PayloadCodec::Plain => Ok(payload),
+        let literal = match self {
+            PayloadCodec::Plain => 0,
             PayloadCodec::Snappy => match snappy::single_literal(&payload) {
-                Some(start) if payload.len() - start > max => too_large(payload.len() - start),
-                Some(start) => Ok(payload.slice(start..)),
-                None => snappy::decompress_max(&payload, max).map(Bytes::from),
+                Some(start) => start,
+                None => return snappy::decompress_max(&payload, max).map(Bytes::from),
             },
+        };
+        let size = payload.len() - literal;
+        if size > max {
+            return too_large(size);
         }
+        if size < VIEW_MIN {
+            return Ok(Bytes::copy_from_slice(&payload[literal..]));
+        }
+        Ok(payload.slice(literal..))
     }
 
     /// The Ping and Pong payload, the empty list, as it goes on the wire.
@@ -205,6 +221,15 @@ mod tests {
             .unwrap();
         assert_eq!(decoded, payload);
         assert_eq!(decoded.as_ptr(), joined[wire.head().len()..].as_ptr());
+        // Short payloads are copied out of the frame instead.
+        let short = PayloadCodec::Snappy
+            .encode(payload.slice(..VIEW_MIN - 1))
+            .unwrap();
+        let decoded = PayloadCodec::Snappy
+            .decode(short.clone(), VIEW_MIN)
+            .unwrap();
+        assert_eq!(decoded, payload.slice(..VIEW_MIN - 1));
+        assert!(!short.as_ptr_range().contains(&decoded.as_ptr()));
         assert_eq!(
             PayloadCodec::Snappy.decode(joined, 64 * 1024 - 1),
             Err(SnappyError::TooLarge {
