@@ -141,12 +141,17 @@ mod keccak {
 /// One core's keccak-256 throughput over 64 KiB blocks for `time`: bytes per second, and
 /// bytes per CPU second.
 fn keccak_throughput(time: Duration) -> (f64, f64) {
+    throughput_of(keccak::digest, time)
+}
+
+/// [`keccak_throughput`] of any hash function.
+fn throughput_of(digest: fn(&[u8]) -> [u8; 32], time: Duration) -> (f64, f64) {
     let block = vec![0x5a_u8; 64 * 1024];
     let started = Instant::now();
     let cpu_before = cpu_seconds();
     let mut hashed = 0u64;
     while started.elapsed() < time {
-        std::hint::black_box(keccak::digest(std::hint::black_box(&block)));
+        std::hint::black_box(digest(std::hint::black_box(&block)));
         hashed += block.len() as u64;
     }
     let cpu = cpu_seconds() - cpu_before;
@@ -205,7 +210,7 @@ pub fn rows(runtime: &Runtime) -> Vec<Row> {
 
     let small = runtime.block_on(transfer(noise(97), 1_000_000));
     let baseline = format!("{}, one core", keccak::NAME);
-    vec![
+    let mut rows = vec![
         Row::new(
             format!(
                 "64 KiB random messages, one connection, MAC {}",
@@ -234,5 +239,18 @@ pub fn rows(runtime: &Runtime) -> Vec<Row> {
             "msgs/s",
         )
         .target(Target::AtLeast(600_000.0)),
-    ]
+    ];
+    if cfg!(feature = "asm-keccak") {
+        // What the feature gains: the pure Rust keccak beside it, in the same run.
+        let sha3 = |data: &[u8]| -> [u8; 32] {
+            use sha3::Digest;
+            sha3::Keccak256::digest(data).into()
+        };
+        let (rust, _) = throughput_of(sha3, Duration::from_secs(1));
+        rows.push(
+            Row::new(format!("{}, one core", keccak::NAME), keccak / 1e6, "MB/s")
+                .against(rust / 1e6, "keccak-256 (sha3, pure Rust), one core"),
+        );
+    }
+    rows
 }
