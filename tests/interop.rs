@@ -124,6 +124,14 @@ fn pattern(size: usize, seed: usize) -> Vec<u8> {
     (0..size).map(|i| ((i * 31 + seed) % 256) as u8).collect()
 }
 
+/// Bytes snappy cannot compress.
+fn random_bytes(size: usize) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut out = vec![0u8; size];
+    rand::rngs::StdRng::seed_from_u64(size as u64).fill_bytes(&mut out);
+    out
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -367,6 +375,16 @@ async fn large_and_many_messages_cross_intact_both_ways() {
             got["len"].as_u64(),
             Some(size as u64 + if size < 56 { 1 } else { 4 })
         );
+        assert_eq!(got["sha256"].as_str().unwrap(), sha256_hex(&ours));
+    }
+
+    // Random payloads go out as one snappy literal, uncompressed: ethereumjs's decoder must
+    // read every form of literal header (length in the tag, or in 1, 2 or 3 more bytes).
+    for size in [40, 200, 40_000, 1 << 20] {
+        let ours = random_bytes(size);
+        sender.send(0, &ours).await.unwrap();
+        let got = js.event("message").await;
+        assert_eq!(got["len"].as_u64(), Some(rlp::encode(&ours).len() as u64));
         assert_eq!(got["sha256"].as_str().unwrap(), sha256_hex(&ours));
     }
 

@@ -164,7 +164,8 @@ async fn forward(
             _room,
         } = out;
         drop(_room);
-        let msg = Msg::new(code - BASE_PROTOCOL_LENGTH, payload);
+        // The pipe's codec is Plain: the wire payload is the message.
+        let msg = Msg::new(code - BASE_PROTOCOL_LENGTH, payload.to_bytes());
         let charge = control.clone().charge_inbound(msg.payload.len()).await;
         // Not raced against the end: what was sent before it is delivered, as on a real
         // session, for as long as the receiving end exists.

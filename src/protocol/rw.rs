@@ -6,7 +6,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::session::{Channels, Inbound, Msg, OutboundLimit, Outgoing, SessionControl, SessionEnd};
-use crate::wire::PayloadCodec;
+use crate::wire::{PayloadCodec, WirePayload};
 
 /// Why `read_msg` returned no message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -236,7 +236,7 @@ impl MsgSender {
     }
 
     /// The absolute code and the payload as it goes on the wire.
-    fn prepare(&self, code: u64, payload: Bytes) -> Result<(u64, Bytes), SendError> {
+    fn prepare(&self, code: u64, payload: Bytes) -> Result<(u64, WirePayload), SendError> {
         if code >= self.length {
             return Err(SendError::InvalidCode {
                 code,
@@ -248,7 +248,7 @@ impl MsgSender {
         }
         let payload = self
             .codec
-            .encode(payload)
+            .encode_parts(payload)
             .map_err(|too_large| SendError::TooLarge(too_large.0))?;
         Ok((self.offset + code, payload))
     }

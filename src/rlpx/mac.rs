@@ -14,7 +14,16 @@
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::Aes256;
-use sha3::{Digest, Keccak256};
+use sha3::Digest;
+
+/// The keccak-256 of the frame MAC: the pure Rust `sha3` crate, or with the `asm-keccak`
+/// feature the `keccak-asm` crate's assembly. Both hash alike; only the speed differs.
+#[cfg(not(feature = "asm-keccak"))]
+pub(crate) type MacKeccak = sha3::Keccak256;
+/// The keccak-256 of the frame MAC: the pure Rust `sha3` crate, or with the `asm-keccak`
+/// feature the `keccak-asm` crate's assembly. Both hash alike; only the speed differs.
+#[cfg(feature = "asm-keccak")]
+pub(crate) type MacKeccak = keccak_asm::Keccak256;
 
 /// A running hash whose digest can be read without ending it.
 ///
@@ -25,7 +34,7 @@ pub(crate) trait MacHash: Clone {
     fn digest(&self) -> [u8; 32];
 }
 
-impl MacHash for Keccak256 {
+impl MacHash for MacKeccak {
     fn update(&mut self, data: &[u8]) {
         Digest::update(self, data);
     }
@@ -37,7 +46,7 @@ impl MacHash for Keccak256 {
 
 /// One direction's MAC state.
 #[derive(Clone)]
-pub(crate) struct FrameMac<H = Keccak256> {
+pub(crate) struct FrameMac<H = MacKeccak> {
     hash: H,
     cipher: Aes256,
     /// `hash.digest()`, kept current between frames: the header MAC of a frame starts from the

@@ -17,6 +17,8 @@ use std::fmt;
 use secp256k1::{PublicKey, SecretKey};
 use sha3::{Digest, Keccak256};
 
+use super::mac::MacKeccak;
+
 use crate::crypto::ecies::ecdh_x;
 use crate::crypto::NodeId;
 
@@ -38,8 +40,8 @@ pub struct Secrets {
     pub(crate) remote_id: NodeId,
     pub(crate) aes_secret: [u8; 32],
     pub(crate) mac_secret: [u8; 32],
-    pub(crate) egress_mac: Keccak256,
-    pub(crate) ingress_mac: Keccak256,
+    pub(crate) egress_mac: MacKeccak,
+    pub(crate) ingress_mac: MacKeccak,
 }
 
 impl fmt::Debug for Secrets {
@@ -108,12 +110,12 @@ fn keccak(parts: &[&[u8; 32]]) -> [u8; 32] {
     hash.finalize().into()
 }
 
-fn mac_init(mac_secret: &[u8; 32], nonce: &[u8; 32], packet: &[u8]) -> Keccak256 {
+fn mac_init(mac_secret: &[u8; 32], nonce: &[u8; 32], packet: &[u8]) -> MacKeccak {
     let mut xored = *mac_secret;
     for (x, n) in xored.iter_mut().zip(nonce) {
         *x ^= n;
     }
-    let mut mac = Keccak256::new();
+    let mut mac = MacKeccak::new();
     mac.update(xored);
     mac.update(packet);
     mac

@@ -35,6 +35,8 @@ impl SessionEnd {
 pub(crate) struct SessionControl {
     end: Mutex<Option<SessionEnd>>,
     ending: CancellationToken,
+    /// Whether `ending` is cancelled, readable without the token's lock (read per message).
+    ended: AtomicBool,
     pong_pending: AtomicBool,
     writer_wake: Notify,
     /// Bytes of received messages not yet read by a handler (queued or parked).
@@ -88,6 +90,7 @@ impl SessionControl {
                 *slot = Some(end);
             }
         }
+        self.ended.store(true, Ordering::Release);
         self.ending.cancel();
         self.writer_wake.notify_one();
     }
@@ -102,7 +105,7 @@ impl SessionControl {
     }
 
     pub(crate) fn is_ending(&self) -> bool {
-        self.ending.is_cancelled()
+        self.ended.load(Ordering::Acquire)
     }
 
     pub(crate) fn request_pong(&self) {

@@ -40,6 +40,12 @@ use crate::wire::{
     code, DisconnectReason, PayloadCodec, BASE_PROTOCOL_LENGTH, EMPTY_LIST, MAX_PAYLOAD_SIZE,
 };
 
+/// The read loop lets other tasks run after handling this many bytes of frames in a row, so
+/// that a fast peer delays the worker's other tasks by about one large frame's work at most.
+const YIELD_EVERY: usize = 64 * 1024;
+/// What a frame costs to handle beyond its payload, counted towards [`YIELD_EVERY`].
+const FRAME_OVERHEAD: usize = 64;
+
 /// Where messages of one shared capability go.
 #[derive(Debug)]
 pub(crate) struct Route {
@@ -109,8 +115,21 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
 
 impl Reader {
     async fn run<R: AsyncRead + Unpin>(&mut self, frames: &mut FrameReader<R>) -> SessionEnd {
-        let mut deadline = tokio::time::Instant::now() + self.limits.idle_timeout;
+        let idle = self.limits.idle_timeout;
+        let mut last_frame = tokio::time::Instant::now();
+        // One timer for the session, moved on only when it fires early: per frame, only the
+        // time is read.
+        let silence = tokio::time::sleep_until(last_frame + idle);
+        tokio::pin!(silence);
+        // Bytes of frames handled since the task last let others run.
+        let mut since_yield = 0;
         loop {
+            if since_yield >= YIELD_EVERY {
+                // Frames already buffered do not wait for the socket, so nothing else would
+                // make the task yield before tokio's budget runs out.
+                since_yield = 0;
+                tokio::task::yield_now().await;
+            }
             let next = tokio::select! {
                 biased;
                 moved = self.unpark_one() => {
@@ -119,20 +138,28 @@ impl Reader {
                     }
                     continue;
                 }
-                next = tokio::time::timeout_at(deadline, frames.recv()) => next,
+                next = frames.recv() => next,
+                () = &mut silence => {
+                    let deadline = last_frame + idle;
+                    if tokio::time::Instant::now() >= deadline {
+                        return SessionEnd::Local(DisconnectReason::PingTimeout);
+                    }
+                    silence.as_mut().reset(deadline);
+                    continue;
+                }
             };
             let frame = match next {
-                Err(_) => return SessionEnd::Local(DisconnectReason::PingTimeout),
-                Ok(Ok(None)) => return SessionEnd::Closed,
-                Ok(Err(e)) => {
+                Ok(None) => return SessionEnd::Closed,
+                Err(e) => {
                     tracing::debug!(error = %e, "read failed");
                     return match e {
                         RlpxError::Io(_) => SessionEnd::Closed,
                         _ => SessionEnd::Local(DisconnectReason::ProtocolError),
                     };
                 }
-                Ok(Ok(Some(frame))) => frame,
+                Ok(Some(frame)) => frame,
             };
+            since_yield += frame.payload.len() + FRAME_OVERHEAD;
             if self.control.is_ending() {
                 // Draining until the peer closes; nothing more is delivered.
                 continue;
@@ -140,7 +167,7 @@ impl Reader {
             if let Err(end) = self.dispatch(frame).await {
                 return end;
             }
-            deadline = tokio::time::Instant::now() + self.limits.idle_timeout;
+            last_frame = tokio::time::Instant::now();
         }
     }
 

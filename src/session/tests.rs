@@ -100,7 +100,7 @@ impl TestHandler {
 
     /// Queues `plain` under the protocol's `code`, as `MsgSender::try_send_raw` does.
     fn queue(&self, code: u64, plain: &[u8]) {
-        let payload = CODEC.encode(Bytes::copy_from_slice(plain)).unwrap();
+        let payload = CODEC.encode_parts(Bytes::copy_from_slice(plain)).unwrap();
         let room = self
             .channels
             .outbound_limit

@@ -13,14 +13,14 @@ use super::metrics::CapMetrics;
 use super::scheduler::{Drr, Queues};
 use crate::metrics::MsgDirection;
 use crate::rlpx::Sealer;
-use crate::wire::{code, PayloadCodec};
+use crate::wire::{code, PayloadCodec, WirePayload};
 
 /// A message on its way to the write scheduler: absolute code, payload as it goes on the wire,
 /// and the room it holds in its queue's byte limit until the writer takes it off the queue.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) code: u64,
-    pub(crate) payload: Bytes,
+    pub(crate) payload: WirePayload,
     /// Held for its `Drop`, which frees the room.
     pub(crate) _room: OutboundRoom,
 }
@@ -83,6 +83,14 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         // Senders checked sizes against the frame limit, so sealing cannot fail here.
         self.sealer
             .seal(code, payload, &mut self.buf)
+            .map_err(|_| SessionEnd::Closed)
+    }
+
+    /// Seals a queued message; its payload is not copied on the way, only into the frame.
+    fn seal_out(&mut self, out: &Outgoing) -> Result<(), SessionEnd> {
+        let payload = &out.payload;
+        self.sealer
+            .seal_parts(out.code, payload.head(), payload.body(), &mut self.buf)
             .map_err(|_| SessionEnd::Closed)
     }
 
@@ -164,12 +172,16 @@ async fn run<W: AsyncWrite + Unpin>(
         }
         while w.buf.len() < FLUSH_AT {
             match drr.next(&mut Protocols(queues)) {
-                Some(out) => w.seal(out.code, &out.payload)?,
+                Some(out) => w.seal_out(&out)?,
                 None => break,
             }
         }
         if !w.buf.is_empty() {
             w.flush().await?;
+            // A write the socket took at once did not yield: let the worker run other tasks
+            // (handlers, other sessions) between batches instead of after tokio's budget of
+            // I/O operations, which at 64 KiB per write is tens of milliseconds of sealing.
+            tokio::task::yield_now().await;
             continue;
         }
         tokio::select! {
@@ -195,7 +207,7 @@ async fn finish<W: AsyncWrite + Unpin>(
         queue.queue.close();
     }
     while let Some(out) = drr.next(&mut Protocols(queues)) {
-        w.seal(out.code, &out.payload)?;
+        w.seal_out(&out)?;
         if w.buf.len() >= FLUSH_AT {
             w.flush().await?;
         }

@@ -11,7 +11,7 @@ pub mod snappy;
 pub use capability::{match_capabilities, Capability, SharedCapability, BASE_PROTOCOL_LENGTH};
 pub use disconnect::{DisconnectDecodeError, DisconnectReason};
 pub use hello::{Hello, HelloError, MAX_HELLO_SIZE, P2P_VERSION};
-pub use payload::{PayloadCodec, PayloadTooLarge, MAX_PAYLOAD_SIZE};
+pub use payload::{PayloadCodec, PayloadTooLarge, WirePayload, MAX_PAYLOAD_SIZE, VIEW_MIN};
 
 /// Message codes of the base protocol.
 pub mod code {

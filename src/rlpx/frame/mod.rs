@@ -14,11 +14,10 @@ mod seal;
 mod tests;
 
 use aes::Aes256;
-use sha3::Keccak256;
 
 pub use self::open::Opener;
 pub use self::seal::Sealer;
-use super::mac::FrameMac;
+use super::mac::{FrameMac, MacKeccak};
 use super::secrets::Secrets;
 
 /// RLPx: the frame size is a 24-bit integer, so a frame carries at most 2^24 - 1 bytes of data.
@@ -68,7 +67,7 @@ type Aes256Ctr = ctr::Ctr64BE<Aes256>;
 fn direction(
     aes_secret: &[u8; 32],
     mac_secret: &[u8; 32],
-    mac: Keccak256,
+    mac: MacKeccak,
 ) -> (Aes256Ctr, FrameMac) {
     use aes::cipher::KeyIvInit;
     // The RLPx frame cipher uses an all-zero IV; a 64-bit counter never wraps in practice

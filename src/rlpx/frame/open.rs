@@ -2,11 +2,10 @@
 
 use aes::cipher::StreamCipher;
 use bytes::{Buf, BytesMut};
-use sha3::Keccak256;
 use subtle::ConstantTimeEq;
 
 use super::{decode_code, Aes256Ctr, Frame, FrameError, MAX_FRAME_SIZE};
-use crate::rlpx::mac::{FrameMac, MacHash};
+use crate::rlpx::mac::{FrameMac, MacHash, MacKeccak};
 
 /// Where the opener is within the byte stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,11 +21,11 @@ enum ReadState {
 /// The ingress half of a session: opens frames in order.
 #[derive(Clone)]
 pub struct Opener {
-    pub(super) inner: Ingress<Keccak256>,
+    pub(super) inner: Ingress<MacKeccak>,
 }
 
 impl Opener {
-    pub(crate) fn new(aes_secret: &[u8; 32], mac_secret: &[u8; 32], mac: Keccak256) -> Self {
+    pub(crate) fn new(aes_secret: &[u8; 32], mac_secret: &[u8; 32], mac: MacKeccak) -> Self {
         let (cipher, mac) = super::direction(aes_secret, mac_secret, mac);
         Opener {
             inner: Ingress::new(cipher, mac),

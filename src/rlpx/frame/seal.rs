@@ -2,13 +2,15 @@
 
 use aes::cipher::StreamCipher;
 use bytes::BytesMut;
-use sha3::Keccak256;
 
 use super::{encode_code, Aes256Ctr, FrameError, MAX_FRAME_SIZE};
-use crate::rlpx::mac::{FrameMac, MacHash};
+use crate::rlpx::mac::{FrameMac, MacHash, MacKeccak};
 
 /// Encrypt and MAC in pieces of this size, so each piece is hashed while still in cache.
 const CHUNK: usize = 8 * 1024;
+
+/// Longest payload head [`Sealer::seal_parts`] takes.
+const MAX_HEAD: usize = 16;
 
 /// RLPx: "header-data = [capability-id, context-id]", both zero; encoded `c2 80 80`.
 const HEADER_DATA: [u8; 3] = [0xc2, 0x80, 0x80];
@@ -20,7 +22,7 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    pub(crate) fn new(aes_secret: &[u8; 32], mac_secret: &[u8; 32], mac: Keccak256) -> Self {
+    pub(crate) fn new(aes_secret: &[u8; 32], mac_secret: &[u8; 32], mac: MacKeccak) -> Self {
         let (cipher, mac) = super::direction(aes_secret, mac_secret, mac);
         Sealer { cipher, mac }
     }
@@ -36,6 +38,30 @@ impl Sealer {
         out: &mut BytesMut,
     ) -> Result<(), FrameError> {
         seal(&mut self.cipher, &mut self.mac, code, payload, out)
+    }
+
+    /// Appends the frame for `code` and the payload `head || body`, as if they were one
+    /// slice: a payload encoding's header (at most 16 bytes, or it fails with `TooLarge`) can go in front of a payload
+    /// without copying the payload first. Fails like [`Self::seal`].
+    pub fn seal_parts(
+        &mut self,
+        code: u64,
+        head: &[u8],
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), FrameError> {
+        if head.len() > MAX_HEAD {
+            return Err(FrameError::TooLarge {
+                size: head.len(),
+                max: MAX_HEAD,
+            });
+        }
+        let (code, code_len) = encode_code(code);
+        let mut start = [0u8; 9 + MAX_HEAD];
+        start[..code_len].copy_from_slice(&code[..code_len]);
+        start[code_len..code_len + head.len()].copy_from_slice(head);
+        let start = &start[..code_len + head.len()];
+        seal_data(&mut self.cipher, &mut self.mac, start, body, out)
     }
 
     /// Seals `data` as the whole frame data, message id included (or not): for tests and

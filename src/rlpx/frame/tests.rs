@@ -268,3 +268,27 @@ fn frame_data_without_a_message_id_is_typed() {
         );
     }
 }
+
+#[test]
+fn sealing_in_parts_gives_the_bytes_of_sealing_the_joined_payload() {
+    let body: Vec<u8> = (0..20_000u32).map(|i| (i * 7) as u8).collect();
+    for (code, head) in [
+        (0x10, &b""[..]),
+        (0x10, b"\x80\x80\x04"),
+        (1 << 40, &[9u8; 16]),
+    ] {
+        let (mut a, _) = session_pair(23);
+        let (mut b, _) = session_pair(23);
+        let (mut parts, mut joined) = (BytesMut::new(), BytesMut::new());
+        a.sealer()
+            .seal_parts(code, head, &body, &mut parts)
+            .unwrap();
+        let whole = [head, &body[..]].concat();
+        b.sealer().seal(code, &whole, &mut joined).unwrap();
+        assert_eq!(parts, joined, "head of {} bytes", head.len());
+    }
+    let (mut a, _) = session_pair(23);
+    let mut out = BytesMut::new();
+    assert!(a.sealer().seal_parts(1, &[0; 17], b"", &mut out).is_err());
+    assert!(out.is_empty());
+}
