@@ -23,8 +23,8 @@ fn main() {
         runtime.block_on(idle::clients(enode));
         return;
     }
-    if args.iter().any(|a| a == "--test") {
-        // `cargo test --benches` runs bench binaries with --test: keep that quick.
+    if !args.iter().any(|a| a == "--bench") {
+        // `cargo bench` passes --bench; `cargo test --benches` passes nothing: keep that quick.
         throughput::smoke(&runtime);
         latency::smoke(&runtime);
         return;
