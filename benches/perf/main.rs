@@ -3,32 +3,67 @@
 //!
 //! Run: `cargo bench --bench perf` (a few minutes). `cargo test --benches` runs a quick smoke
 //! version. The table is printed as Markdown, the form README's performance section uses.
+//! The bench binary is also its own child process: `--idle-clients` and
+//! `--handshake-clients` run the remote peers of `idle.rs` and `handshake_tcp.rs`.
 
+mod client;
 mod common;
+mod handshake_tcp;
+mod heap;
 mod idle;
 mod table;
 mod throughput;
 
+/// Counts live heap bytes, for the idle bench's heap figure; one relaxed add per call.
+#[global_allocator]
+static ALLOC: heap::Counting = heap::Counting;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args[i].as_str();
+    // The children run on one thread: they stand for remote machines, not for the server.
+    let child = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    if let Some(i) = args.iter().position(|a| a == "--idle-clients") {
+        let (enode, count) = (arg(i + 1).parse().unwrap(), arg(i + 2).parse().unwrap());
+        child().unwrap().block_on(idle::clients(enode, count));
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--handshake-clients") {
+        let enode = arg(i + 1).parse().unwrap();
+        child().unwrap().block_on(handshake_tcp::clients(enode));
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    if let Some(i) = args.iter().position(|a| a == "--clients") {
-        let enode = args[i + 1].parse().unwrap();
-        runtime.block_on(idle::clients(enode));
-        return;
-    }
     if args.iter().any(|a| a == "--test") {
         // `cargo test --benches` runs bench binaries with --test: keep that quick.
         throughput::smoke(&runtime);
         return;
     }
+    // `cargo bench --bench perf -- idle handshake` runs only those parts; no names: all.
+    let parts = ["idle", "handshake", "throughput"];
+    let chosen: Vec<&str> = parts
+        .into_iter()
+        .filter(|p| args.iter().any(|a| a == p))
+        .collect();
+    let run = |part: &str| chosen.is_empty() || chosen.contains(&part);
     let mut rows = Vec::new();
     // First, while the allocator holds nothing from the transfers.
-    rows.extend(idle::rows(&runtime));
-    rows.extend(throughput::rows(&runtime));
+    if run("idle") {
+        rows.extend(idle::rows(&runtime));
+    }
+    if run("handshake") {
+        rows.extend(handshake_tcp::rows(&runtime));
+    }
+    if run("throughput") {
+        rows.extend(throughput::rows(&runtime));
+    }
     println!("\n{}", table::render(&rows));
 }
