@@ -62,7 +62,7 @@ impl Snapshot {
         let mut out = String::new();
         for i in 0..CLASSES {
             let n = self.classes[i] - before.classes[i];
-            if n.abs() as usize >= per / 10 {
+            if n.unsigned_abs() >= per / 10 {
                 out += &format!(" <={}B:{:.1}", 1u64 << i, n as f64 / per as f64);
             }
         }
