@@ -1,73 +1,208 @@
-//! Memory per idle peer: the server's RSS growth when peers in a child process connect and
-//! stay idle.
+//! Idle peers: the server's RSS growth per peer while child processes hold 1,000 and then
+//! 10,000 connections, and the Ping round trip of one active peer while the 10,000 are
+//! connected.
+//!
+//! The children are light peers (`client.rs`: handshake, Hello, answering Ping) on one
+//! thread each, connecting from 127.0.0.2-9 so no source address holds more than 1/8 of the
+//! connections. The server runs on this process's runtime; the active peer runs on its own
+//! thread with its own runtime, so its latency includes the server's scheduling only.
 
 use std::time::{Duration, Instant};
 
-use peerwire::crypto::Enode;
+use peerwire::crypto::{Enode, NodeKey};
 use peerwire::protocol::Protocol;
 use peerwire::server::{Server, ServerHandle};
-use peerwire::wire::Capability;
+use peerwire::wire::code;
+use tokio::process::Child;
 use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
 
-use crate::common::{config, rss};
+use crate::client::{self, capability};
+use crate::common::{config, raise_fd_limit, rss};
+use crate::heap;
 use crate::table::{Row, Target};
 
-const PEERS: usize = 1000;
+/// The first measurement, and the memory target's peer count.
+const FIRST: usize = 1000;
+/// All idle peers held at once.
+const ALL: usize = 10_000;
+/// Loopback source addresses the children connect from.
+const SOURCES: usize = 8;
+/// Handshakes a child keeps in flight while it connects.
+const CONNECTING: usize = 64;
+/// Ping round trips the active peer measures.
+const PINGS: usize = 2000;
 
-/// Child process: `PEERS` client nodes, each dialing the server, idle until killed.
-pub async fn clients(enode: Enode) {
-    let mut handles: Vec<ServerHandle> = Vec::new();
-    for _ in 0..PEERS {
-        let idle = Protocol::new(Capability::new("bench", 1), 1, |peer, _rw| async move {
-            peer.closed().await;
-            Ok(())
+/// Child process: `count` light peers connecting to `server`, then idle until killed.
+pub async fn clients(server: Enode, count: usize) {
+    raise_fd_limit();
+    let setup = std::sync::Arc::new(Semaphore::new(CONNECTING));
+    for i in 0..count {
+        let permit = setup.clone().acquire_owned().await.unwrap();
+        tokio::spawn(async move {
+            let key = NodeKey::generate(&mut rand::rngs::OsRng);
+            // A connection refused under load is tried again, as a real peer would.
+            for attempt in 1..=3 {
+                match client::connect(&server, client::source(i, SOURCES), &key).await {
+                    Ok(peer) => {
+                        drop(permit);
+                        return peer.idle().await;
+                    }
+                    Err(e) => eprintln!("idle peer {i}, attempt {attempt}: {e}"),
+                }
+            }
         });
-        let server = Server::start(config(vec![idle], false, 1)).await.unwrap();
-        server.add_peer(enode);
-        handles.push(server);
     }
     std::future::pending::<()>().await;
 }
 
-async fn idle_peer_rss() -> f64 {
-    let idle = Protocol::new(Capability::new("bench", 1), 1, |peer, _rw| async move {
-        peer.closed().await;
-        Ok(())
-    });
-    let server = Server::start(config(vec![idle], true, 2 * PEERS))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = rss();
-    let exe = std::env::current_exe().unwrap();
-    let mut child = tokio::process::Command::new(exe)
-        .arg("--clients")
+fn spawn_clients(server: &ServerHandle, count: usize) -> Child {
+    tokio::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--idle-clients")
         .arg(server.local_enode().to_string())
+        .arg(count.to_string())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+async fn wait_for_peers(server: &ServerHandle, count: usize) {
     let started = Instant::now();
-    while server.peer_count() < PEERS {
+    while server.peer_count() < count {
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "peers did not connect"
+            "{} of {count} peers connected",
+            server.peer_count()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Let start-up buffers settle, then measure the idle state.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = rss();
-    child.kill().await.ok();
+    // Let the last sessions' start-up settle before measuring the idle state.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// One active peer on its own thread: `PINGS` Ping/Pong round trips, back to back.
+fn ping_round_trips(server: Enode) -> Vec<Duration> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let key = NodeKey::generate(&mut rand::rngs::OsRng);
+            let source = client::source(SOURCES, SOURCES + 1);
+            let mut stream = client::connect(&server, source, &key).await.unwrap().stream;
+            let ping = client::empty_list();
+            let mut rtts = Vec::with_capacity(PINGS);
+            for _ in 0..PINGS {
+                let sent = Instant::now();
+                stream.send(code::PING, &ping).await.unwrap();
+                loop {
+                    let frame = stream.recv().await.unwrap().expect("server closed");
+                    match frame.code {
+                        code::PONG => break,
+                        code::PING => stream.send(code::PONG, &ping).await.unwrap(),
+                        _ => {}
+                    }
+                }
+                rtts.push(sent.elapsed());
+            }
+            rtts
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+struct Figures {
+    per_peer_first: f64,
+    per_peer_all: f64,
+    /// Live heap bytes per peer, the rest of RSS being allocator slack and stacks.
+    heap_first: f64,
+    heap_all: f64,
+    held: usize,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn measure() -> Figures {
+    raise_fd_limit();
+    let idle = Protocol::new(capability(), 1, |peer, _rw| async move {
+        peer.closed().await;
+        Ok(())
+    });
+    let mut c = config(vec![idle], true, ALL + 100);
+    c.no_dial = true;
+    c.max_pending_peers = 2 * CONNECTING;
+    c.max_pending_per_ip = 2 * CONNECTING;
+    let server = Server::start(c).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (before, heap_before) = (rss(), heap::snapshot());
+
+    let mut first = spawn_clients(&server, FIRST);
+    wait_for_peers(&server, FIRST).await;
+    let (at_first, heap_first) = (rss(), heap::snapshot());
+    eprintln!(
+        "idle: live heap allocations per peer at {FIRST} by size class:{}",
+        heap_first.growth_since(&heap_before, FIRST)
+    );
+    let mut rest = spawn_clients(&server, ALL - FIRST);
+    wait_for_peers(&server, ALL).await;
+    let (at_all, heap_all) = (rss(), heap::snapshot());
+    let held = server.peer_count();
+
+    let enode = server.local_enode();
+    let mut rtts = tokio::task::spawn_blocking(move || ping_round_trips(enode))
+        .await
+        .unwrap();
+    rtts.sort();
+    first.kill().await.ok();
+    rest.kill().await.ok();
     server.stop().await;
-    (after.saturating_sub(before)) as f64 / PEERS as f64
+    Figures {
+        per_peer_first: at_first.saturating_sub(before) as f64 / FIRST as f64,
+        per_peer_all: at_all.saturating_sub(before) as f64 / ALL as f64,
+        heap_first: (heap_first.bytes - heap_before.bytes) as f64 / FIRST as f64,
+        heap_all: (heap_all.bytes - heap_before.bytes) as f64 / ALL as f64,
+        held,
+        p50: percentile(&rtts, 0.5),
+        p99: percentile(&rtts, 0.99),
+    }
 }
 
 pub fn rows(runtime: &Runtime) -> Vec<Row> {
-    let per_peer = runtime.block_on(idle_peer_rss());
-    vec![Row::new(
-        format!("RSS per idle peer, {PEERS} peers"),
-        per_peer / 1024.0,
-        "KiB",
-    )
-    .target(Target::AtMost(24.0))]
+    let f = runtime.block_on(measure());
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    vec![
+        Row::new(
+            format!("RSS per idle peer, {FIRST} peers"),
+            f.per_peer_first / 1024.0,
+            "KiB",
+        )
+        .target(Target::AtMost(24.0)),
+        Row::new(
+            format!("RSS per idle peer, {ALL} peers"),
+            f.per_peer_all / 1024.0,
+            "KiB",
+        )
+        .target(Target::AtMost(24.0)),
+        Row::new(
+            format!("live heap per idle peer, {FIRST} peers"),
+            f.heap_first / 1024.0,
+            "KiB",
+        ),
+        Row::new(
+            format!("live heap per idle peer, {ALL} peers"),
+            f.heap_all / 1024.0,
+            "KiB",
+        ),
+        Row::new("idle peers held on one server", f.held as f64, "peers")
+            .target(Target::AtLeast(ALL as f64)),
+        Row::new(format!("Ping RTT p50, {ALL} idle peers"), ms(f.p50), "ms"),
+        Row::new(format!("Ping RTT p99, {ALL} idle peers"), ms(f.p99), "ms")
+            .target(Target::AtMost(10.0)),
+    ]
 }

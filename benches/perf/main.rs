@@ -1,28 +1,50 @@
 //! The performance figures of issue 12 as one table: name, value, baseline measured in the
 //! same run, ratio, target, MET/MISSED.
 //!
-//! Run: `cargo bench --bench perf` (a few minutes); `cargo bench --bench perf -- NAME` runs
-//! only the groups whose name contains NAME (`idle`, `throughput`, `latency`). `cargo test --benches`
-//! runs a quick smoke version. The table is printed as Markdown, the form README's performance section uses.
+//! Run: `cargo bench --bench perf` (a few minutes); `cargo bench --bench perf -- NAME...`
+//! runs only the groups whose name contains a NAME (`idle`, `handshake`, `throughput`,
+//! `latency`). `cargo test --benches` runs a quick smoke version. The table is printed as
+//! Markdown, the form README's performance section uses. The bench binary is also its own
+//! child process: `--idle-clients` and `--handshake-clients` run the remote peers of
+//! `idle.rs` and `handshake_tcp.rs`.
 
+mod client;
 mod common;
+mod handshake_tcp;
+mod heap;
 mod idle;
 mod latency;
 mod table;
 mod throughput;
 
+/// Counts live heap bytes, for the idle bench's heap figure; one relaxed add per call.
+#[global_allocator]
+static ALLOC: heap::Counting = heap::Counting;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| args[i].as_str();
+    // The children run on one thread: they stand for remote machines, not for the server.
+    let child = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    if let Some(i) = args.iter().position(|a| a == "--idle-clients") {
+        let (enode, count) = (arg(i + 1).parse().unwrap(), arg(i + 2).parse().unwrap());
+        child().unwrap().block_on(idle::clients(enode, count));
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--handshake-clients") {
+        let enode = arg(i + 1).parse().unwrap();
+        child().unwrap().block_on(handshake_tcp::clients(enode));
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    if let Some(i) = args.iter().position(|a| a == "--clients") {
-        let enode = args[i + 1].parse().unwrap();
-        runtime.block_on(idle::clients(enode));
-        return;
-    }
     if !args.iter().any(|a| a == "--bench") {
         // `cargo bench` passes --bench; `cargo test --benches` passes nothing: keep that quick.
         throughput::smoke(&runtime);
@@ -40,6 +62,9 @@ fn main() {
     // First, while the allocator holds nothing from the transfers.
     if wanted("idle") {
         rows.extend(idle::rows(&runtime));
+    }
+    if wanted("handshake") {
+        rows.extend(handshake_tcp::rows(&runtime));
     }
     if wanted("throughput") {
         rows.extend(throughput::rows(&runtime));

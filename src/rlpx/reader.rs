@@ -18,7 +18,9 @@ const MIN_READ: usize = 1024;
 #[derive(Debug)]
 pub struct FrameReader<R> {
     io: R,
-    opener: Opener,
+    /// Boxed: the cipher and MAC states are kilobytes, and a reader is moved into (and
+    /// stored by) the futures that own it; one pointer keeps those futures small.
+    opener: Box<Opener>,
     buf: BytesMut,
 }
 
@@ -27,7 +29,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(io: R, opener: Opener, buffered: BytesMut) -> Self {
         FrameReader {
             io,
-            opener,
+            opener: Box::new(opener),
             buf: buffered,
         }
     }

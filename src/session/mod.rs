@@ -31,6 +31,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -174,10 +176,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
     where
         F: FnOnce(Vec<Channels>) -> Vec<Handler> + Send + 'static,
     {
+        // Boxed until started: a future keeps room for what it captured for as long as it
+        // lives, and the stream with its cipher states would otherwise stay reserved in every
+        // running session next to the copies the reader and writer own.
+        let session = Box::new(self);
         async move {
-            let timeouts = self.timeouts;
-            let control = self.control.clone();
-            let tasks = start_tasks(self, &slots, attach);
+            let timeouts = session.timeouts;
+            let control = session.control.clone();
+            let tasks = start_tasks(*session, &slots, attach);
             supervise(tasks, control, timeouts).await
         }
         .instrument(span)
@@ -189,6 +195,18 @@ struct Tasks {
     reader: tokio::task::JoinHandle<()>,
     writer: tokio::task::JoinHandle<()>,
     handlers: JoinSet<DisconnectReason>,
+}
+
+/// The read buffer a session starts with: the bytes received behind Hello, in `READ_BUFFER`
+/// bytes of room unless more than that arrived. Small, so idle peers stay cheap (the opener
+/// reserves what a frame needs); the handshake's larger buffer is not kept by every peer.
+fn read_buffer(buffered: BytesMut) -> BytesMut {
+    if buffered.len() > READ_BUFFER || buffered.capacity() == READ_BUFFER {
+        return buffered;
+    }
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    buf.extend_from_slice(&buffered);
+    buf
 }
 
 /// Splits the connection and spawns the reader, the writer and the handlers.
@@ -207,13 +225,8 @@ where
     } = session;
     let parts = stream.into_parts();
     let (read_half, write_half) = tokio::io::split(parts.io);
-    let mut read_buf = parts.read_buf;
-    // Small to start with, so idle peers stay cheap; the opener reserves what a frame needs.
-    if read_buf.capacity() < READ_BUFFER {
-        read_buf.reserve(READ_BUFFER - read_buf.len());
-    }
     // Frames that arrived together with Hello are opened before the socket is read again.
-    let frames = FrameReader::new(read_half, parts.opener, read_buf);
+    let frames = FrameReader::new(read_half, parts.opener, read_buffer(parts.read_buf));
 
     let mut routes = Vec::with_capacity(slots.len());
     let mut out_queues = Vec::with_capacity(slots.len());
@@ -250,39 +263,25 @@ where
         handlers.spawn(handler.in_current_span());
     }
 
-    let reader = {
-        let control = control.clone();
-        let limits = ReaderLimits {
-            idle_timeout: timeouts.read_idle,
-            inbound_budget,
-        };
-        tokio::spawn(
-            async move {
-                let _ends_session = EndOnDrop(&control);
-                reader::read_loop(frames, routes, codec, limits, control.clone()).await
-            }
-            .in_current_span(),
-        )
+    let limits = ReaderLimits {
+        idle_timeout: timeouts.read_idle,
+        inbound_budget,
     };
+    let read = reader::read_loop(frames, routes, codec, limits, control.clone());
+    let reader = tokio::spawn(ending_session(read, control.clone()).in_current_span());
     let timing = WriterTiming {
         ping_interval: timeouts.ping_interval,
         write_timeout: timeouts.write,
     };
-    let writer = tokio::spawn(
-        async move {
-            let _ends_session = EndOnDrop(&control);
-            writer::write_loop(
-                write_half,
-                parts.sealer,
-                out_queues,
-                codec,
-                timing,
-                &control,
-            )
-            .await
-        }
-        .in_current_span(),
+    let write = writer::write_loop(
+        write_half,
+        parts.sealer,
+        out_queues,
+        codec,
+        timing,
+        control.clone(),
     );
+    let writer = tokio::spawn(ending_session(write, control).in_current_span());
     Tasks {
         reader,
         writer,
@@ -327,11 +326,24 @@ async fn supervise(
     end
 }
 
-/// Ends the session when the reader or writer stops for any reason, a panic included; the
-/// normal paths have recorded a more precise end already, and the first end recorded wins.
-struct EndOnDrop<'a>(&'a SessionControl);
+/// `task`, ending the session when it stops for any reason, a panic or an abort included;
+/// the normal paths have recorded a more precise end already, and the first end recorded
+/// wins.
+///
+/// A combinator rather than an `async` block: a block would hold `task`'s arguments (the
+/// cipher states among them) once more beside the running future, in every connected peer.
+fn ending_session(
+    task: impl Future<Output = ()>,
+    control: Arc<SessionControl>,
+) -> impl Future<Output = ()> {
+    let guard = EndOnDrop(control);
+    task.map(move |()| drop(guard))
+}
 
-impl Drop for EndOnDrop<'_> {
+/// Ends the session when dropped.
+struct EndOnDrop(Arc<SessionControl>);
+
+impl Drop for EndOnDrop {
     fn drop(&mut self) {
         self.0.end(SessionEnd::Closed);
     }

@@ -1,6 +1,7 @@
 //! The write half of a session: control messages first, then the protocols' queues by
 //! deficit round-robin, batched into few large writes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -70,7 +71,9 @@ pub(crate) struct WriterTiming {
 
 struct Writer<W> {
     io: W,
-    sealer: Sealer,
+    /// Boxed: kilobytes of cipher and MAC state, which the write loop's future would
+    /// otherwise hold twice (as its argument and in this struct) in every connected peer.
+    sealer: Box<Sealer>,
     buf: BytesMut,
     write_timeout: Duration,
     codec: PayloadCodec,
@@ -136,11 +139,12 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     mut queues: Vec<OutQueue>,
     codec: PayloadCodec,
     timing: WriterTiming,
-    control: &SessionControl,
+    control: Arc<SessionControl>,
 ) {
+    let control = &*control;
     let mut writer = Writer {
         io,
-        sealer,
+        sealer: Box::new(sealer),
         buf: BytesMut::new(),
         write_timeout: timing.write_timeout,
         codec,
