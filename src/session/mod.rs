@@ -275,7 +275,7 @@ where
     };
     let write = writer::write_loop(
         write_half,
-        parts.sealer,
+        Box::new(parts.sealer),
         out_queues,
         codec,
         timing,

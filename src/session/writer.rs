@@ -133,9 +133,12 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
 
 /// Writes until the session ends. On a local end, queued messages are written first, then
 /// Disconnect with the reason.
+///
+/// The sealer comes boxed: the cipher and MAC states are kilobytes, and an argument taken by
+/// value would be stored in the task's future for the whole session beside the boxed copy.
 pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     io: W,
-    sealer: Sealer,
+    sealer: Box<Sealer>,
     mut queues: Vec<OutQueue>,
     codec: PayloadCodec,
     timing: WriterTiming,
@@ -144,7 +147,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     let control = &*control;
     let mut writer = Writer {
         io,
-        sealer: Box::new(sealer),
+        sealer,
         buf: BytesMut::new(),
         write_timeout: timing.write_timeout,
         codec,
