@@ -148,17 +148,7 @@ fn nodes_find_each_other_through_one_bootnode() {
 
 #[test]
 fn a_lookup_converges_on_the_closest_nodes() {
-    let mut net = Net::new();
-    let boot = net.add(0, DriverConfig::default());
-    for i in 1..=40 {
-        let config = DriverConfig {
-            bootnodes: vec![boot],
-            ..DriverConfig::default()
-        };
-        net.add(i, config);
-    }
-    let t0 = net.now;
-    net.run_until(t0 + Duration::from_secs(30));
+    let mut net = warm_net(40);
     let target = [0x42u8; 64];
     let me = addr(3);
     let mut out = DriverOutputs::default();
@@ -272,11 +262,11 @@ fn resolve_bonds_then_fetches_the_record() {
         .any(|(_, e)| matches!(e, DriverEvent::ResolveFailed(id) if *id == ghost)));
 }
 
-/// 31 nodes, node 0 everyone's bootnode, after 30 s of refreshes.
-fn warm_net() -> Net {
+/// `others` + 1 nodes, node 0 everyone's bootnode, after 30 s of refreshes.
+fn warm_net(others: usize) -> Net {
     let mut net = Net::new();
     let boot = net.add(0, DriverConfig::default());
-    for i in 1..=30 {
+    for i in 1..=others {
         let config = DriverConfig {
             bootnodes: vec![boot],
             ..DriverConfig::default()
@@ -313,7 +303,7 @@ fn done(net: &Net, me: SocketAddr, id: LookupId) -> Option<Vec<NodeId>> {
 
 #[test]
 fn two_lookups_run_at_once_and_each_gets_its_own_result() {
-    let mut net = warm_net();
+    let mut net = warm_net(30);
     let me = addr(3);
     let (ta, tb) = ([0x42u8; 64], [0xbdu8; 64]);
     let now = net.now;
@@ -338,7 +328,7 @@ fn two_lookups_run_at_once_and_each_gets_its_own_result() {
 /// while a lookup for a target they are not near finishes with no time passing.
 #[test]
 fn a_slow_lookup_does_not_hold_up_another() {
-    let mut net = warm_net();
+    let mut net = warm_net(30);
     let me = addr(3);
     let ta = [0x42u8; 64];
     let table = net.nodes[&me].core().table();
@@ -389,7 +379,7 @@ fn a_slow_lookup_does_not_hold_up_another() {
 
 #[test]
 fn at_most_max_active_lookups_run_and_the_rest_wait_their_turn() {
-    let mut net = warm_net();
+    let mut net = warm_net(30);
     let me = addr(3);
     let now = net.now;
     let mut out = DriverOutputs::default();
@@ -412,7 +402,7 @@ fn at_most_max_active_lookups_run_and_the_rest_wait_their_turn() {
 /// same node: the second one's queries wait for the first one's replies.
 #[test]
 fn lookups_asking_the_same_nodes_take_turns() {
-    let mut net = warm_net();
+    let mut net = warm_net(30);
     let me = addr(3);
     let target = [0x42u8; 64];
     let now = net.now;
