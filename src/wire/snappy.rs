@@ -40,6 +40,12 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
         out.extend_from_slice(data);
         return out;
     }
+    compress_matching(data)
+}
+
+/// Compresses `data` as one snappy block through snappy's match search, without first
+/// checking whether it [`looks_incompressible`] (for callers that checked already).
+pub fn compress_matching(data: &[u8]) -> Vec<u8> {
     let mut out = vec![0; snap::raw::max_compress_len(data.len())];
     // Compression into a buffer of max_compress_len bytes cannot fail for inputs the frame
     // limit allows (snap only fails for inputs above 2^32 - 1 bytes).

@@ -41,8 +41,9 @@ impl Sealer {
     }
 
     /// Appends the frame for `code` and the payload `head || body`, as if they were one
-    /// slice: a payload encoding's header (at most 16 bytes, or it fails with `TooLarge`) can go in front of a payload
-    /// without copying the payload first. Fails like [`Self::seal`].
+    /// slice, so that a payload encoding's header can go in front of a payload without
+    /// copying the payload first. Fails like [`Self::seal`], and with `TooLarge` for a head
+    /// over 16 bytes.
     pub fn seal_parts(
         &mut self,
         code: u64,
