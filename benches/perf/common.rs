@@ -1,4 +1,5 @@
-//! What the measurements share: server configs and process memory.
+//! What the measurements share: server configs, process memory and CPU time, quantiles
+//! and random payloads.
 
 use peerwire::crypto::NodeKey;
 use peerwire::protocol::Protocol;
@@ -43,4 +44,19 @@ pub fn cpu_time() -> std::time::Duration {
         .sum();
     // The kernel reports in USER_HZ, 100 on Linux.
     std::time::Duration::from_millis(ticks * 10)
+}
+
+/// The `q` quantile of `times` (nearest rank; sorts them in place).
+pub fn quantile(times: &mut [std::time::Duration], q: f64) -> std::time::Duration {
+    times.sort_unstable();
+    let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
+    times[i]
+}
+
+/// `len` random bytes from `seed`: snappy cannot shrink them.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut raw = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut raw);
+    raw
 }

@@ -18,7 +18,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
 use crate::client::{self, capability};
-use crate::common::{config, raise_fd_limit, rss};
+use crate::common::{config, quantile, raise_fd_limit, rss};
 use crate::heap;
 use crate::table::{Row, Target};
 
@@ -113,10 +113,6 @@ fn ping_round_trips(server: Enode) -> Vec<Duration> {
     .unwrap()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 struct Figures {
     per_peer_first: f64,
     per_peer_all: f64,
@@ -158,7 +154,6 @@ async fn measure() -> Figures {
     let mut rtts = tokio::task::spawn_blocking(move || ping_round_trips(enode))
         .await
         .unwrap();
-    rtts.sort();
     first.kill().await.ok();
     rest.kill().await.ok();
     server.stop().await;
@@ -168,8 +163,8 @@ async fn measure() -> Figures {
         heap_first: (heap_first.bytes - heap_before.bytes) as f64 / FIRST as f64,
         heap_all: (heap_all.bytes - heap_before.bytes) as f64 / ALL as f64,
         held,
-        p50: percentile(&rtts, 0.5),
-        p99: percentile(&rtts, 0.99),
+        p50: quantile(&mut rtts, 0.5),
+        p99: quantile(&mut rtts, 0.99),
     }
 }
 

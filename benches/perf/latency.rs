@@ -13,7 +13,7 @@ use peerwire::wire::Capability;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
-use crate::common::config;
+use crate::common::{config, quantile, random_bytes};
 use crate::table::{Row, Target};
 use crate::throughput::{counting_sink, handing_out};
 
@@ -58,7 +58,8 @@ async fn round_trips(rounds: usize, bulk: bool) -> (Vec<Duration>, f64) {
     let streaming = Arc::new(AtomicBool::new(bulk));
     let stream = {
         let streaming = streaming.clone();
-        let payload = random(64 * 1024);
+        // Random, so that the bulk stream is not compressed away.
+        let payload = Bytes::from(random_bytes(64 * 1024, 7));
         tokio::spawn(async move {
             while streaming.load(Ordering::Relaxed) {
                 if bulk_rw.send_raw(0, payload.clone()).await.is_err() {
@@ -90,19 +91,9 @@ async fn round_trips(rounds: usize, bulk: bool) -> (Vec<Duration>, f64) {
     (times, bulk_bps)
 }
 
-/// Random bytes, so that the bulk stream is not compressed away.
-fn random(len: usize) -> Bytes {
-    use rand::{RngCore, SeedableRng};
-    let mut raw = vec![0u8; len];
-    rand::rngs::StdRng::seed_from_u64(7).fill_bytes(&mut raw);
-    Bytes::from(raw)
-}
-
 /// The `q` quantile of `times` (sorted in place), in milliseconds.
 fn quantile_ms(times: &mut [Duration], q: f64) -> f64 {
-    times.sort_unstable();
-    let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
-    times[i].as_secs_f64() * 1e3
+    quantile(times, q).as_secs_f64() * 1e3
 }
 
 /// A short run, for `cargo test --benches`.

@@ -13,7 +13,7 @@ use peerwire::wire::{Capability, PayloadCodec};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
-use crate::common::config;
+use crate::common::{config, cpu_time, random_bytes};
 use crate::table::{Row, Target};
 
 /// Counts what arrives for capability `name`: (messages, payload bytes).
@@ -75,7 +75,7 @@ async fn transfer(payload: Bytes, count: u64) -> Transfer {
     sender.add_peer(receiver.local_enode());
     let rw = rx.recv().await.unwrap();
     let started = Instant::now();
-    let cpu_before = cpu_seconds();
+    let cpu_before = cpu_time().as_secs_f64();
     let send = tokio::spawn(async move {
         for _ in 0..count {
             rw.send_raw(0, payload.clone()).await.unwrap();
@@ -86,7 +86,7 @@ async fn transfer(payload: Bytes, count: u64) -> Transfer {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = cpu_time().as_secs_f64() - cpu_before;
     drop(send.await.unwrap());
     sender.stop().await;
     receiver.stop().await;
@@ -97,26 +97,6 @@ async fn transfer(payload: Bytes, count: u64) -> Transfer {
         bytes,
         cpu,
     }
-}
-
-/// CPU time this process has used (all threads, user and system), seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses): utime and stime are the
-    // 12th and 13th, in clock ticks of 1/100 s on Linux.
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The keccak-256 the frame MAC uses in this build, and its name.
@@ -148,13 +128,13 @@ fn keccak_throughput(time: Duration) -> (f64, f64) {
 fn throughput_of(digest: fn(&[u8]) -> [u8; 32], time: Duration) -> (f64, f64) {
     let block = vec![0x5a_u8; 64 * 1024];
     let started = Instant::now();
-    let cpu_before = cpu_seconds();
+    let cpu_before = cpu_time().as_secs_f64();
     let mut hashed = 0u64;
     while started.elapsed() < time {
         std::hint::black_box(digest(std::hint::black_box(&block)));
         hashed += block.len() as u64;
     }
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = cpu_time().as_secs_f64() - cpu_before;
     (
         hashed as f64 / started.elapsed().as_secs_f64(),
         hashed as f64 / cpu,
@@ -164,10 +144,7 @@ fn throughput_of(digest: fn(&[u8]) -> [u8; 32], time: Duration) -> (f64, f64) {
 /// Random (incompressible) payloads, RLP-encoded as a byte string beforehand: snappy
 /// cannot shrink them, so every byte counted also crossed the wire.
 fn noise(len: usize) -> Bytes {
-    use rand::{RngCore, SeedableRng};
-    let mut raw = vec![0u8; len];
-    rand::rngs::StdRng::seed_from_u64(len as u64).fill_bytes(&mut raw);
-    Bytes::from(rlp::encode(&raw).to_vec())
+    Bytes::from(rlp::encode(&random_bytes(len, len as u64)).to_vec())
 }
 
 /// What many devp2p messages look like: an RLP list of 32-byte hashes (here 1985 of them,
