@@ -39,8 +39,27 @@ const WINDOW: Duration = Duration::from_secs(6);
 
 /// Child process: `IN_FLIGHT` loops of connect, handshake, Hello, close, until killed.
 pub async fn clients(server: Enode) {
+    // A saturated server sheds load by refusing some connections (too many handshakes in
+    // progress): counted, and reported once a second rather than line by line.
+    let failed = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
+    let counter = failed.clone();
+    tasks.spawn(async move {
+        let mut reported = 0;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = counter.load(Ordering::Relaxed);
+            if now > reported {
+                eprintln!(
+                    "handshake clients: {} failed in the last second",
+                    now - reported
+                );
+                reported = now;
+            }
+        }
+    });
     for slot in 0..IN_FLIGHT {
+        let failed = failed.clone();
         let keys: Vec<NodeKey> = (0..KEYS_PER_SLOT)
             .map(|_| NodeKey::generate(&mut OsRng))
             .collect();
@@ -48,8 +67,8 @@ pub async fn clients(server: Enode) {
             for round in 0.. {
                 let source = client::source(slot + round, 8);
                 let key = &keys[round % KEYS_PER_SLOT];
-                if let Err(e) = client::connect(&server, source, key).await {
-                    eprintln!("handshake client {slot}: {e}");
+                if client::connect(&server, source, key).await.is_err() {
+                    failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
         });

@@ -2,13 +2,15 @@
 //! bench can tell the heap a peer holds from what the allocator keeps around it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 /// Size classes: allocations of up to 2^i bytes (from 16) fall in class i.
 const CLASSES: usize = 28;
 
 pub struct Counting;
 
+/// Whether allocations are counted; a read-only flag once cleared, so it costs no contention.
+static COUNTING: AtomicBool = AtomicBool::new(true);
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 static LIVE_BY_CLASS: [AtomicIsize; CLASSES] = [const { AtomicIsize::new(0) }; CLASSES];
 
@@ -17,6 +19,9 @@ fn class(size: usize) -> usize {
 }
 
 fn count(size: usize, sign: isize) {
+    if !COUNTING.load(Ordering::Relaxed) {
+        return;
+    }
     LIVE_BYTES.fetch_add(sign * size as isize, Ordering::Relaxed);
     LIVE_BY_CLASS[class(size)].fetch_add(sign, Ordering::Relaxed);
 }
@@ -40,6 +45,11 @@ unsafe impl GlobalAlloc for Counting {
         count(new_size, 1);
         System.realloc(ptr, layout, new_size)
     }
+}
+
+/// Stops counting for good: the figures are wrong from then on, and nothing reads them.
+pub fn stop_counting() {
+    COUNTING.store(false, Ordering::Relaxed);
 }
 
 /// Live heap now: total bytes and allocations per size class.

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use rand::rngs::OsRng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::{Framed, FramedParts};
 
@@ -167,12 +166,16 @@ async fn read_more<S: AsyncRead + Unpin>(io: &mut S, buf: &mut BytesMut) -> Resu
     Ok(())
 }
 
+// The handshake's keys, nonces and IVs come from rand's thread-local CSPRNG (ChaCha, seeded
+// and reseeded from the OS): the same quality as `OsRng` without a getrandom syscall for each
+// of them, about six per handshake. The generator is never held across an `.await`.
+
 async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     key: &NodeKey,
     remote_id: NodeId,
 ) -> Result<(Secrets, BytesMut), RlpxError> {
-    let mut state = Initiator::new(&mut OsRng, key, remote_id);
+    let mut state = Initiator::new(&mut rand::thread_rng(), key, remote_id);
     io.write_all(state.auth_packet()).await?;
     io.flush().await?;
     let mut buf = handshake_buffer();
@@ -189,10 +192,11 @@ async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     key: &NodeKey,
 ) -> Result<(Secrets, BytesMut), RlpxError> {
-    let mut state = Recipient::new(&mut OsRng, key);
+    let mut state = Recipient::new(&mut rand::thread_rng(), key);
     let mut buf = handshake_buffer();
     loop {
-        match state.read_auth(&mut OsRng, &mut buf)? {
+        let progress = state.read_auth(&mut rand::thread_rng(), &mut buf)?;
+        match progress {
             AuthProgress::NeedMore(next) => state = next,
             AuthProgress::Done { ack, secrets } => {
                 io.write_all(&ack).await?;

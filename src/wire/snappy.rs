@@ -160,31 +160,40 @@ const SAMPLES: usize = 4;
 /// apart, or outside the samples, is taken as incompressible and sent as a literal: still
 /// valid snappy, only larger than it could be.
 pub fn looks_incompressible(data: &[u8]) -> bool {
+    if data.len() <= SMALL_SAMPLE {
+        // A table this size is cleared in a few stores, where a message of a few hundred
+        // bytes would spend as long clearing the large one as scanning itself.
+        return few_repeats::<64>(data);
+    }
     if data.len() <= SAMPLE {
-        return few_repeats(data);
+        return few_repeats::<512>(data);
     }
     let step = (data.len() - SAMPLE) / (SAMPLES - 1);
-    (0..SAMPLES).all(|i| few_repeats(&data[i * step..i * step + SAMPLE]))
+    (0..SAMPLES).all(|i| few_repeats::<512>(&data[i * step..i * step + SAMPLE]))
 }
 
+/// Samples up to this long use the small hash table.
+const SMALL_SAMPLE: usize = 128;
+
 /// Whether under 1 in 32 positions of `sample` (at most [`SAMPLE`] bytes) start a 4-byte
-/// sequence that occurred earlier in it, as far as a small hash table remembers.
-fn few_repeats(sample: &[u8]) -> bool {
-    const SLOTS: usize = 512;
+/// sequence that occurred earlier in it, as far as a hash table of `SLOTS` entries (a power
+/// of two) remembers.
+fn few_repeats<const SLOTS: usize>(sample: &[u8]) -> bool {
     // Position + 1 of the last occurrence of each hash; 0 for none.
     let mut last = [0u16; SLOTS];
+    let shift = 32 - SLOTS.trailing_zeros();
     let mut repeats = 0;
-    let positions = sample.len().saturating_sub(3);
-    for i in 0..positions {
-        let word = u32::from_le_bytes([sample[i], sample[i + 1], sample[i + 2], sample[i + 3]]);
-        let slot = (word.wrapping_mul(0x1e35_a7bd) >> 23) as usize % SLOTS;
+    for (i, window) in sample.windows(4).enumerate() {
+        let word = u32::from_le_bytes([window[0], window[1], window[2], window[3]]);
+        let slot = (word.wrapping_mul(0x1e35_a7bd) >> shift) as usize;
         if let Some(earlier) = (last[slot] as usize).checked_sub(1) {
-            if sample[earlier..earlier + 4] == sample[i..i + 4] {
+            if sample[earlier..earlier + 4] == *window {
                 repeats += 1;
             }
         }
         last[slot] = (i + 1) as u16;
     }
+    let positions = sample.len().saturating_sub(3);
     repeats * 32 < positions.max(1)
 }
 
@@ -260,6 +269,29 @@ mod tests {
         let mut mixed = noise(64 * 1024);
         mixed[..SAMPLE].fill(0);
         assert!(!looks_incompressible(&mixed));
+    }
+
+    #[test]
+    fn short_messages_with_repeats_are_compressed_on_both_sides_of_the_small_table() {
+        // Three copies of one 32-byte hash: fits the small table (up to 128 bytes), then one
+        // more hash for the large one.
+        let hash = noise(32);
+        for copies in [3, 4, 6] {
+            let list = rlp::encode_list::<Vec<u8>, _>(&vec![hash.clone(); copies]).to_vec();
+            assert_eq!(
+                list.len() <= SMALL_SAMPLE,
+                copies < 4,
+                "{} bytes",
+                list.len()
+            );
+            assert!(!looks_incompressible(&list), "{copies} copies");
+            let block = compress(&list);
+            assert!(block.len() < list.len() / 2, "{} bytes", block.len());
+        }
+        // Random bytes just either side of the switch.
+        for len in [SMALL_SAMPLE, SMALL_SAMPLE + 1] {
+            assert!(looks_incompressible(&noise(len)), "{len} random bytes");
+        }
     }
 
     #[test]
