@@ -92,10 +92,11 @@ async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
     let mut ca = config(vec![sink]);
     ca.peer_inbound_budget = 2 << 20;
     let a = start(ca).await;
-    let b = start(config(vec![
-        probe("sink", 1, 2, tx).with_queue_capacity(4, 4)
-    ]))
-    .await;
+    // Our writer stalls for the rest of the test: its write timeout must not end the session
+    // (and make `send` return `Disconnected`) however slowly a loaded machine runs the test.
+    let mut cb = config(vec![probe("sink", 1, 2, tx).with_queue_capacity(4, 4)]);
+    cb.session.write = Duration::from_secs(60);
+    let b = start(cb).await;
     b.add_peer(a.local_enode());
     let (_peer, rw) = rx.recv().await.unwrap();
     assert_eq!(
@@ -109,16 +110,16 @@ async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
     // Fill until the queue has stayed full for 500 ms: until then the writer may still be
     // draining into the socket buffers, and a momentary `Full` proves nothing about `send`.
     let mut accepted = 0;
-    let mut full_for = 0;
-    while full_for < 50 {
+    let mut full_since: Option<Instant> = None;
+    while full_since.is_none_or(|t| t.elapsed() < Duration::from_millis(500)) {
         match rw.try_send(0, &big) {
             Ok(()) => {
                 accepted += 1;
-                full_for = 0;
+                full_since = None;
             }
             Err(e) => {
                 assert_eq!(e, SendError::Full);
-                full_for += 1;
+                full_since.get_or_insert_with(Instant::now);
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -126,9 +127,14 @@ async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
     }
     // `send` waits rather than failing: it does not finish while everything is backed up.
     let blocked = tokio::time::timeout(Duration::from_millis(200), rw.send(0, &big)).await;
-    assert!(blocked.is_err(), "send returned although the queue is full");
-    b.stop().await;
+    assert!(
+        blocked.is_err(),
+        "send returned although the queue is full: {blocked:?}"
+    );
+    // The stalled side goes last: once the other has closed, its writer fails at once
+    // instead of waiting out its write timeout.
     a.stop().await;
+    b.stop().await;
 }
 
 #[tokio::test]
