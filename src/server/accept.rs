@@ -57,7 +57,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                     shared: shared.clone(),
                     slot: Some(slot),
                 };
-                let _ = io.set_nodelay(true);
+                super::socket::configure(&io, &shared.config);
                 shared
                     .tasks
                     .spawn(serve_connection(shared.clone(), io, addr, None, slot));

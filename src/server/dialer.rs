@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::net::TcpStream;
 use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
@@ -88,7 +87,10 @@ async fn dial(
         permit = shared.dialing.clone().acquire_owned() => permit.ok(),
     }?;
     let addr = enode.tcp_addr();
-    let connect = tokio::time::timeout(shared.config.dial_timeout, TcpStream::connect(addr));
+    let connect = tokio::time::timeout(
+        shared.config.dial_timeout,
+        super::socket::connect(addr, &shared.config),
+    );
     let connected = tokio::select! {
         biased;
         _ = cancel.cancelled() => return None,
@@ -96,7 +98,6 @@ async fn dial(
     };
     match connected {
         Ok(Ok(io)) => {
-            let _ = io.set_nodelay(true);
             Some(serve_connection(shared.clone(), io, addr, Some(enode.id), permit).await)
         }
         Ok(Err(e)) => {
@@ -201,7 +202,10 @@ pub(crate) async fn dial_once(
         _ = shared.shutdown.cancelled() => return Err(DialError::Stopped),
         permit = shared.dialing.clone().acquire_owned() => permit.map_err(|_| DialError::Stopped)?,
     };
-    let connect = tokio::time::timeout(shared.config.dial_timeout, TcpStream::connect(addr));
+    let connect = tokio::time::timeout(
+        shared.config.dial_timeout,
+        super::socket::connect(addr, &shared.config),
+    );
     let io = tokio::select! {
         biased;
         _ = shared.shutdown.cancelled() => return Err(DialError::Stopped),
@@ -211,7 +215,6 @@ pub(crate) async fn dial_once(
             Err(_) => return Err(DialError::Timeout),
         },
     };
-    let _ = io.set_nodelay(true);
     // Subscribed before the handshake starts, so its refusal event cannot be missed.
     let mut events = shared.events.subscribe();
     let (done, handshake_over) = oneshot::channel();

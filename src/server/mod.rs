@@ -8,6 +8,7 @@
 //! dial_scheduler.rs  fills dialed slots from node sources (discovery::source, discv4)
 //! handle.rs      ServerHandle: peers, events, static/trusted peers, stop
 //! send_all.rs    ServerHandle::broadcast (try_send to each peer), peers_info
+//! socket.rs      listener and outgoing TCP connections (Nagle off, optional buffer bound)
 //! state.rs       what the tasks share
 //! ```
 
@@ -22,13 +23,13 @@ mod gating;
 mod handle;
 mod metrics;
 mod send_all;
+mod socket;
 mod state;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use tokio::net::TcpListener;
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -122,8 +123,7 @@ impl Server {
         crate::metrics::describe();
         let listener = match config.listen_addr {
             Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
+                socket::listen(addr, &config)
                     .map_err(|source| StartError::Bind { addr, source })?,
             ),
             None => None,
