@@ -62,7 +62,8 @@ pub struct SessionTimeouts {
     pub ping_interval: Duration,
     /// A peer silent this long is dropped with PingTimeout. Default 30 s.
     pub read_idle: Duration,
-    /// Longest a write may block. Default 20 s.
+    /// Longest the connection may take none of the bytes we have for it (a stall, not the
+    /// time to write a large message to a slow peer); then the session ends. Default 20 s.
     pub write: Duration,
     /// After we send Disconnect, how long we wait for the peer to close. Default 2 s.
     pub disconnect_linger: Duration,

@@ -393,6 +393,37 @@ async fn a_peer_that_never_reads_ends_the_session_at_the_write_timeout() {
     assert_eq!(t0.elapsed(), limits.write + limits.disconnect_linger);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_reads_slowly_but_steadily_outlasts_the_write_timeout() {
+    let t0 = Instant::now();
+    let (ours, theirs) = rlpx_pair(1024).await;
+    let limits = SessionTimeouts::default();
+    let local = Local::start(ours, limits, vec![slot(0x10, 1, 16)], 1 << 20).await;
+    let mut remote = Remote { stream: theirs };
+    // Six messages, sealed into one batch that the peer takes a frame per 15 s: 90 s in all,
+    // 4.5 write timeouts, but never 20 s without progress.
+    let sent: Vec<Vec<u8>> = (0..6).map(|i| incompressible(8 * 1024, i)).collect();
+    for msg in &sent {
+        local.handlers[0].queue(0, msg);
+    }
+    let mut received = Vec::new();
+    while received.len() < sent.len() {
+        tokio::time::sleep(secs(15)).await;
+        // Something from the peer within the read idle timeout, as a live peer sends.
+        remote.send(code::PING, &EMPTY_LIST).await;
+        match remote.recv().await.expect("session still open") {
+            (code::PING | code::PONG, _) => {}
+            (code, payload) => {
+                assert_eq!(code, 0x10);
+                received.push(payload.to_vec());
+            }
+        }
+    }
+    assert_eq!(received, sent);
+    assert!(t0.elapsed() >= 4 * limits.write, "{:?}", t0.elapsed());
+    assert!(!local.control.is_ending(), "{:?}", local.control.outcome());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ending: order, Disconnect, linger
 

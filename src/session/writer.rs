@@ -104,24 +104,43 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             .map_err(|_| SessionEnd::Closed)
     }
 
+    /// Writes the sealed frames out. The write timeout is a stall timeout: it runs from the
+    /// last write the socket took, so a slow peer that keeps reading is not dropped for the
+    /// size of a batch (the kernel holds only `unsent_limit` bytes of it ahead of the peer).
     async fn flush(&mut self) -> Result<(), SessionEnd> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let write = async {
-            self.io.write_all(&self.buf).await?;
-            self.io.flush().await
-        };
-        match tokio::time::timeout(self.write_timeout, write).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "write failed");
-                return Err(SessionEnd::Closed);
+        let stalled = tokio::time::sleep(self.write_timeout);
+        tokio::pin!(stalled);
+        let mut written = 0;
+        while written < self.buf.len() {
+            let n = tokio::select! {
+                biased;
+                n = self.io.write(&self.buf[written..]) => n,
+                () = &mut stalled => return Err(write_failed("write timed out")),
+            };
+            match n {
+                Ok(0) => return Err(write_failed("connection took no bytes")),
+                Ok(n) => written += n,
+                Err(e) => {
+                    tracing::debug!(error = %e, "write failed");
+                    return Err(SessionEnd::Closed);
+                }
             }
-            Err(_) => {
-                tracing::debug!("write timed out");
-                return Err(SessionEnd::Closed);
+            if written < self.buf.len() {
+                stalled
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + self.write_timeout);
             }
+        }
+        tokio::select! {
+            biased;
+            flushed = self.io.flush() => flushed.map_err(|e| {
+                tracing::debug!(error = %e, "flush failed");
+                SessionEnd::Closed
+            })?,
+            () = &mut stalled => return Err(write_failed("flush timed out")),
         }
         self.buf.clear();
         if self.buf.capacity() > KEEP_CAPACITY {
@@ -129,6 +148,11 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         }
         Ok(())
     }
+}
+
+fn write_failed(why: &'static str) -> SessionEnd {
+    tracing::debug!("{why}");
+    SessionEnd::Closed
 }
 
 /// Writes until the session ends. On a local end, queued messages are written first, then
