@@ -28,7 +28,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             }
         }
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = super::socket::accept(&listener, &shared.config) => accepted,
             _ = shared.shutdown.cancelled() => return,
         };
         let (io, addr) = match accepted {
@@ -57,7 +57,6 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                     shared: shared.clone(),
                     slot: Some(slot),
                 };
-                super::socket::configure(&io, &shared.config);
                 shared
                     .tasks
                     .spawn(serve_connection(shared.clone(), io, addr, None, slot));

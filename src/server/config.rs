@@ -101,15 +101,17 @@ pub struct ServerConfig {
     /// Kernel send and receive buffer size of each peer connection (`SO_SNDBUF`,
     /// `SO_RCVBUF`), or `None` for the OS default, which on Linux grows to several MB on a
     /// busy connection. Bytes already in these buffers are ahead of any later frame,
-    /// however urgent, so a bound caps that wait at about size / bandwidth (256 KiB at
-    /// 400 MB/s: 0.7 ms), and caps a connection's throughput at about size / round-trip time.
-    /// Default `None`; see also `unsent_limit`.
+    /// however urgent, so a bound caps that wait at about size / bandwidth, and caps a
+    /// connection's throughput at about size / round-trip time. Linux doubles the value for
+    /// its bookkeeping: 256 KiB holds up to 512 KiB, 1.3 ms at 400 MB/s, and allows about
+    /// 5 MB/s over a 100 ms round trip. Default `None`; see also `unsent_limit`.
     pub socket_buffer: Option<usize>,
     /// Most bytes a peer connection's kernel send buffer holds that TCP has not sent yet
     /// (`TCP_NOTSENT_LOWAT`, Linux and Android; ignored elsewhere). Frames beyond it wait in
     /// the session's own queues, where a later Pong or small request can still go first;
-    /// unlike `socket_buffer` it does not shrink the TCP window. `None`: the kernel's
-    /// default, unbounded. Default 128 KiB.
+    /// unlike `socket_buffer` it does not shrink the TCP window. Only bytes the peer has not
+    /// taken for `SessionTimeouts::write` count as a stall, however long a large message
+    /// takes. `None`: the kernel's default, unbounded. Default 128 KiB.
     pub unsent_limit: Option<usize>,
 }
 
@@ -202,6 +204,8 @@ impl fmt::Debug for ServerConfig {
             .field("bootnodes", &self.bootnodes.len())
             .field("discovery", &self.discovery_enabled())
             .field("external_ip", &self.external_ip)
+            .field("socket_buffer", &self.socket_buffer)
+            .field("unsent_limit", &self.unsent_limit)
             .finish_non_exhaustive()
     }
 }

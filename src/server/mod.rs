@@ -8,7 +8,8 @@
 //! dial_scheduler.rs  fills dialed slots from node sources (discovery::source, discv4)
 //! handle.rs      ServerHandle: peers, events, static/trusted peers, stop
 //! send_all.rs    ServerHandle::broadcast (try_send to each peer), peers_info
-//! socket.rs      listener and outgoing TCP connections (Nagle off, optional buffer bound)
+//! socket.rs      listener, dialed and accepted sockets (Nagle off, TCP_NOTSENT_LOWAT,
+//!                optional buffer bound)
 //! state.rs       what the tasks share
 //! ```
 

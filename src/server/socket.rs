@@ -18,7 +18,9 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use super::ServerConfig;
 
 /// Backlog of the listening socket: connections the kernel completes while the accept loop
-/// is busy or out of pending slots.
+/// is busy or out of pending slots. Above std's and mio's 128 so that a server holding
+/// thousands of peers, restarted, is not sent into SYN retransmit backoff (1 s, 3 s, ...) by
+/// all of them reconnecting at once; Linux caps it at `net.core.somaxconn` (4096 by default).
 const BACKLOG: u32 = 1024;
 
 fn socket_for(addr: SocketAddr, buffer: Option<usize>) -> io::Result<TcpSocket> {
@@ -39,8 +41,10 @@ fn socket_for(addr: SocketAddr, buffer: Option<usize>) -> io::Result<TcpSocket> 
 /// that the window the kernel offers in its SYN-ACK already fits the receive buffer.
 pub(crate) fn listen(addr: SocketAddr, config: &ServerConfig) -> io::Result<TcpListener> {
     let socket = socket_for(addr, config.socket_buffer)?;
-    // As std's `TcpListener::bind`: a restarted node can listen again at once, while the
-    // previous run's connections are in TIME_WAIT.
+    // As std's `TcpListener::bind` on Unix: a restarted node can listen again at once, while
+    // the previous run's connections are in TIME_WAIT. Not on Windows, where the option
+    // would let another socket bind the port we listen on.
+    #[cfg(not(windows))]
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
@@ -53,6 +57,16 @@ pub(crate) async fn connect(addr: SocketAddr, config: &ServerConfig) -> io::Resu
         .await?;
     configure(&io, config);
     Ok(io)
+}
+
+/// The next connection on `listener`, configured as [`configure`] does.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    config: &ServerConfig,
+) -> io::Result<(TcpStream, SocketAddr)> {
+    let (io, addr) = listener.accept().await?;
+    configure(&io, config);
+    Ok((io, addr))
 }
 
 /// Per-connection settings, for accepted connections too: Nagle off (frames are whole
@@ -71,8 +85,7 @@ fn set_unsent_limit(io: &TcpStream, limit: usize) -> io::Result<()> {
     socket2::SockRef::from(io).set_tcp_notsent_lowat(u32::try_from(limit).unwrap_or(u32::MAX))
 }
 
-/// Elsewhere the option is missing (macOS has it under another rule); the kernel's default
-/// buffering stays.
+/// Elsewhere socket2 does not expose the option; the kernel's default buffering stays.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn set_unsent_limit(_io: &TcpStream, _limit: usize) -> io::Result<()> {
     Ok(())
@@ -103,10 +116,8 @@ mod tests {
     async fn pair(config: &ServerConfig) -> (TcpStream, TcpStream) {
         let listener = listen("127.0.0.1:0".parse().unwrap(), config).unwrap();
         let addr = listener.local_addr().unwrap();
-        let (dialed, accepted) = tokio::join!(connect(addr, config), listener.accept());
-        let accepted = accepted.unwrap().0;
-        configure(&accepted, config);
-        (dialed.unwrap(), accepted)
+        let (dialed, accepted) = tokio::join!(connect(addr, config), accept(&listener, config));
+        (dialed.unwrap(), accepted.unwrap().0)
     }
 
     #[tokio::test]
