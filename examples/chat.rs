@@ -28,7 +28,7 @@ struct Args {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let (chat, mut incoming) = FooBar::new();
-    let mut config = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
+    let mut config = ServerConfig::new(NodeKey::random());
     config.listen_addr = Some(args.listen);
     config.name = "peerwire-chat".into();
     config.protocols = vec![chat.protocol()];

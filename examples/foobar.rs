@@ -15,7 +15,7 @@ type Error = Box<dyn std::error::Error>;
 const WAIT: Duration = Duration::from_secs(5);
 
 async fn node(name: &str, foobar: &FooBar) -> Result<ServerHandle, Error> {
-    let mut config = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
+    let mut config = ServerConfig::new(NodeKey::random());
     config.name = format!("peerwire-example/{name}");
     config.listen_addr = Some("127.0.0.1:0".parse()?);
     config.protocols = vec![foobar.protocol()];

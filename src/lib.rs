@@ -23,8 +23,8 @@
 //! use peerwire::crypto::NodeKey;
 //! use peerwire::rlpx::{RlpxConfig, RlpxStream};
 //!
-//! let server_key = NodeKey::generate(&mut rand::rngs::OsRng);
-//! let client_key = NodeKey::generate(&mut rand::rngs::OsRng);
+//! let server_key = NodeKey::random();
+//! let client_key = NodeKey::random();
 //! let server_id = server_key.id();
 //! let (a, b) = tokio::io::duplex(64 * 1024);
 //! let config = RlpxConfig::default();

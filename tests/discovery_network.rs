@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use peerwire::server::ServerHandle;
+use peerwire::server::{DiscoveryMode, ServerHandle};
 use support::*;
 
 const NODES: usize = 15;
@@ -17,8 +17,8 @@ async fn node(i: usize, bootnodes: Vec<peerwire::crypto::Enode>) -> ServerHandle
     c.listen_addr = Some(format!("127.0.0.{}:0", i + 1).parse().unwrap());
     // 4 dialed slots, 8 inbound: enough to connect to 3, few enough to stop dialing.
     c.max_peers = 12;
-    c.bootnodes = bootnodes;
-    c.discovery = Some(true);
+    c.discovery.bootnodes = bootnodes;
+    c.discovery.mode = DiscoveryMode::Always;
     start(c).await
 }
 

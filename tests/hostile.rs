@@ -26,8 +26,8 @@ const SOON: Duration = Duration::from_secs(1);
 
 fn hostile_config(protocols: Vec<Protocol>) -> ServerConfig {
     let mut c = config(protocols);
-    c.handshake_timeout = Duration::from_secs(1);
-    c.session = SessionTimeouts {
+    c.connection.handshake_timeout = Duration::from_secs(1);
+    c.connection.session = SessionTimeouts {
         ping_interval: Duration::from_secs(60),
         read_idle: Duration::from_secs(60),
         write: Duration::from_millis(500),

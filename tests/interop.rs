@@ -220,8 +220,8 @@ async fn foo_sent_on_added_gets_bar(js: &mut JsPeer) {
 /// A server whose own Pings cannot unstick a stalled session during the test.
 fn quiet_config(protocols: Vec<Protocol>) -> peerwire::server::ServerConfig {
     let mut c = config(protocols);
-    c.session.ping_interval = Duration::from_secs(60);
-    c.session.read_idle = Duration::from_secs(60);
+    c.connection.session.ping_interval = Duration::from_secs(60);
+    c.connection.session.read_idle = Duration::from_secs(60);
     c
 }
 

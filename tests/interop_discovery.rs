@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use peerwire::crypto::{Enode, NodeId};
 use peerwire::discovery::v4::{Discv4Handle, QueryError, ServiceConfig};
 use peerwire::protocol::Direction;
-use peerwire::server::PeerEvent;
+use peerwire::server::{DiscoveryMode, PeerEvent};
 use serde_json::{json, Value};
 use support::node::*;
 use support::*;
@@ -270,8 +270,8 @@ async fn peerwire_finds_an_ethereumjs_node_by_discovery_and_dials_it() {
     assert_ne!(js.enode.tcp_port, js.enode.udp_port);
     let t0 = Instant::now();
     let mut c = config(vec![idle("foo")]);
-    c.bootnodes = vec![js.enode];
-    c.discovery = Some(true);
+    c.discovery.bootnodes = vec![js.enode];
+    c.discovery.mode = DiscoveryMode::Always;
     let server = start(c).await;
     let mut events = server.events();
     let wait = async {

@@ -198,7 +198,7 @@ async fn each_metric_family_is_recorded_with_its_labels() {
     );
     // A server that only admits 10.0.0.0/8 refuses us before the handshake.
     let mut restricted_config = config(vec![echo("foo", 1)]);
-    restricted_config.net_restrict = Some(vec!["10.0.0.0/8".parse().unwrap()]);
+    restricted_config.gating.net_restrict = Some(vec!["10.0.0.0/8".parse().unwrap()]);
     let restricted = start(restricted_config).await;
     let mut events = restricted.events();
     let _refused = TcpStream::connect(restricted.local_enode().tcp_addr())

@@ -167,9 +167,9 @@ async fn broadcast_skips_a_peer_whose_queue_is_full_and_reaches_the_others_at_on
     let (tx_hub, _rx_hub) = mpsc::unbounded_channel();
     let mut hub_config = config(vec![relay(tx_hub).with_queue_capacity(16, 1)]);
     // The stuck writer must not time out while the test fills the queue.
-    hub_config.session = SessionTimeouts {
+    hub_config.connection.session = SessionTimeouts {
         write: Duration::from_secs(60),
-        ..hub_config.session
+        ..hub_config.connection.session
     };
     let hub = start(hub_config).await;
     let (tx_fast, mut rx_fast) = mpsc::unbounded_channel();

@@ -17,7 +17,7 @@ use support::*;
 /// Far beyond every bound below: a stall is not resolved by the server's own timers.
 fn quiet_config() -> ServerConfig {
     let mut c = config(vec![echo("foo", 1)]);
-    c.session = SessionTimeouts {
+    c.connection.session = SessionTimeouts {
         ping_interval: Duration::from_secs(60),
         read_idle: Duration::from_secs(60),
         write: Duration::from_secs(1),

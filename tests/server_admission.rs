@@ -81,10 +81,10 @@ async fn dialing_ourselves_is_refused_as_self() {
 #[tokio::test]
 async fn handshakes_beyond_max_pending_wait_for_a_free_slot() {
     let mut c = config(vec![idle("idle")]);
-    c.max_pending_peers = 2;
+    c.gating.max_pending = 2;
     // With no reserve for static and trusted peers, a full pool leaves connections waiting in
     // the backlog (with a reserve, strangers are refused: tests/server_gating.rs).
-    c.reserved_pending_peers = 0;
+    c.gating.reserved_pending = 0;
     let server = start(c).await;
     let addr = server.local_enode().tcp_addr();
     // Two connections that never send auth hold both pending slots.

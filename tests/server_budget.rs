@@ -61,10 +61,10 @@ async fn many_peers_cannot_hold_more_than_the_server_budget() {
     })
     .with_queue_capacity(1, 1);
     let mut c = config(vec![stalled]);
-    c.peer_inbound_budget = BUDGET;
-    c.inbound_budget = BUDGET;
+    c.inbound.per_peer = BUDGET;
+    c.inbound.total = BUDGET;
     // All peers connect from 127.0.0.1 at once.
-    c.max_pending_per_ip = usize::from(PEERS) + 1;
+    c.gating.max_pending_per_ip = usize::from(PEERS) + 1;
     let server = start(c).await;
 
     let mut plain = vec![0u8; SIZE];

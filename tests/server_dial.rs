@@ -85,7 +85,7 @@ async fn dialing_ourselves_is_refused_before_connecting() {
 #[tokio::test]
 async fn a_listener_that_never_answers_times_the_handshake_out() {
     let mut c = config(vec![idle("foo")]);
-    c.handshake_timeout = Duration::from_millis(300);
+    c.connection.handshake_timeout = Duration::from_millis(300);
     let a = start(c).await;
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let enode = Enode::new(key().id(), silent.local_addr().unwrap());

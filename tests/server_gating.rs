@@ -76,9 +76,9 @@ async fn leave(mut peer: RawPeer) {
 #[tokio::test]
 async fn silent_connections_from_one_address_do_not_lock_out_another() {
     let mut c = config(vec![idle("idle")]);
-    c.max_pending_peers = 10;
+    c.gating.max_pending = 10;
     // Silent connections would hold their slots this long.
-    c.handshake_timeout = Duration::from_secs(10);
+    c.connection.handshake_timeout = Duration::from_secs(10);
     let server = start(c).await;
     let mut events = server.events();
     let addr = server.local_enode().tcp_addr();
@@ -112,7 +112,7 @@ async fn silent_connections_from_one_address_do_not_lock_out_another() {
 async fn an_immediate_reconnect_is_throttled_unless_loopback_is_exempt() {
     for exempt in [ThrottleExempt::None, ThrottleExempt::Loopback] {
         let mut c = config(vec![idle("idle")]);
-        c.inbound_throttle_exempt = exempt;
+        c.gating.throttle_exempt = exempt;
         let server = start(c).await;
         let mut events = server.events();
         let k = key();
@@ -141,9 +141,9 @@ async fn an_immediate_reconnect_is_throttled_unless_loopback_is_exempt() {
 async fn a_trusted_peer_seen_before_gets_in_through_the_reserve_when_strangers_fill_the_pool() {
     let trusted = key();
     let mut c = config(vec![idle("idle")]);
-    c.max_pending_peers = 4;
-    c.reserved_pending_peers = 1;
-    c.handshake_timeout = Duration::from_secs(10);
+    c.gating.max_pending = 4;
+    c.gating.reserved_pending = 1;
+    c.connection.handshake_timeout = Duration::from_secs(10);
     c.trusted_peers = vec![trusted.id()];
     let server = start(c).await;
     let addr = server.local_enode().tcp_addr();
@@ -173,7 +173,7 @@ async fn net_restrict_refuses_addresses_outside_it_inbound_and_dialed() {
         start(c).await
     };
     let mut c = config(vec![idle("idle")]);
-    c.net_restrict = Some(vec!["127.0.0.2/32".parse().unwrap()]);
+    c.gating.net_restrict = Some(vec!["127.0.0.2/32".parse().unwrap()]);
     let server = start(c).await;
     let mut events = server.events();
 

@@ -40,7 +40,7 @@ async fn ping_is_answered_with_pong() {
 #[tokio::test]
 async fn silent_peer_is_dropped_with_ping_timeout() {
     let mut c = config(vec![idle("idle")]);
-    c.session = timeouts(10_000, 300);
+    c.connection.session = timeouts(10_000, 300);
     let server = start(c).await;
     let mut events = server.events();
     let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
@@ -59,9 +59,9 @@ async fn silent_peer_is_dropped_with_ping_timeout() {
 #[tokio::test]
 async fn pings_keep_two_quiet_servers_connected() {
     let mut ca = config(vec![idle("idle")]);
-    ca.session = timeouts(100, 600);
+    ca.connection.session = timeouts(100, 600);
     let mut cb = config(vec![idle("idle")]);
-    cb.session = timeouts(100, 600);
+    cb.connection.session = timeouts(100, 600);
     let (a, b) = (start(ca).await, start(cb).await);
     let mut events = a.events();
     b.add_peer(a.local_enode());

@@ -90,12 +90,12 @@ async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
     // A small inbound budget: once 2 MiB wait for the handler, the server stops reading,
     // and the backlog reaches our queue.
     let mut ca = config(vec![sink]);
-    ca.peer_inbound_budget = 2 << 20;
+    ca.inbound.per_peer = 2 << 20;
     let a = start(ca).await;
     // Our writer stalls for the rest of the test: its write timeout must not end the session
     // (and make `send` return `Disconnected`) however slowly a loaded machine runs the test.
     let mut cb = config(vec![probe("sink", 1, 2, tx).with_queue_capacity(4, 4)]);
-    cb.session.write = Duration::from_secs(60);
+    cb.connection.session.write = Duration::from_secs(60);
     let b = start(cb).await;
     b.add_peer(a.local_enode());
     let (_peer, rw) = rx.recv().await.unwrap();
@@ -236,13 +236,13 @@ async fn bulk_sender_does_not_starve_a_latency_sensitive_protocol() {
     };
     // The sender's writes stall while the gate is shut: allow for it.
     let patient = |mut c: peerwire::server::ServerConfig| {
-        c.session.write = Duration::from_secs(20);
+        c.connection.session.write = Duration::from_secs(20);
         c
     };
     // The receiver parks little (1 MiB): the backlog must build up in the sender's queues,
     // where the write scheduler decides the order.
     let mut ca = patient(config(vec![bulk_sink, echo("ping", 1)]));
-    ca.peer_inbound_budget = 1 << 20;
+    ca.inbound.per_peer = 1 << 20;
     let a = start(ca).await;
     let b = start(patient(config(vec![
         // The whole backlog fits the queue, in messages and in bytes.

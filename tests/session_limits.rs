@@ -129,9 +129,9 @@ async fn messages_parked_before_a_remote_disconnect_reach_the_handler() {
     })
     .with_queue_capacity(1, 1);
     let mut c = config(vec![slow]);
-    c.session = SessionTimeouts {
+    c.connection.session = SessionTimeouts {
         disconnect_linger: Duration::from_secs(1),
-        ..c.session
+        ..c.connection.session
     };
     let server = start(c).await;
     let mut hand = Hand::dial(&server, key()).await;

@@ -7,7 +7,7 @@ use peerwire::server::ServerConfig;
 
 /// A server config with `protocols`, listening on loopback if `listen`.
 pub fn config(protocols: Vec<Protocol>, listen: bool, max_peers: usize) -> ServerConfig {
-    let mut c = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
+    let mut c = ServerConfig::new(NodeKey::random());
     c.listen_addr = listen.then(|| "127.0.0.1:0".parse().unwrap());
     c.protocols = protocols;
     c.max_peers = max_peers;

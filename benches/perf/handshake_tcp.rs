@@ -135,9 +135,9 @@ async fn measure() -> Figures {
         }
     });
     let mut c = config(vec![protocol], true, 4 * IN_FLIGHT * KEYS_PER_SLOT);
-    c.no_dial = true;
-    c.max_pending_peers = 2 * IN_FLIGHT;
-    c.max_pending_per_ip = 2 * IN_FLIGHT;
+    c.dial.enabled = false;
+    c.gating.max_pending = 2 * IN_FLIGHT;
+    c.gating.max_pending_per_ip = 2 * IN_FLIGHT;
     let server = Server::start(c).await.unwrap();
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
         .arg("--handshake-clients")

@@ -40,7 +40,7 @@ pub async fn clients(server: Enode, count: usize) {
     for i in 0..count {
         let permit = setup.clone().acquire_owned().await.unwrap();
         tokio::spawn(async move {
-            let key = NodeKey::generate(&mut rand::rngs::OsRng);
+            let key = NodeKey::random();
             // A connection refused under load is tried again, as a real peer would.
             for attempt in 1..=3 {
                 match client::connect(&server, client::source(i, SOURCES), &key).await {
@@ -88,7 +88,7 @@ fn ping_round_trips(server: Enode) -> Vec<Duration> {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let key = NodeKey::generate(&mut rand::rngs::OsRng);
+            let key = NodeKey::random();
             let source = client::source(SOURCES, SOURCES + 1);
             let mut stream = client::connect(&server, source, &key).await.unwrap().stream;
             let ping = client::empty_list();
@@ -131,9 +131,9 @@ async fn measure() -> Figures {
         Ok(())
     });
     let mut c = config(vec![idle], true, ALL + 100);
-    c.no_dial = true;
-    c.max_pending_peers = 2 * CONNECTING;
-    c.max_pending_per_ip = 2 * CONNECTING;
+    c.dial.enabled = false;
+    c.gating.max_pending = 2 * CONNECTING;
+    c.gating.max_pending_per_ip = 2 * CONNECTING;
     let server = Server::start(c).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (before, heap_before) = (rss(), heap::snapshot());

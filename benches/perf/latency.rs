@@ -37,9 +37,9 @@ type Sockets = fn(&mut ServerConfig);
 /// The settings compared: the defaults, the kernel's own buffering, and bounded buffers.
 const SOCKETS: [(&str, Sockets); 3] = [
     ("default sockets", |_| {}),
-    ("unsent_limit = None", |c| c.unsent_limit = None),
+    ("unsent_limit = None", |c| c.connection.unsent_limit = None),
     ("socket_buffer = 256 KiB", |c| {
-        c.socket_buffer = Some(256 * 1024)
+        c.connection.socket_buffer = Some(256 * 1024)
     }),
 ];
 

@@ -66,7 +66,7 @@ fn node_line(out: Output, event: &str, enode: &Enode) {
 }
 
 async fn service(bootnodes: Vec<Enode>) -> Result<Discv4Handle, String> {
-    let key = NodeKey::generate(&mut rand::rngs::OsRng);
+    let key = NodeKey::random();
     let mut config = ServiceConfig::new(
         key,
         "0.0.0.0:0".parse().unwrap_or_else(|_| unreachable!()),

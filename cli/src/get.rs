@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peerwire::crypto::{Enode, NodeKey};
-use peerwire::server::{Server, ServerConfig};
+use peerwire::server::{DiscoveryMode, Server, ServerConfig};
 use peerwire_blobs::{BlobHash, Blobs, FetchError, MemoryStore};
 use serde_json::json;
 
@@ -29,10 +29,10 @@ pub async fn run(
     }
     let limit = Duration::from_secs(timeout_secs.max(1));
     let blobs = Blobs::new(Arc::new(MemoryStore::new()));
-    let mut config = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
+    let mut config = ServerConfig::new(NodeKey::random());
     config.name = concat!("peerwire-get/", env!("CARGO_PKG_VERSION")).into();
     config.listen_addr = None;
-    config.discovery = Some(false);
+    config.discovery.mode = DiscoveryMode::Never;
     config.protocols = vec![blobs.protocol()];
     let server = Server::start(config).await.map_err(|e| e.to_string())?;
     let fetched = tokio::time::timeout(limit, fetch(&server, &blobs, enode, &hash)).await;

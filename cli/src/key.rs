@@ -44,7 +44,7 @@ impl KeyArgs {
                 Err(std::env::VarError::NotUnicode(_)) => {
                     return Err(format!("bad {KEY_ENV}: not hex digits"));
                 }
-                _ => return Ok(NodeKey::generate(&mut rand::rngs::OsRng)),
+                _ => return Ok(NodeKey::random()),
             }
         };
         Ok(NodeKey::new(secret))

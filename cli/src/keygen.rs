@@ -6,7 +6,7 @@ use std::path::Path;
 use peerwire::crypto::NodeKey;
 
 pub fn run(out: Option<&Path>) -> Result<(), String> {
-    let key = NodeKey::generate(&mut rand::rngs::OsRng);
+    let key = NodeKey::random();
     if let Some(path) = out {
         write_key_file(path, &hex::encode(key.secret().secret_bytes()))?;
     }

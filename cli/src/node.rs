@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use peerwire::crypto::Enode;
 use peerwire::protocol::SendError;
-use peerwire::server::{PeerEvent, Server, ServerConfig};
+use peerwire::server::{DiscoveryMode, PeerEvent, Server, ServerConfig};
 use peerwire_foobar::{FooBar, FooBarError, FooBarEvent};
 use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};
@@ -80,9 +80,13 @@ pub async fn run(args: NodeArgs) -> Result<(), String> {
     if let Some(name) = args.name {
         config.name = name;
     }
-    config.bootnodes = args.bootnodes;
-    config.discovery = Some(!args.nodiscover);
-    config.external_ip = args.nat;
+    config.discovery.bootnodes = args.bootnodes;
+    config.discovery.mode = if args.nodiscover {
+        DiscoveryMode::Never
+    } else {
+        DiscoveryMode::Always
+    };
+    config.discovery.external_ip = args.nat;
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut sigint =

@@ -45,7 +45,7 @@ async fn exchange(enode: &Enode, limit: Duration) -> Result<Hello, String> {
         std::io::ErrorKind::ConnectionRefused => format!("connection refused by {addr}"),
         _ => format!("cannot connect to {addr}: {e}"),
     })?;
-    let key = NodeKey::generate(&mut rand::rngs::OsRng);
+    let key = NodeKey::random();
     let config = RlpxConfig {
         handshake_timeout: limit,
         ..RlpxConfig::default()

@@ -121,6 +121,13 @@ impl NodeKey {
         }
     }
 
+    /// A fresh key pair from the operating system's randomness (through `rand`'s
+    /// thread-local CSPRNG, seeded from it). Use [`generate`](Self::generate) to draw from
+    /// an RNG of your own, e.g. a seeded one in tests.
+    pub fn random() -> Self {
+        Self::generate(&mut rand::thread_rng())
+    }
+
     /// A fresh key pair drawn from `rng`.
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
         Self::new(generate_secret_key(rng))

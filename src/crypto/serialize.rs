@@ -24,7 +24,7 @@ mod tests {
 
     #[test]
     fn ids_and_enodes_serialize_as_their_text() {
-        let id = crate::crypto::NodeKey::generate(&mut rand::rngs::OsRng).id();
+        let id = crate::crypto::NodeKey::random().id();
         let enode = Enode::new(id, "127.0.0.1:30303".parse().unwrap());
         assert_eq!(serde_json::to_value(id).unwrap(), id.to_string());
         assert_eq!(serde_json::to_value(enode).unwrap(), enode.to_string());

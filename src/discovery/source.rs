@@ -9,7 +9,7 @@
 //! use peerwire::crypto::{Enode, NodeKey};
 //! use peerwire::discovery::source::{FairMix, NodeStream};
 //!
-//! let id = NodeKey::generate(&mut rand::rngs::OsRng).id();
+//! let id = NodeKey::random().id();
 //! let dns: NodeStream = Box::pin(futures_util::stream::iter(vec![Enode::new(
 //!     id,
 //!     ([10, 0, 0, 1], 30303).into(),
@@ -108,7 +108,7 @@ mod tests {
     use crate::crypto::NodeKey;
 
     fn enode(i: u8) -> Enode {
-        let key = NodeKey::generate(&mut rand::rngs::OsRng);
+        let key = NodeKey::random();
         Enode::new(key.id(), ([10, 0, 0, i], 30303).into())
     }
 

@@ -128,7 +128,7 @@ pub fn run_handler(protocol: &Protocol) -> (JoinHandle<Result<(), HandlerError>>
 
 fn fake_info(shared: &SharedCapability, direction: Direction) -> PeerInfo {
     PeerInfo {
-        id: NodeKey::generate(&mut rand::rngs::OsRng).id(),
+        id: NodeKey::random().id(),
         remote_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         local_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         direction,

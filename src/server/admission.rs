@@ -155,7 +155,7 @@ mod tests {
     }
 
     fn id() -> NodeId {
-        NodeKey::generate(&mut rand::rngs::OsRng).id()
+        NodeKey::random().id()
     }
 
     fn reason(result: Result<(), (DisconnectReason, Direction)>) -> Option<DisconnectReason> {

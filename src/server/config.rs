@@ -1,4 +1,13 @@
-//! Server settings, with devp2p's (go-ethereum's) defaults.
+//! Server settings, with devp2p's (go-ethereum's) defaults, grouped by what they govern.
+//!
+//! ```text
+//! ServerConfig     identity, listen address, protocols, peer slots, known peers, events
+//!   .dial          whom and how fast we dial            DialConfig
+//!   .gating        who may connect before the handshake GatingConfig
+//!   .discovery     Node Discovery v4                    DiscoveryConfig
+//!   .connection    sockets, handshake, session timers   ConnectionConfig
+//!   .inbound       bytes waiting for our handlers       InboundLimits
+//! ```
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -13,91 +22,170 @@ use crate::session::SessionTimeouts;
 
 /// Everything a [`Server`](super::Server) needs.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// The node key; its public key is the node id.
     pub key: NodeKey,
-    /// Client id sent in Hello, e.g. `peerwire/0.1.0`.
+    /// Client id sent in Hello. Default `peerwire/<version>`.
     pub name: String,
     /// Where to listen; port 0 picks a free port. `None`: do not accept connections.
+    /// Default 0.0.0.0:30303.
     pub listen_addr: Option<SocketAddr>,
-    /// Most connected peers, trusted ones not counted. Default 50.
-    pub max_peers: usize,
-    /// Most connections in handshake at once. Default 50.
-    pub max_pending_peers: usize,
-    /// One in `dial_ratio` of the peer slots is for connections we dial. Default 3.
-    pub dial_ratio: usize,
-    /// Peers to keep connected, redialed with backoff.
-    pub static_peers: Vec<Enode>,
-    /// Peers admitted even when the peer slots are full.
-    pub trusted_peers: Vec<NodeId>,
-    /// The sub-protocols we run.
+    /// The sub-protocols we run. Default none.
     pub protocols: Vec<Protocol>,
-    /// Do not dial anyone, static peers included.
-    pub no_dial: bool,
-    /// Longest the RLPx handshake, and then the Hello exchange, may each take. Default 5 s.
-    pub handshake_timeout: Duration,
+    /// Most connected peers, trusted ones not counted; one in [`DialConfig::ratio`] of these
+    /// slots is for peers we dial. Each idle peer costs about 22 KiB. Default 50.
+    pub max_peers: usize,
+    /// Peers to keep connected, redialed with backoff. Default none.
+    pub static_peers: Vec<Enode>,
+    /// Peers admitted even when the peer slots are full. Default none.
+    pub trusted_peers: Vec<NodeId>,
+    /// Peer events kept for slow subscribers before they lag. Costs about 100 bytes an
+    /// event. Default 1024.
+    pub event_capacity: usize,
+    /// Send a [`PeerEvent::Msg`](super::PeerEvent::Msg) for every protocol message received
+    /// or sent (go-ethereum's `EnableMsgEvents`), for debugging tools; costs an event per
+    /// message. Default off.
+    pub msg_events: bool,
+    /// Whom we dial and how fast.
+    pub dial: DialConfig,
+    /// Which connections we take before the handshake.
+    pub gating: GatingConfig,
+    /// Node Discovery v4.
+    pub discovery: DiscoveryConfig,
+    /// Sockets, the handshake and session timers.
+    pub connection: ConnectionConfig,
+    /// Received bytes that may wait for our handlers.
+    pub inbound: InboundLimits,
+}
+
+/// Whom we dial and how fast.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DialConfig {
+    /// Whether we dial at all, static peers included. Default `true`.
+    pub enabled: bool,
+    /// One in `ratio` of the peer slots is for connections we dial (go-ethereum's
+    /// `DialRatio`). Default 3.
+    pub ratio: usize,
+    /// Most dials of discovered nodes in progress at once (go-ethereum's
+    /// `maxActiveDialTasks`); each holds a socket and, once connected, a pending slot.
+    /// Default 16.
+    pub max_concurrent: usize,
     /// Longest a TCP connect may take. Default 15 s.
-    pub dial_timeout: Duration,
+    pub timeout: Duration,
     /// First and longest delay between redials of a static peer. Default 1 s and 30 s.
     pub redial_backoff: (Duration, Duration),
-    /// Ping, idle, write and disconnect timing of sessions.
-    pub session: SessionTimeouts,
-    /// Peer events kept for slow subscribers before they lag. Default 1024.
-    pub event_capacity: usize,
-    /// Bytes of received messages one peer may have waiting for our handlers (queued or
-    /// parked behind a full protocol queue). When spent, we stop reading from that peer until
-    /// the handlers catch up. Default 32 MiB; one message of any size is always let through.
-    pub peer_inbound_budget: usize,
-    /// Bytes of received messages all peers together may have waiting for our handlers, on
-    /// top of each peer's `peer_inbound_budget`. A message counts at its decompressed size
-    /// before it is decompressed; when it does not fit, we stop reading from that peer until
-    /// handlers catch up, peers being served in turn. Default 256 MiB; held bytes exceed it
-    /// by at most one message (one larger than the whole budget goes through alone).
-    /// [`ServerHandle::inbound_bytes`](super::ServerHandle::inbound_bytes) reports the use.
-    pub inbound_budget: usize,
+}
 
-    // Connection gating (issue 9 §2); see `gating.rs` for the order of the checks.
-    /// Only addresses in these networks may connect or be dialed (go-ethereum's NetRestrict).
-    /// `None`: any address. Default `None`.
-    pub net_restrict: Option<Vec<IpNet>>,
-    /// After an inbound connection from an address, further inbound connections from it are
-    /// refused for this long (go-ethereum's `inboundThrottleTime`). Zero: no throttle.
-    /// Default 30 s.
-    pub inbound_throttle: Duration,
-    /// Addresses the inbound throttle spares. Default [`ThrottleExempt::Lan`], as go-ethereum.
-    pub inbound_throttle_exempt: ThrottleExempt,
-    /// Most handshakes in progress from one IP address, so that one host cannot hold the
-    /// pending slots. Default 3: a peer's reconnect may overlap its stale attempt, with room
-    /// for a few nodes behind one NAT address; with 50 pending slots one address holds 6 %.
-    pub max_pending_per_ip: usize,
-    /// Pending slots beyond `max_pending_peers`, used only once those are all busy and only by
+impl Default for DialConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ratio: 3,
+            max_concurrent: 16,
+            timeout: Duration::from_secs(15),
+            redial_backoff: (Duration::from_secs(1), Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Which connections we take before the handshake; `gating.rs` gives the order of the
+/// checks.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GatingConfig {
+    /// Most connections in handshake at once, each holding a socket and a handshake buffer
+    /// of a few KiB. Default 50.
+    pub max_pending: usize,
+    /// Pending slots beyond `max_pending`, used only once those are all busy and only by
     /// the addresses of static peers and of trusted peers seen before. While this reserve has
     /// room, other connections are accepted and refused at once
     /// ([`RejectReason::TooManyPending`](super::RejectReason::TooManyPending), as reth does);
     /// once it is full too, new connections wait in the listen backlog. 0: no reserve (they
     /// always wait, as go-ethereum's). Default 5.
-    pub reserved_pending_peers: usize,
+    pub reserved_pending: usize,
+    /// Most handshakes in progress from one IP address, so that one host cannot hold the
+    /// pending slots. Default 3: a peer's reconnect may overlap its stale attempt, with room
+    /// for a few nodes behind one NAT address; with 50 pending slots one address holds 6 %.
+    pub max_pending_per_ip: usize,
+    /// Only addresses in these networks may connect or be dialed (go-ethereum's
+    /// `NetRestrict`). `None`: any address. Default `None`.
+    pub net_restrict: Option<Vec<IpNet>>,
+    /// After an inbound connection from an address, further inbound connections from it are
+    /// refused for this long (go-ethereum's `inboundThrottleTime`). Zero: no throttle. The
+    /// throttle remembers at most 16,384 addresses (about 1 MiB). Default 30 s.
+    pub inbound_throttle: Duration,
+    /// Addresses the inbound throttle spares. Default [`ThrottleExempt::Lan`], as
+    /// go-ethereum.
+    pub throttle_exempt: ThrottleExempt,
+}
 
-    // Discovery and the dial scheduler (issue 10).
-    /// Discovery entry points: where the first lookups start. Default none.
+impl Default for GatingConfig {
+    fn default() -> Self {
+        Self {
+            max_pending: 50,
+            reserved_pending: 5,
+            max_pending_per_ip: 3,
+            net_restrict: None,
+            inbound_throttle: Duration::from_secs(30),
+            throttle_exempt: ThrottleExempt::Lan,
+        }
+    }
+}
+
+/// When Node Discovery v4 runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiscoveryMode {
+    /// Only when [`DiscoveryConfig::bootnodes`] are given, so that servers started without
+    /// them (tests, embedded uses) bind no UDP socket and send nothing. The default.
+    #[default]
+    WithBootnodes,
+    /// Always, with or without bootnodes: a bootnode itself, or a node others find first.
+    Always,
+    /// Never: the dial scheduler has only static peers.
+    Never,
+}
+
+/// Node Discovery v4: one UDP socket, a table of up to 16 × 256 nodes (a few hundred KiB at
+/// most) and the lookups that fill the dialed slots.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct DiscoveryConfig {
+    /// When discovery runs. Default [`DiscoveryMode::WithBootnodes`].
+    pub mode: DiscoveryMode,
+    /// Entry points: where the first lookups start. Default none.
     pub bootnodes: Vec<Enode>,
-    /// Whether to run Node Discovery v4 (a UDP socket, see `discovery_addr`) and fill the
-    /// dialed slots from it. `None` (the default): only when `bootnodes` are given, so that
-    /// servers started without them (tests, embedded uses) bind no UDP socket and send
-    /// nothing. A bootnode itself sets `Some(true)`.
-    pub discovery: Option<bool>,
-    /// The UDP address of discovery. `None`: the listen address's IP and bound TCP port.
-    pub discovery_addr: Option<SocketAddr>,
-    /// The IP address to advertise (enode, ENR), e.g. a NAT's public address. `None`: the
-    /// listen IP (127.0.0.1 for an unspecified one), replaced by what other nodes report
-    /// seeing once enough of them agree (discovery only).
+    /// The UDP address of discovery. `None` (the default): the listen address's IP and bound
+    /// TCP port.
+    pub addr: Option<SocketAddr>,
+    /// The IP address to advertise (enode, ENR), e.g. a NAT's public address. `None` (the
+    /// default): the listen IP (127.0.0.1 for an unspecified one), replaced by what other
+    /// nodes report seeing once enough of them agree (discovery only).
     pub external_ip: Option<IpAddr>,
-    /// Most dials of discovered nodes in progress at once. Default 16 (go-ethereum's
-    /// `maxActiveDialTasks`).
-    pub max_concurrent_dials: usize,
-    /// Send a [`PeerEvent::Msg`](super::PeerEvent::Msg) for every protocol message received
-    /// or sent (go-ethereum's `EnableMsgEvents`), for debugging tools. Default off.
-    pub msg_events: bool,
+}
+
+impl DiscoveryConfig {
+    /// Whether discovery runs, as [`mode`](Self::mode) decides.
+    pub fn enabled(&self) -> bool {
+        match self.mode {
+            DiscoveryMode::WithBootnodes => !self.bootnodes.is_empty(),
+            DiscoveryMode::Always => true,
+            DiscoveryMode::Never => false,
+        }
+    }
+}
+
+/// Sockets, the handshake and the session timers of each peer connection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ConnectionConfig {
+    /// Longest the RLPx handshake, and then the Hello exchange, may each take. Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Ping, idle, write and disconnect timing of sessions. Defaults in
+    /// [`SessionTimeouts`].
+    pub session: SessionTimeouts,
     /// Kernel send and receive buffer size of each peer connection (`SO_SNDBUF`,
     /// `SO_RCVBUF`), or `None` for the OS default, which on Linux grows to several MB on a
     /// busy connection. Bytes already in these buffers are ahead of any later frame,
@@ -115,56 +203,74 @@ pub struct ServerConfig {
     pub unsent_limit: Option<usize>,
 }
 
-impl ServerConfig {
-    /// A configuration with `key`, listening on 0.0.0.0:30303, and defaults elsewhere.
-    pub fn new(key: NodeKey) -> Self {
-        ServerConfig {
-            key,
-            name: concat!("peerwire/", env!("CARGO_PKG_VERSION")).to_string(),
-            listen_addr: Some(SocketAddr::from(([0, 0, 0, 0], 30303))),
-            max_peers: 50,
-            max_pending_peers: 50,
-            dial_ratio: 3,
-            static_peers: Vec::new(),
-            trusted_peers: Vec::new(),
-            protocols: Vec::new(),
-            no_dial: false,
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
             handshake_timeout: Duration::from_secs(5),
-            dial_timeout: Duration::from_secs(15),
-            redial_backoff: (Duration::from_secs(1), Duration::from_secs(30)),
             session: SessionTimeouts::default(),
-            event_capacity: 1024,
-            peer_inbound_budget: 32 * 1024 * 1024,
-            inbound_budget: 256 * 1024 * 1024,
-
-            net_restrict: None,
-            inbound_throttle: Duration::from_secs(30),
-            inbound_throttle_exempt: ThrottleExempt::Lan,
-            max_pending_per_ip: 3,
-            reserved_pending_peers: 5,
-
-            bootnodes: Vec::new(),
-            discovery: None,
-            discovery_addr: None,
-            external_ip: None,
-            max_concurrent_dials: 16,
-            msg_events: false,
             socket_buffer: None,
             unsent_limit: Some(128 * 1024),
         }
     }
+}
 
-    /// Whether discovery runs: `discovery`, or by default whether `bootnodes` are given.
-    pub fn discovery_enabled(&self) -> bool {
-        self.discovery.unwrap_or(!self.bootnodes.is_empty())
+/// Received bytes that may wait for our handlers. When a budget is spent we stop reading
+/// from the peer until the handlers catch up, so these bound the memory peers can make us
+/// hold.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct InboundLimits {
+    /// Bytes of received messages one peer may have waiting for our handlers (queued or
+    /// parked behind a full protocol queue). One message of any size is always let through.
+    /// Default 32 MiB.
+    pub per_peer: usize,
+    /// Bytes of received messages all peers together may have waiting for our handlers, on
+    /// top of each peer's `per_peer`. A message counts at its decompressed size before it is
+    /// decompressed; when it does not fit, we stop reading from that peer until handlers
+    /// catch up, peers being served in turn. Held bytes exceed it by at most one message
+    /// (one larger than the whole budget goes through alone).
+    /// [`ServerHandle::inbound_bytes`](super::ServerHandle::inbound_bytes) reports the use.
+    /// Default 256 MiB.
+    pub total: usize,
+}
+
+impl Default for InboundLimits {
+    fn default() -> Self {
+        Self {
+            per_peer: 32 * 1024 * 1024,
+            total: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A configuration with `key`, listening on 0.0.0.0:30303, and defaults elsewhere.
+    pub fn new(key: NodeKey) -> Self {
+        Self {
+            key,
+            name: concat!("peerwire/", env!("CARGO_PKG_VERSION")).to_string(),
+            listen_addr: Some(SocketAddr::from(([0, 0, 0, 0], 30303))),
+            protocols: Vec::new(),
+            max_peers: 50,
+            static_peers: Vec::new(),
+            trusted_peers: Vec::new(),
+            event_capacity: 1024,
+            msg_events: false,
+            dial: DialConfig::default(),
+            gating: GatingConfig::default(),
+            discovery: DiscoveryConfig::default(),
+            connection: ConnectionConfig::default(),
+            inbound: InboundLimits::default(),
+        }
     }
 
-    /// Slots for connections we dial: `max_peers / dial_ratio`, at least 1 (0 with `no_dial`).
+    /// Slots for connections we dial: `max_peers / dial.ratio`, at least 1 (0 when dialing
+    /// is off).
     pub fn max_dialed(&self) -> usize {
-        if self.no_dial || self.max_peers == 0 {
+        if !self.dial.enabled || self.max_peers == 0 {
             return 0;
         }
-        (self.max_peers / self.dial_ratio.max(1)).max(1)
+        (self.max_peers / self.dial.ratio.max(1)).max(1)
     }
 
     /// Slots for connections dialed to us: the rest of `max_peers`.
@@ -173,13 +279,14 @@ impl ServerConfig {
     }
 
     pub(crate) fn gate(&self) -> GateConfig {
+        let g = &self.gating;
         GateConfig {
-            net_restrict: self.net_restrict.clone(),
-            throttle: self.inbound_throttle,
-            throttle_exempt: self.inbound_throttle_exempt,
-            max_pending: self.max_pending_peers.max(1),
-            reserved_pending: self.reserved_pending_peers,
-            max_pending_per_ip: self.max_pending_per_ip.max(1),
+            net_restrict: g.net_restrict.clone(),
+            throttle: g.inbound_throttle,
+            throttle_exempt: g.throttle_exempt,
+            max_pending: g.max_pending.max(1),
+            reserved_pending: g.reserved_pending,
+            max_pending_per_ip: g.max_pending_per_ip.max(1),
         }
     }
 }
@@ -190,23 +297,18 @@ impl fmt::Debug for ServerConfig {
             .field("id", &self.key.id())
             .field("name", &self.name)
             .field("listen_addr", &self.listen_addr)
+            .field("protocols", &self.protocols)
             .field("max_peers", &self.max_peers)
-            .field("max_pending_peers", &self.max_pending_peers)
-            .field("dial_ratio", &self.dial_ratio)
             .field("static_peers", &self.static_peers.len())
             .field("trusted_peers", &self.trusted_peers.len())
-            .field("protocols", &self.protocols)
-            .field("no_dial", &self.no_dial)
-            .field("net_restrict", &self.net_restrict)
-            .field("inbound_throttle", &self.inbound_throttle)
-            .field("max_pending_per_ip", &self.max_pending_per_ip)
-            .field("reserved_pending_peers", &self.reserved_pending_peers)
-            .field("bootnodes", &self.bootnodes.len())
-            .field("discovery", &self.discovery_enabled())
-            .field("external_ip", &self.external_ip)
-            .field("socket_buffer", &self.socket_buffer)
-            .field("unsent_limit", &self.unsent_limit)
-            .finish_non_exhaustive()
+            .field("event_capacity", &self.event_capacity)
+            .field("msg_events", &self.msg_events)
+            .field("dial", &self.dial)
+            .field("gating", &self.gating)
+            .field("discovery", &self.discovery)
+            .field("connection", &self.connection)
+            .field("inbound", &self.inbound)
+            .finish()
     }
 }
 
@@ -216,14 +318,30 @@ mod tests {
 
     #[test]
     fn slots_follow_go_ethereum() {
-        let mut c = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
+        let mut c = ServerConfig::new(NodeKey::random());
         assert_eq!((c.max_dialed(), c.max_inbound()), (16, 34));
         c.max_peers = 2;
         assert_eq!((c.max_dialed(), c.max_inbound()), (1, 1));
-        c.no_dial = true;
+        c.dial.enabled = false;
         assert_eq!((c.max_dialed(), c.max_inbound()), (0, 2));
-        c.no_dial = false;
+        c.dial.enabled = true;
         c.max_peers = 0;
         assert_eq!((c.max_dialed(), c.max_inbound()), (0, 0));
+    }
+
+    #[test]
+    fn discovery_runs_as_its_mode_says() {
+        let mut d = DiscoveryConfig::default();
+        assert!(!d.enabled(), "no bootnodes, no discovery by default");
+        d.bootnodes.push(Enode::new(
+            NodeKey::random().id(),
+            SocketAddr::from(([127, 0, 0, 1], 30303)),
+        ));
+        assert!(d.enabled());
+        d.mode = DiscoveryMode::Never;
+        assert!(!d.enabled());
+        d.bootnodes.clear();
+        d.mode = DiscoveryMode::Always;
+        assert!(d.enabled());
     }
 }

@@ -73,7 +73,7 @@ async fn establish(
         }
     };
     let rlpx = RlpxConfig {
-        handshake_timeout: shared.config.handshake_timeout,
+        handshake_timeout: shared.config.connection.handshake_timeout,
         // Until Hello is read, nothing larger than a Hello is accepted: a peer that only
         // completed the ECIES handshake cannot make us buffer a 16 MiB frame.
         max_frame_size: HELLO_FRAME_LIMIT,
@@ -110,7 +110,7 @@ async fn establish(
         &mut stream,
         &shared.hello,
         &shared.local_caps,
-        shared.config.handshake_timeout,
+        shared.config.connection.handshake_timeout,
     )
     .await;
     let negotiated = match negotiated {
@@ -148,9 +148,9 @@ async fn establish(
     let session = Session::new(
         stream,
         negotiated.codec,
-        shared.config.peer_inbound_budget,
+        shared.config.inbound.per_peer,
         shared.inbound_budget.clone(),
-        shared.config.session,
+        shared.config.connection.session,
     )
     .with_msg_events(
         (shared.config.msg_events).then(|| super::events::msg_hook(shared.events.clone(), id)),

@@ -152,7 +152,7 @@ pub(crate) async fn run(
     let mut state = DialState::new(
         shared.info.id,
         config.max_dialed(),
-        config.max_concurrent_dials,
+        config.dial.max_concurrent,
     );
     // Every dial task sends exactly one message, and at most `max_concurrent` run.
     let (done_tx, mut done_rx) = mpsc::channel::<(NodeId, bool)>(state.max_concurrent);

@@ -43,7 +43,7 @@ pub(crate) async fn keep_connected(shared: Arc<Shared>, enode: Enode, cancel: Ca
 }
 
 async fn redial(shared: Arc<Shared>, enode: Enode, cancel: CancellationToken) -> Option<()> {
-    let (min, max) = shared.config.redial_backoff;
+    let (min, max) = shared.config.dial.redial_backoff;
     let mut delay = min;
     loop {
         // Connected already (perhaps it dialed us): wait until that ends.
@@ -88,7 +88,7 @@ async fn dial(
     }?;
     let addr = enode.tcp_addr();
     let connect = tokio::time::timeout(
-        shared.config.dial_timeout,
+        shared.config.dial.timeout,
         super::socket::connect(addr, &shared.config),
     );
     let connected = tokio::select! {
@@ -178,7 +178,7 @@ pub(crate) async fn dial_once(
     if shared.shutdown.is_cancelled() {
         return Err(DialError::Stopped);
     }
-    if shared.config.no_dial {
+    if !shared.config.dial.enabled {
         return Err(DialError::NoDial);
     }
     if enode.id == shared.info.id {
@@ -203,7 +203,7 @@ pub(crate) async fn dial_once(
         permit = shared.dialing.clone().acquire_owned() => permit.map_err(|_| DialError::Stopped)?,
     };
     let connect = tokio::time::timeout(
-        shared.config.dial_timeout,
+        shared.config.dial.timeout,
         super::socket::connect(addr, &shared.config),
     );
     let io = tokio::select! {

@@ -120,7 +120,7 @@ impl ServerHandle {
     pub fn add_peer(&self, enode: Enode) {
         let mut state = self.shared.state();
         state.gate.know(enode.id, enode.tcp_addr().ip());
-        if self.shared.config.no_dial {
+        if !self.shared.config.dial.enabled {
             return;
         }
         // Checked and spawned under the lock `stop` takes after cancelling: either this dialer

@@ -36,7 +36,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::admission::Admission;
-pub use self::config::ServerConfig;
+pub use self::config::{
+    ConnectionConfig, DialConfig, DiscoveryConfig, DiscoveryMode, GatingConfig, InboundLimits,
+    ServerConfig,
+};
 pub use self::dial_scheduler::{FAILED_EXPIRY, HISTORY_EXPIRY};
 pub use self::dialer::DialError;
 pub use self::events::PeerEvent;
@@ -144,19 +147,19 @@ impl Server {
         let advertised = bound.map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |mut a| {
             // An unspecified address is not dialable: advertise loopback until discovery
             // learns better (or `external_ip` says).
-            if let Some(ip) = config.external_ip {
+            if let Some(ip) = config.discovery.external_ip {
                 a.set_ip(ip);
             } else if a.ip().is_unspecified() {
                 a.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
             }
             a
         });
-        let discovery = match config.discovery_addr.or(bound) {
-            Some(udp) if config.discovery_enabled() => {
+        let discovery = match config.discovery.addr.or(bound) {
+            Some(udp) if config.discovery.enabled() => {
                 let tcp_port = bound.map_or(0, |b| b.port());
                 let mut disc = ServiceConfig::new(config.key.clone(), udp, tcp_port);
-                disc.external_ip = config.external_ip;
-                disc.driver.bootnodes = config.bootnodes.clone();
+                disc.external_ip = config.discovery.external_ip;
+                disc.driver.bootnodes = config.discovery.bootnodes.clone();
                 Some(
                     Discv4Handle::spawn(disc)
                         .await
@@ -165,7 +168,7 @@ impl Server {
             }
             _ => None,
         };
-        let scheduled = !config.no_dial && config.max_dialed() > 0;
+        let scheduled = config.dial.enabled && config.max_dialed() > 0;
         let (sources, sources_rx) = if scheduled {
             let (tx, rx) = tokio::sync::mpsc::channel(16);
             (Some(tx), Some(rx))
@@ -204,11 +207,11 @@ impl Server {
             }),
             events: broadcast::channel(config.event_capacity.max(1)).0,
             slot_freed: Notify::new(),
-            dialing: Arc::new(Semaphore::new(config.max_pending_peers.max(1))),
+            dialing: Arc::new(Semaphore::new(config.gating.max_pending.max(1))),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             peers_changed: Notify::new(),
-            inbound_budget: session::InboundBudget::new(config.inbound_budget),
+            inbound_budget: session::InboundBudget::new(config.inbound.total),
             discovery,
             sources,
             config,

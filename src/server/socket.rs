@@ -40,7 +40,7 @@ fn socket_for(addr: SocketAddr, buffer: Option<usize>) -> io::Result<TcpSocket> 
 /// Listens on `addr`. Accepted connections inherit the buffer sizes, set before `listen` so
 /// that the window the kernel offers in its SYN-ACK already fits the receive buffer.
 pub(crate) fn listen(addr: SocketAddr, config: &ServerConfig) -> io::Result<TcpListener> {
-    let socket = socket_for(addr, config.socket_buffer)?;
+    let socket = socket_for(addr, config.connection.socket_buffer)?;
     // As std's `TcpListener::bind` on Unix: a restarted node can listen again at once, while
     // the previous run's connections are in TIME_WAIT. Not on Windows, where the option
     // would let another socket bind the port we listen on.
@@ -52,7 +52,7 @@ pub(crate) fn listen(addr: SocketAddr, config: &ServerConfig) -> io::Result<TcpL
 
 /// Connects to `addr`, configured as [`configure`] does.
 pub(crate) async fn connect(addr: SocketAddr, config: &ServerConfig) -> io::Result<TcpStream> {
-    let io = socket_for(addr, config.socket_buffer)?
+    let io = socket_for(addr, config.connection.socket_buffer)?
         .connect(addr)
         .await?;
     configure(&io, config);
@@ -75,7 +75,7 @@ pub(crate) async fn accept(
 pub(crate) fn configure(io: &TcpStream, config: &ServerConfig) {
     // Best effort: a connection that cannot take an option still works, only slower.
     let _ = io.set_nodelay(true);
-    if let Some(limit) = config.unsent_limit {
+    if let Some(limit) = config.connection.unsent_limit {
         let _ = set_unsent_limit(io, limit);
     }
 }
@@ -97,9 +97,9 @@ mod tests {
     use crate::crypto::NodeKey;
 
     fn config(socket_buffer: Option<usize>, unsent_limit: Option<usize>) -> ServerConfig {
-        let mut c = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
-        c.socket_buffer = socket_buffer;
-        c.unsent_limit = unsent_limit;
+        let mut c = ServerConfig::new(NodeKey::random());
+        c.connection.socket_buffer = socket_buffer;
+        c.connection.unsent_limit = unsent_limit;
         c
     }
 

@@ -16,9 +16,9 @@ pub fn config(protocols: Vec<Protocol>) -> ServerConfig {
     let mut c = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
     c.listen_addr = Some("127.0.0.1:0".parse().unwrap());
     c.protocols = protocols;
-    c.handshake_timeout = Duration::from_secs(2);
-    c.redial_backoff = (Duration::from_millis(50), Duration::from_millis(400));
-    c.session = SessionTimeouts {
+    c.connection.handshake_timeout = Duration::from_secs(2);
+    c.dial.redial_backoff = (Duration::from_millis(50), Duration::from_millis(400));
+    c.connection.session = SessionTimeouts {
         // A peer that stops reading holds up a stop() this long.
         write: Duration::from_secs(1),
         disconnect_linger: Duration::from_millis(300),

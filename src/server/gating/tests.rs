@@ -19,7 +19,7 @@ fn ip(last: u8) -> IpAddr {
 }
 
 fn id() -> NodeId {
-    NodeKey::generate(&mut rand::rngs::OsRng).id()
+    NodeKey::random().id()
 }
 
 #[test]
