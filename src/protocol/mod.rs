@@ -20,6 +20,7 @@
 mod info;
 mod peer;
 pub mod pipe;
+mod registry;
 pub mod request;
 mod rw;
 
@@ -34,6 +35,7 @@ use tracing::Instrument;
 pub(crate) use self::info::node_infos;
 pub use self::info::{InfoValue, PeerReport};
 pub use self::peer::{Direction, Peer, PeerInfo};
+pub use self::registry::{PeerRegistry, Registration};
 pub use self::rw::{MsgReadWriter, MsgReader, MsgSender, ReadError, SendError};
 use crate::session::{Channels, Handler, Slot};
 pub use crate::session::{Msg, SessionEnd};

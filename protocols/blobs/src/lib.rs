@@ -29,14 +29,14 @@ mod hash;
 mod store;
 pub mod wire;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use peerwire::crypto::NodeId;
 use peerwire::protocol::request::{self, Incoming, RequestConfig, RequestError, Requester};
-use peerwire::protocol::{HandlerError, Peer, Protocol};
+use peerwire::protocol::{HandlerError, Peer, PeerRegistry, Protocol};
 use peerwire::wire::Capability;
 use tokio::task::JoinSet;
 
@@ -115,7 +115,7 @@ pub struct Blobs {
 impl std::fmt::Debug for Blobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Blobs")
-            .field("peers", &self.peers().len())
+            .field("peers", &self.shared.peers.len())
             .finish_non_exhaustive()
     }
 }
@@ -123,7 +123,7 @@ impl std::fmt::Debug for Blobs {
 struct Shared {
     store: Arc<dyn Store>,
     limits: Limits,
-    peers: Mutex<HashMap<NodeId, PeerEntry>>,
+    peers: PeerRegistry<PeerEntry>,
 }
 
 struct PeerEntry {
@@ -144,7 +144,7 @@ impl Blobs {
             shared: Arc::new(Shared {
                 store,
                 limits,
-                peers: Mutex::default(),
+                peers: PeerRegistry::new(),
             }),
         }
     }
@@ -158,18 +158,18 @@ impl Blobs {
                 .with_max_outstanding(WINDOW);
             let (requester, reader) = request::split(rw, config);
             // Registered before the handler runs, so a fetch can use it once the peer is up.
-            blobs.peers().insert(
+            let registered = blobs.shared.peers.register(
                 peer.id(),
                 PeerEntry {
                     requester: requester.clone(),
                     has: HashSet::new(),
                 },
             );
-            let registered = Unregister {
-                blobs: blobs.clone(),
-                id: peer.id(),
-            };
-            async move { registered.blobs.run(peer, requester, reader).await }
+            let blobs = blobs.clone();
+            async move {
+                let _registered = registered;
+                blobs.run(peer, requester, reader).await
+            }
         })
     }
 
@@ -180,17 +180,18 @@ impl Blobs {
 
     /// The connected `blobs/1` peers.
     pub fn peer_ids(&self) -> Vec<NodeId> {
-        self.peers().keys().copied().collect()
+        self.shared.peers.ids()
     }
 
     /// The connected peers that announced `hash`.
     pub fn providers(&self, hash: &BlobHash) -> Vec<NodeId> {
-        let peers = self.peers();
-        peers
-            .iter()
-            .filter(|(_, entry)| entry.has.contains(hash))
-            .map(|(id, _)| *id)
-            .collect()
+        let mut providers = Vec::new();
+        self.shared.peers.for_each(|id, entry| {
+            if entry.has.contains(hash) {
+                providers.push(*id);
+            }
+        });
+        providers
     }
 
     /// Stores `data` and announces it to every peer (a peer whose queue is full misses the
@@ -225,9 +226,9 @@ impl Blobs {
     /// requested at once.
     pub async fn fetch_from(&self, peer: &NodeId, hash: &BlobHash) -> Result<Bytes, FetchError> {
         let requester = self
-            .peers()
-            .get(peer)
-            .map(|entry| entry.requester.clone())
+            .shared
+            .peers
+            .with(peer, |entry| entry.requester.clone())
             .ok_or(FetchError::UnknownPeer(*peer))?;
         let max = self.shared.limits.max_blob_size;
         let first = chunk(&requester, *hash, 0, Size::AtMost(max)).await?;
@@ -269,16 +270,11 @@ impl Blobs {
     /// Tells every peer we hold `hash`, without waiting for any.
     fn announce(&self, hash: BlobHash) {
         let payload = wire::have(&[hash]);
-        for (id, entry) in self.peers().iter() {
+        self.shared.peers.for_each(|id, entry| {
             if let Err(e) = entry.requester.sender().try_send_raw(HAVE, payload.clone()) {
                 tracing::debug!(peer = %id.short(), error = %e, "blobs: Have not sent");
             }
-        }
-    }
-
-    fn peers(&self) -> MutexGuard<'_, HashMap<NodeId, PeerEntry>> {
-        // Inserts, removals and set updates only: a panic elsewhere leaves it consistent.
-        self.shared.peers.lock().unwrap_or_else(|e| e.into_inner())
+        });
     }
 
     /// One peer's handler: announce what we hold, then serve GetBlob and record Have.
@@ -302,10 +298,10 @@ impl Blobs {
                 }
                 Incoming::Message(msg) if msg.code == HAVE => {
                     let hashes: Vec<BlobHash> = msg.decode_list()?;
-                    if let Some(entry) = self.peers().get_mut(&peer.id()) {
+                    self.shared.peers.with(&peer.id(), |entry| {
                         let room = MAX_HAVE_PER_PEER.saturating_sub(entry.has.len());
                         entry.has.extend(hashes.into_iter().take(room));
-                    }
+                    });
                 }
                 // Codes below LENGTH only reach us; none other is defined.
                 _ => {}
@@ -383,16 +379,4 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or(Err(StoreError::Aborted))
-}
-
-/// Removes a peer's entry when its handler ends, however it ends.
-struct Unregister {
-    blobs: Blobs,
-    id: NodeId,
-}
-
-impl Drop for Unregister {
-    fn drop(&mut self) {
-        self.blobs.peers().remove(&self.id);
-    }
 }

@@ -20,12 +20,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use peerwire::crypto::NodeId;
-use peerwire::protocol::{Msg, MsgReader, MsgSender, Peer, Protocol, SendError};
+use peerwire::protocol::{
+    Msg, MsgReader, MsgSender, Peer, PeerRegistry, Protocol, Registration, SendError,
+};
 use peerwire::wire::Capability;
 use tokio::sync::mpsc;
 
@@ -111,7 +112,7 @@ pub struct FooBar {
 
 #[derive(Debug, Default)]
 struct Shared {
-    peers: Mutex<HashMap<NodeId, MsgSender>>,
+    peers: PeerRegistry<MsgSender>,
     skipped: AtomicU64,
     truncated: AtomicU64,
 }
@@ -136,17 +137,9 @@ impl FooBar {
             // Registered before the handler's future exists: the server reports a peer added
             // only after this closure ran, so `send` and `broadcast` reach it from then on.
             let (reader, sender) = rw.split();
-            state.lock().insert(peer.id(), sender.clone());
-            let registered = Unregister {
-                state: state.clone(),
-                id: peer.id(),
-            };
-            async move {
-                registered
-                    .state
-                    .run(peer, reader, sender, &registered)
-                    .await
-            }
+            let registered = state.shared.peers.register(peer.id(), sender.clone());
+            let state = state.clone();
+            async move { state.run(peer, reader, sender, &registered).await }
         })
     }
 
@@ -155,9 +148,9 @@ impl FooBar {
     /// Cancel-safe: if the future is dropped, the message was either queued or not.
     pub async fn send(&self, to: &NodeId, text: &str) -> Result<(), FooBarError> {
         let sender = self
-            .lock()
+            .shared
+            .peers
             .get(to)
-            .cloned()
             .ok_or(FooBarError::UnknownPeer(*to))?;
         send_text(&sender, Form::List, text)
             .await
@@ -173,9 +166,9 @@ impl FooBar {
     /// who was skipped.
     pub fn try_send(&self, to: &NodeId, text: &str) -> Result<(), FooBarError> {
         let sender = self
-            .lock()
+            .shared
+            .peers
             .get(to)
-            .cloned()
             .ok_or(FooBarError::UnknownPeer(*to))?;
         let payload = peerwire::rlp::encode_list::<&str, _>(&[text]).freeze();
         sender
@@ -189,9 +182,8 @@ impl FooBar {
     ///
     /// Not cancel-safe as a whole: dropped midway, some peers got it and some did not.
     pub async fn broadcast(&self, text: &str) -> usize {
-        let senders: Vec<MsgSender> = self.lock().values().cloned().collect();
         let mut sent = 0;
-        for sender in senders {
+        for (_, sender) in self.shared.peers.snapshot() {
             if send_text(&sender, Form::List, text).await.is_ok() {
                 sent += 1;
             }
@@ -201,7 +193,7 @@ impl FooBar {
 
     /// The peers currently running foo/1 with us.
     pub fn peers(&self) -> Vec<NodeId> {
-        self.lock().keys().copied().collect()
+        self.shared.peers.ids()
     }
 
     /// How many received messages were skipped because they were not one UTF-8 string (in
@@ -216,19 +208,13 @@ impl FooBar {
         self.shared.truncated.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, MsgSender>> {
-        // The map is only inserted into and removed from; a panic elsewhere cannot leave
-        // it half-updated.
-        self.shared.peers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The handler of one peer, registered under `_registered` until it ends.
     async fn run(
         &self,
         peer: Peer,
         mut reader: MsgReader,
         sender: MsgSender,
-        _registered: &Unregister,
+        _registered: &Registration<MsgSender>,
     ) -> Result<(), peerwire::protocol::HandlerError> {
         let id = peer.id();
         loop {
@@ -360,16 +346,4 @@ fn truncate(text: &str, max: usize) -> &str {
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(0);
     &text[..end]
-}
-
-/// Removes a peer from the map when its handler ends, however it ends.
-struct Unregister {
-    state: FooBar,
-    id: NodeId,
-}
-
-impl Drop for Unregister {
-    fn drop(&mut self) {
-        self.state.lock().remove(&self.id);
-    }
 }
