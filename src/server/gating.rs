@@ -35,7 +35,7 @@ pub enum RejectReason {
     /// The node id is banned: known after the handshake, or the id we were to dial.
     #[error("node id banned")]
     BannedNode,
-    /// The address is outside [`ServerConfig::net_restrict`](super::ServerConfig::net_restrict).
+    /// The address is outside [`GatingConfig::net_restrict`](super::GatingConfig::net_restrict).
     #[error("address outside net_restrict")]
     Restricted,
     /// An inbound attempt came from the same address within `inbound_throttle`.

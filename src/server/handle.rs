@@ -104,7 +104,7 @@ impl ServerHandle {
     }
 
     /// Bytes of received messages that wait for handlers now, across all peers (see
-    /// [`ServerConfig::inbound_budget`](super::ServerConfig::inbound_budget)).
+    /// [`InboundLimits::total`](super::InboundLimits::total)).
     pub fn inbound_bytes(&self) -> usize {
         self.shared.inbound_budget.used()
     }

@@ -55,7 +55,7 @@ pub use crate::metrics::MsgDirection;
 use crate::session;
 pub use crate::session::SessionTimeouts;
 use crate::wire::Capability;
-/// A network in CIDR form, as [`ServerConfig::net_restrict`] takes it (from `ipnet`).
+/// A network in CIDR form, as [`GatingConfig::net_restrict`] takes it (from `ipnet`).
 pub use ipnet::IpNet;
 
 /// Why a server could not start.
