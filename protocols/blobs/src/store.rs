@@ -101,7 +101,7 @@ impl Store for MemoryStore {
 
 /// One file per blob in a directory, named by the hash in hex; other files are ignored.
 /// Blobs are written to a temporary file and renamed, so a crash leaves no partial blob
-/// under a hash name.
+/// under a hash name (only, at worst, a `.blob-*.tmp` file, which is never served).
 #[derive(Debug)]
 pub struct DiskStore {
     dir: PathBuf,
@@ -124,14 +124,21 @@ impl Store for DiskStore {
     fn put(&self, data: &[u8]) -> Result<BlobHash, StoreError> {
         let hash = BlobHash::of(data);
         let path = self.path(&hash);
-        if path.exists() {
+        // Only a file there is the blob; anything else is not, and the rename below fails.
+        if path.is_file() {
             return Ok(hash);
         }
-        let tmp = self.dir.join(format!(".{hash}.tmp"));
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)?;
+        // A temporary file of its own for each put (concurrent puts of one blob must not
+        // truncate each other's), removed when dropped if the write or the rename fails.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".blob-")
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)?;
+        tmp.write_all(data)?;
+        tmp.as_file().sync_all()?;
+        // Another put of the same blob may have landed meanwhile: the rename replaces it with
+        // the same bytes.
+        tmp.persist(&path).map_err(|e| e.error)?;
         Ok(hash)
     }
 
@@ -194,18 +201,57 @@ mod tests {
 
     #[test]
     fn disk_store_and_reopening_it() {
-        let dir = std::env::temp_dir().join(format!("peerwire-blobs-{}", rand_suffix()));
-        exercise(&DiskStore::open(&dir).unwrap());
-        fs::write(dir.join("README"), b"not a blob").unwrap();
-        let again = DiskStore::open(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        exercise(&DiskStore::open(dir.path()).unwrap());
+        fs::write(dir.path().join("README"), b"not a blob").unwrap();
+        let again = DiskStore::open(dir.path()).unwrap();
         assert_eq!(again.hashes().unwrap().len(), 1);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
-    fn rand_suffix() -> String {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("{}-{nanos}", std::process::id())
+    fn temp_files(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn concurrent_puts_of_one_blob_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(DiskStore::open(dir.path()).unwrap());
+        let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+        for _round in 0..4 {
+            let _ = fs::remove_file(store.path(&BlobHash::of(&data)));
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let puts: Vec<_> = (0..8)
+                .map(|_| {
+                    let (store, data, barrier) = (store.clone(), data.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        store.put(&data).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for put in puts {
+                assert_eq!(put.join().unwrap(), Ok(BlobHash::of(&data)));
+            }
+            assert_eq!(store.get(&BlobHash::of(&data)).unwrap().unwrap(), data);
+            assert!(temp_files(dir.path()).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_failed_put_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path()).unwrap();
+        let data = b"cannot be renamed into place".to_vec();
+        // A directory where the blob's file should go: the rename fails.
+        let target = store.path(&BlobHash::of(&data));
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("keep"), b"x").unwrap();
+        // A directory there is not the blob: the put fails rather than claim it stored.
+        assert!(store.put(&data).is_err());
+        assert!(temp_files(dir.path()).is_empty(), "{:?}", temp_files(dir.path()));
     }
 }
