@@ -29,7 +29,7 @@ mod hash;
 mod store;
 pub mod wire;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,9 +52,6 @@ pub const VERSION: u32 = 1;
 /// Chunk requests in flight per fetch.
 const WINDOW: usize = 8;
 
-/// Most hashes remembered per peer from its Have messages; later ones are ignored.
-pub const MAX_HAVE_PER_PEER: usize = 1 << 16;
-
 /// Limits of a [`Blobs`] instance.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -63,6 +60,14 @@ pub struct Limits {
     pub max_blob_size: u64,
     /// How long one chunk request may take. Default 30 s.
     pub request_timeout: Duration,
+    /// How long a whole fetch may take, however promptly each chunk comes: a peer answering
+    /// each chunk just inside `request_timeout` cannot hold a fetch longer. Default 5 min
+    /// (a 256 MiB blob at under 1 MB/s does not make it).
+    pub fetch_timeout: Duration,
+    /// Most hashes remembered per peer from its Have announcements; past it the oldest are
+    /// forgotten, so a peer's memory in us is bounded however much it announces (about
+    /// 100 bytes a hash). Default 4096.
+    pub max_have_per_peer: usize,
 }
 
 impl Default for Limits {
@@ -70,6 +75,8 @@ impl Default for Limits {
         Limits {
             max_blob_size: 256 << 20,
             request_timeout: Duration::from_secs(30),
+            fetch_timeout: Duration::from_secs(300),
+            max_have_per_peer: 4096,
         }
     }
 }
@@ -90,6 +97,9 @@ pub enum FetchError {
     /// A chunk request failed (timeout, disconnect, queue).
     #[error("request failed: {0}")]
     Request(#[from] RequestError),
+    /// The whole fetch took longer than [`Limits::fetch_timeout`].
+    #[error("the fetch took longer than its deadline")]
+    Timeout,
     /// Peer misbehaviour: a Blob reply that does not fit the request (size changed, chunk of
     /// the wrong length, undecodable).
     #[error("malformed blob reply")]
@@ -128,8 +138,8 @@ struct Shared {
 
 struct PeerEntry {
     requester: Requester,
-    /// The hashes it announced (at most [`MAX_HAVE_PER_PEER`]).
-    has: HashSet<BlobHash>,
+    /// The hashes it announced, the latest [`Limits::max_have_per_peer`] of them.
+    has: Announced,
 }
 
 impl Blobs {
@@ -162,7 +172,7 @@ impl Blobs {
                 peer.id(),
                 PeerEntry {
                     requester: requester.clone(),
-                    has: HashSet::new(),
+                    has: Announced::default(),
                 },
             );
             let blobs = blobs.clone();
@@ -223,40 +233,21 @@ impl Blobs {
     }
 
     /// Fetches `hash` from `peer`, checks it, stores it and announces it. Up to 8 chunks are
-    /// requested at once.
+    /// requested at once; the whole fetch ends with [`FetchError::Timeout`] after
+    /// [`Limits::fetch_timeout`].
+    ///
+    /// Cancel-safe: dropping the future abandons the requests in flight and stores nothing.
     pub async fn fetch_from(&self, peer: &NodeId, hash: &BlobHash) -> Result<Bytes, FetchError> {
         let requester = self
             .shared
             .peers
             .with(peer, |entry| entry.requester.clone())
             .ok_or(FetchError::UnknownPeer(*peer))?;
-        let max = self.shared.limits.max_blob_size;
-        let first = chunk(&requester, *hash, 0, Size::AtMost(max)).await?;
-        let size = first.blob_size;
-        // `chunk` checked the size against the limit, so it fits in memory as configured.
-        let mut data = BytesMut::with_capacity(size as usize);
-        data.extend_from_slice(&first.data);
-        let offsets: Vec<u64> = (CHUNK_SIZE as u64..size).step_by(CHUNK_SIZE).collect();
-        for window in offsets.chunks(WINDOW) {
-            let mut calls = JoinSet::new();
-            for (i, &offset) in window.iter().enumerate() {
-                let requester = requester.clone();
-                let hash = *hash;
-                let part =
-                    async move { chunk(&requester, hash, offset, Size::Exactly(size)).await };
-                calls.spawn(async move { (i, part.await) });
-            }
-            let mut parts: Vec<Option<Bytes>> = vec![None; window.len()];
-            while let Some(done) = calls.join_next().await {
-                // The tasks do not panic; a join error would mean the runtime is shutting down.
-                let (i, part) = done.map_err(|_| RequestError::Disconnected)?;
-                parts[i] = Some(part?.data);
-            }
-            for part in parts.into_iter().flatten() {
-                data.extend_from_slice(&part);
-            }
-        }
-        let data = data.freeze();
+        let limits = self.shared.limits;
+        let download = download(&requester, *hash, limits.max_blob_size);
+        let data = tokio::time::timeout(limits.fetch_timeout, download)
+            .await
+            .map_err(|_| FetchError::Timeout)??;
         if BlobHash::of(&data) != *hash {
             return Err(FetchError::HashMismatch);
         }
@@ -299,8 +290,9 @@ impl Blobs {
                 Incoming::Message(msg) if msg.code == HAVE => {
                     let hashes: Vec<BlobHash> = msg.decode_list()?;
                     self.shared.peers.with(&peer.id(), |entry| {
-                        let room = MAX_HAVE_PER_PEER.saturating_sub(entry.has.len());
-                        entry.has.extend(hashes.into_iter().take(room));
+                        entry
+                            .has
+                            .extend(hashes, self.shared.limits.max_have_per_peer);
                     });
                 }
                 // Codes below LENGTH only reach us; none other is defined.
@@ -323,6 +315,62 @@ impl Blobs {
                 BlobReply::Missing
             }
         }
+    }
+}
+
+/// The blob `hash` from `requester`'s peer, unchecked; up to [`WINDOW`] chunks are asked
+/// for at once. Dropping the future abandons the requests in flight.
+async fn download(requester: &Requester, hash: BlobHash, max: u64) -> Result<Bytes, FetchError> {
+    let first = chunk(requester, hash, 0, Size::AtMost(max)).await?;
+    let size = first.blob_size;
+    // Grown as chunks arrive, never reserved for the size the peer claims: one that claims
+    // a large blob and then stalls or fails costs us only what it sent.
+    let mut data = BytesMut::from(&first.data[..]);
+    let offsets: Vec<u64> = (CHUNK_SIZE as u64..size).step_by(CHUNK_SIZE).collect();
+    for window in offsets.chunks(WINDOW) {
+        let mut calls = JoinSet::new();
+        for (i, &offset) in window.iter().enumerate() {
+            let requester = requester.clone();
+            let part = async move { chunk(&requester, hash, offset, Size::Exactly(size)).await };
+            calls.spawn(async move { (i, part.await) });
+        }
+        let mut parts: Vec<Option<Bytes>> = vec![None; window.len()];
+        while let Some(done) = calls.join_next().await {
+            // The tasks do not panic; a join error would mean the runtime is shutting down.
+            let (i, part) = done.map_err(|_| RequestError::Disconnected)?;
+            parts[i] = Some(part?.data);
+        }
+        for part in parts.into_iter().flatten() {
+            data.extend_from_slice(&part);
+        }
+    }
+    Ok(data.freeze())
+}
+
+/// The hashes one peer announced, oldest first, at most a limit of them.
+#[derive(Default)]
+struct Announced {
+    order: VecDeque<BlobHash>,
+    set: HashSet<BlobHash>,
+}
+
+impl Announced {
+    /// Adds `hashes`, then forgets the oldest until at most `max` remain.
+    fn extend(&mut self, hashes: Vec<BlobHash>, max: usize) {
+        for hash in hashes {
+            if self.set.insert(hash) {
+                self.order.push_back(hash);
+            }
+        }
+        while self.order.len() > max {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, hash: &BlobHash) -> bool {
+        self.set.contains(hash)
     }
 }
 

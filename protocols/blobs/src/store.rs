@@ -252,6 +252,10 @@ mod tests {
         fs::write(target.join("keep"), b"x").unwrap();
         // A directory there is not the blob: the put fails rather than claim it stored.
         assert!(store.put(&data).is_err());
-        assert!(temp_files(dir.path()).is_empty(), "{:?}", temp_files(dir.path()));
+        assert!(
+            temp_files(dir.path()).is_empty(),
+            "{:?}",
+            temp_files(dir.path())
+        );
     }
 }

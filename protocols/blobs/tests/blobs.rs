@@ -10,7 +10,7 @@ use peerwire::protocol::pipe::run_handler;
 use peerwire::protocol::request::{self, Incoming, RequestConfig};
 use peerwire::rlp::{self, RlpStream};
 use peerwire::server::{Server, ServerConfig, ServerHandle};
-use peerwire_blobs::wire::{BLOB, CHUNK_SIZE, GET_BLOB};
+use peerwire_blobs::wire::{BLOB, CHUNK_SIZE, GET_BLOB, HAVE};
 use peerwire_blobs::{
     BlobHash, Blobs, Chunk, DiskStore, FetchError, Limits, MemoryStore, Store, StoreError,
 };
@@ -269,4 +269,64 @@ async fn a_100_mib_blob() {
     assert!(got == data, "the 100 MiB differ"); // not assert_eq: no 100 MiB diff
     b.stop().await;
     a.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_announcing_more_than_the_limit_keeps_only_its_latest_hashes() {
+    let limits = Limits {
+        max_have_per_peer: 64,
+        ..Limits::default()
+    };
+    let (bob, id, requester, _reader) = bob_and_a_hand_driven_peer(limits);
+    let hashes: Vec<BlobHash> = (0..1000u32)
+        .map(|i| BlobHash::of(&i.to_be_bytes()))
+        .collect();
+    for batch in hashes.chunks(100) {
+        requester
+            .sender()
+            .send_raw(HAVE, rlp::encode_list(batch).freeze())
+            .await
+            .unwrap();
+    }
+    let last = hashes[999];
+    eventually(|| bob.providers(&last) == vec![id]).await;
+    let remembered = hashes.iter().filter(|h| !bob.providers(h).is_empty());
+    assert_eq!(remembered.count(), 64);
+    assert!(
+        bob.providers(&hashes[0]).is_empty(),
+        "the oldest are forgotten"
+    );
+    assert_eq!(bob.providers(&hashes[1000 - 64]), vec![id]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_answering_each_chunk_just_in_time_cannot_hold_a_fetch_past_its_deadline() {
+    let limits = Limits {
+        request_timeout: Duration::from_secs(30),
+        fetch_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let (bob, id, requester, mut reader) = bob_and_a_hand_driven_peer(limits);
+    // 25 chunks: the first, then three windows of eight, each answered after 29 s.
+    let size = 25 * CHUNK_SIZE as u64;
+    tokio::spawn(async move {
+        while let Ok(incoming) = reader.next().await {
+            let Incoming::Request(req) = incoming else {
+                continue;
+            };
+            // GetBlob is [hash, offset].
+            let offset: u64 = rlp::Rlp::new(&req.msg.payload).val_at(1).unwrap();
+            let requester = requester.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(29)).await;
+                let len = (size - offset).min(CHUNK_SIZE as u64) as usize;
+                let body = RawItem(blob_body(size, &vec![0; len]));
+                let _ = requester.respond(req.id, BLOB, &body).await;
+            });
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let result = bob.fetch_from(&id, &BlobHash::of(b"slow")).await;
+    assert!(matches!(result, Err(FetchError::Timeout)), "{result:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(60));
 }
