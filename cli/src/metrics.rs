@@ -5,11 +5,13 @@
 //! the command needs no HTTP server crate.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 /// Longest request head read; a scrape's is a few hundred bytes.
 const MAX_REQUEST: usize = 8 * 1024;
@@ -17,6 +19,9 @@ const MAX_REQUEST: usize = 8 * 1024;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the recorder's buckets are maintained.
 const UPKEEP: Duration = Duration::from_secs(5);
+/// Scrapes answered at once. A scraper makes one connection at a time; more than this many
+/// open at once is a flood, and further connections are closed unanswered until some end.
+const MAX_CONNECTIONS: usize = 16;
 
 /// Installs the Prometheus recorder (before the server starts, so that every handle the
 /// library makes records into it), binds `addr` and serves scrapes until the process ends.
@@ -31,20 +36,27 @@ pub async fn serve(addr: SocketAddr) -> Result<SocketAddr, String> {
     let handle = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
-    tokio::spawn(accept_loop(listener, handle));
+    tokio::spawn(accept_loop(listener, handle, MAX_CONNECTIONS));
     Ok(bound)
 }
 
-async fn accept_loop(listener: TcpListener, handle: PrometheusHandle) {
+/// Accepts scrapes, at most `max_connections` answered at once.
+async fn accept_loop(listener: TcpListener, handle: PrometheusHandle, max_connections: usize) {
     let mut upkeep = tokio::time::interval(UPKEEP);
+    let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         tokio::select! {
             _ = upkeep.tick() => handle.run_upkeep(),
             accepted = listener.accept() => match accepted {
                 Ok((io, _)) => {
+                    // Over the cap the connection is dropped at once: closed, not queued.
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        continue;
+                    };
                     let handle = handle.clone();
                     tokio::spawn(async move {
                         let _ = tokio::time::timeout(CLIENT_TIMEOUT, answer(io, &handle)).await;
+                        drop(slot);
                     });
                 }
                 Err(e) => {
@@ -83,4 +95,55 @@ async fn answer(mut io: TcpStream, handle: &PrometheusHandle) -> std::io::Result
     );
     io.write_all(response.as_bytes()).await?;
     io.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    /// Reads until the server closes; returns what it sent.
+    async fn read_all(io: &mut TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), io.read_to_end(&mut got)).await;
+        got
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_are_closed_and_scrapes_resume_when_they_end() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A recorder of its own, not installed: the test changes no global state.
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        tokio::spawn(accept_loop(listener, handle, 4));
+
+        // Four idle connections hold every slot (they never send a request).
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        // A fifth is closed unanswered rather than served or left waiting.
+        let mut over = TcpStream::connect(addr).await.unwrap();
+        over.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_all(&mut over).await.is_empty());
+
+        // Once the idle ones go away, scrapes are answered again.
+        drop(idle);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut scrape = TcpStream::connect(addr).await.unwrap();
+            scrape
+                .write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
+                .await
+                .unwrap();
+            let got = read_all(&mut scrape).await;
+            if got.starts_with(b"HTTP/1.1 200 OK") {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no scrape answered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
