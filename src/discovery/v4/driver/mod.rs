@@ -531,10 +531,8 @@ pub fn enode_of(record: &NodeRecord) -> Enode {
     }
 }
 
-#[path = "driver_lookups.rs"]
 mod lookups;
 use lookups::{Active, Finds};
 
 #[cfg(test)]
-#[path = "driver_tests.rs"]
 mod tests;

@@ -604,5 +604,4 @@ fn endpoint_of(addr: SocketAddr, tcp_port: u16) -> Endpoint {
 }
 
 #[cfg(test)]
-#[path = "core_tests.rs"]
 mod tests;

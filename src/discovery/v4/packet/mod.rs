@@ -187,5 +187,4 @@ fn first_item(data: &[u8]) -> Result<&[u8], PacketError> {
 }
 
 #[cfg(test)]
-#[path = "packet_tests.rs"]
 mod tests;

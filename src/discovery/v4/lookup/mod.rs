@@ -195,5 +195,4 @@ impl Lookup {
 }
 
 #[cfg(test)]
-#[path = "lookup_tests.rs"]
 mod tests;
