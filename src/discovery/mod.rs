@@ -19,14 +19,3 @@
 pub mod enr;
 pub mod source;
 pub mod v4;
-
-use sha3::{Digest, Keccak256};
-
-/// keccak256 of the concatenation of `parts`.
-pub(crate) fn keccak256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = Keccak256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
-}

@@ -13,7 +13,8 @@ use secp256k1::{Message as Digest32, SECP256K1};
 
 use super::message::Message;
 use crate::crypto::{NodeId, NodeKey};
-use crate::discovery::{enr, keccak256};
+use crate::crypto::keccak::keccak256;
+use crate::discovery::enr;
 
 /// discv4.md: *"The maximum size of any packet is 1280 bytes."*
 pub const MAX_PACKET_SIZE: usize = 1280;
