@@ -19,6 +19,7 @@ use super::packet;
 use super::table::{Insert, Revalidated, Table, BUCKET_SIZE};
 use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
+use crate::util::ExpiringMap;
 
 /// Timers and limits.
 #[derive(Clone, Debug)]
@@ -147,7 +148,8 @@ pub struct Discv4 {
     config: Config,
     /// `now` as an Instant and as UNIX seconds, so one clock input serves both.
     anchor: (Instant, u64),
-    bonds: HashMap<(NodeId, IpAddr), Instant>,
+    /// Endpoint proofs: who answered our Ping, from which IP.
+    bonds: ExpiringMap<(NodeId, IpAddr), ()>,
     pending: HashMap<(NodeId, RequestKind), Pending>,
     next_revalidation: Instant,
     stats: Stats,
@@ -168,8 +170,8 @@ impl Discv4 {
             local,
             anchor: (now, unix_now),
             next_revalidation: now + config.revalidate_interval,
+            bonds: ExpiringMap::new(config.max_bonds),
             config,
-            bonds: HashMap::new(),
             pending: HashMap::new(),
             stats: Stats::default(),
         }
@@ -187,9 +189,7 @@ impl Discv4 {
 
     /// Whether `id` at `ip` has a valid endpoint proof at `now`.
     pub fn is_bonded(&self, now: Instant, id: &NodeId, ip: IpAddr) -> bool {
-        self.bonds
-            .get(&(*id, ip))
-            .is_some_and(|at| now.saturating_duration_since(*at) < self.config.bond_lifetime)
+        self.bonds.contains(now, &(*id, ip))
     }
 
     /// The earliest time [`Discv4::handle_timeout`] has work to do.
@@ -568,22 +568,8 @@ impl Discv4 {
     }
 
     fn bond(&mut self, now: Instant, id: NodeId, ip: IpAddr) {
-        if self.bonds.len() >= self.config.max_bonds && !self.bonds.contains_key(&(id, ip)) {
-            let lifetime = self.config.bond_lifetime;
-            self.bonds
-                .retain(|_, at| now.saturating_duration_since(*at) < lifetime);
-            if self.bonds.len() >= self.config.max_bonds {
-                if let Some(oldest) = self
-                    .bonds
-                    .iter()
-                    .min_by_key(|(_, at)| **at)
-                    .map(|(k, _)| *k)
-                {
-                    self.bonds.remove(&oldest);
-                }
-            }
-        }
-        self.bonds.insert((id, ip), now);
+        let lifetime = self.config.bond_lifetime;
+        self.bonds.insert(now, (id, ip), (), lifetime);
     }
 
     fn unix(&self, now: Instant) -> u64 {

@@ -26,6 +26,7 @@ use super::message::{Endpoint, NodeRecord, Target};
 use super::table::BUCKET_SIZE;
 use crate::crypto::{Enode, NodeId, NodeKey, NODE_ID_LEN};
 use crate::discovery::enr::{LocalRecord, Record};
+use crate::util::ExpiringMap;
 
 /// Settings of a [`Driver`].
 #[derive(Clone, Debug)]
@@ -130,7 +131,7 @@ pub struct LookupStats {
 
 /// Records of other nodes remembered at once.
 const MAX_RECORDS: usize = 4096;
-/// Nodes whose Ping we remember at once.
+/// Nodes whose Ping we remember at once (a full map forgets the oldest first).
 const MAX_PINGED_US: usize = 8192;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -160,7 +161,7 @@ pub struct Driver {
     /// Bonding in progress before a query, by node.
     bonding: HashMap<NodeId, Bonding>,
     /// When each node last pinged us (so it holds our endpoint proof).
-    pinged_us: HashMap<NodeId, Instant>,
+    pinged_us: ExpiringMap<NodeId, ()>,
     /// Highest `enr-seq` seen (or asked for) per node.
     seqs: HashMap<NodeId, u64>,
     records: HashMap<NodeId, Record>,
@@ -190,7 +191,7 @@ impl Driver {
             refresh: None,
             next_refresh: now,
             bonding: HashMap::new(),
-            pinged_us: HashMap::new(),
+            pinged_us: ExpiringMap::new(MAX_PINGED_US),
             seqs: HashMap::new(),
             records: HashMap::new(),
             votes,
@@ -341,9 +342,7 @@ impl Driver {
     }
 
     fn they_hold_our_proof(&self, now: Instant, id: &NodeId) -> bool {
-        self.pinged_us
-            .get(id)
-            .is_some_and(|at| now.saturating_duration_since(*at) < self.config.core.bond_lifetime)
+        self.pinged_us.contains(now, id)
     }
 
     /// Sends what waits on `id` (the caller then lets the lookups [`advance`](Self::advance)).
@@ -391,15 +390,8 @@ impl Driver {
                     }
                 }
                 Event::Pinged(id, _) => {
-                    if self.pinged_us.len() >= MAX_PINGED_US && !self.pinged_us.contains_key(&id) {
-                        let lifetime = self.config.core.bond_lifetime;
-                        self.pinged_us
-                            .retain(|_, at| now.saturating_duration_since(*at) < lifetime);
-                        if self.pinged_us.len() >= MAX_PINGED_US {
-                            self.pinged_us.clear();
-                        }
-                    }
-                    self.pinged_us.insert(id, now);
+                    let lifetime = self.config.core.bond_lifetime;
+                    self.pinged_us.insert(now, id, (), lifetime);
                     if self.bonding.get(&id).is_some_and(|b| b.bonded_at.is_some()) {
                         self.query(now, id, out);
                     }
