@@ -126,7 +126,11 @@ mod tests {
         m.insert(t0, 'a', 1, 10 * SEC);
         m.insert(t0, 'b', 2, 20 * SEC);
         assert_eq!(m.get(t0 + 9 * SEC, &'a'), Some(&1));
-        assert_eq!(m.get(t0 + 10 * SEC, &'a'), None, "expired at exactly its ttl");
+        assert_eq!(
+            m.get(t0 + 10 * SEC, &'a'),
+            None,
+            "expired at exactly its ttl"
+        );
         assert!(m.contains(t0 + 10 * SEC, &'b'));
         let live: Vec<_> = m.iter(t0 + 10 * SEC).collect();
         assert_eq!(live, vec![(&'b', &2)]);
@@ -185,7 +189,12 @@ mod tests {
         let t0 = Instant::now();
         let mut m = ExpiringMap::new(100);
         for i in 0..1000u32 {
-            m.insert(t0 + Duration::from_millis(u64::from(i)), i, (), Duration::MAX);
+            m.insert(
+                t0 + Duration::from_millis(u64::from(i)),
+                i,
+                (),
+                Duration::MAX,
+            );
         }
         assert_eq!(m.len(), 100);
         // An entry that never expires (its end overflows `Instant`) is evicted last.

@@ -11,11 +11,11 @@ use crate::crypto::NodeId;
 use crate::util::ExpiringMap;
 
 /// Statements remembered at once (one per node); the oldest is forgotten first.
-pub const MAX_STATEMENTS: usize = 1024;
+pub(crate) const MAX_STATEMENTS: usize = 1024;
 
 /// Recent statements about our IP address.
 #[derive(Clone, Debug)]
-pub struct IpVotes {
+pub(crate) struct IpVotes {
     window: Duration,
     min_statements: usize,
     /// Each node's most recent statement.
@@ -25,7 +25,7 @@ pub struct IpVotes {
 impl IpVotes {
     /// Statements count for `window`; a prediction needs `min_statements` of them
     /// (go-ethereum: 5 minutes and 10).
-    pub fn new(window: Duration, min_statements: usize) -> Self {
+    pub(crate) fn new(window: Duration, min_statements: usize) -> Self {
         IpVotes {
             window,
             min_statements: min_statements.max(1),
@@ -34,7 +34,7 @@ impl IpVotes {
     }
 
     /// `from` says it sees us at `ip`. Unspecified addresses say nothing and are ignored.
-    pub fn add(&mut self, now: Instant, from: NodeId, ip: IpAddr) {
+    pub(crate) fn add(&mut self, now: Instant, from: NodeId, ip: IpAddr) {
         if ip.is_unspecified() {
             return;
         }
@@ -44,7 +44,7 @@ impl IpVotes {
 
     /// The IP address most recent statements agree on, if at least `min_statements` nodes
     /// spoke within the window (ties: none).
-    pub fn predict(&mut self, now: Instant) -> Option<IpAddr> {
+    pub(crate) fn predict(&mut self, now: Instant) -> Option<IpAddr> {
         self.statements.expire(now);
         if self.statements.len() < self.min_statements {
             return None;
@@ -58,7 +58,6 @@ impl IpVotes {
         let (ip, _) = winners.next()?;
         winners.next().is_none().then_some(*ip)
     }
-
 }
 
 #[cfg(test)]

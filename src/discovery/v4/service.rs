@@ -14,12 +14,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::driver::{enode_of, Driver, DriverConfig, DriverEvent, LookupStats};
+use super::driver::{Driver, DriverConfig, DriverEvent, LookupId, LookupStats};
+use super::error::{QueryError, ServiceError};
 use super::message::{Endpoint, NodeRecord, Target};
 use super::packet::MAX_PACKET_SIZE;
-use super::Stats;
+use super::Discv4Stats;
 use crate::crypto::{Enode, NodeId, NodeKey, NODE_ID_LEN};
-use crate::discovery::enr::{LocalRecord, Record, RecordError};
+use crate::discovery::enr::{LocalRecord, Record};
 use crate::discovery::source::NodeStream;
 
 /// Settings of a discovery service.
@@ -58,38 +59,6 @@ impl ServiceConfig {
     }
 }
 
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServiceError {
-    /// The UDP address could not be bound.
-    #[error("cannot bind discovery socket {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Our record could not be built.
-    #[error("cannot build our node record: {0}")]
-    Record(#[from] RecordError),
-}
-
-/// Why a request to the service failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum QueryError {
-    /// The service has stopped.
-    #[error("discovery service stopped")]
-    Stopped,
-    /// Too many lookups are queued.
-    #[error("too many discovery lookups queued")]
-    Busy,
-    /// The node did not answer (or not with a record).
-    #[error("node did not answer")]
-    NoAnswer,
-}
-
 /// What the service reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -115,7 +84,7 @@ pub struct ServiceStats {
     /// Datagrams over 1280 bytes, dropped unread.
     pub oversized: u64,
     /// The core's drop counters (invalid, unsolicited, unbonded queries).
-    pub dropped: Stats,
+    pub dropped: Discv4Stats,
     /// Lookup counters (hops: `depth_sum / lookups`).
     pub lookups: LookupStats,
     /// Nodes in the table.
@@ -309,13 +278,13 @@ impl Discv4Handle {
 }
 
 fn local_enode(id: NodeId, e: &Endpoint) -> Enode {
-    enode_of(&NodeRecord { endpoint: *e, id })
+    NodeRecord { endpoint: *e, id }.to_enode()
 }
 
 /// The service loop's state besides the driver.
 #[derive(Default)]
 struct Waiting {
-    lookups: HashMap<u64, oneshot::Sender<Result<Vec<NodeRecord>, QueryError>>>,
+    lookups: HashMap<LookupId, oneshot::Sender<Result<Vec<NodeRecord>, QueryError>>>,
     resolves: HashMap<NodeId, Vec<oneshot::Sender<Option<Record>>>>,
 }
 
@@ -383,8 +352,8 @@ fn command_out(
     driver: &mut Driver,
     waiting: &mut Waiting,
     command: Command,
-) -> super::DriverOutputs {
-    let mut out = super::DriverOutputs::default();
+) -> super::driver::DriverOutputs {
+    let mut out = super::driver::DriverOutputs::default();
     match command {
         Command::Lookup(target, reply) => match driver.start_lookup(now(), target, &mut out) {
             Some(id) => {
@@ -396,17 +365,7 @@ fn command_out(
         },
         Command::Table(reply) => {
             let table = driver.core().table();
-            let all = table.closest(&super::NodeHash([0; 32]), table.len());
-            let _ = reply.send(
-                all.iter()
-                    .map(|e| {
-                        enode_of(&NodeRecord {
-                            endpoint: e.endpoint,
-                            id: e.id,
-                        })
-                    })
-                    .collect(),
-            );
+            let _ = reply.send(table.iter().map(|e| e.record().to_enode()).collect());
         }
         Command::Stats(reply) => {
             let _ = reply.send(ServiceStats {
@@ -439,7 +398,7 @@ fn on_event(inner: &Inner, driver: &Driver, waiting: &mut Waiting, event: Driver
         DriverEvent::NodeAdded(record) => {
             let _ = inner
                 .events
-                .send(DiscoveryEvent::NodeFound(enode_of(&record)));
+                .send(DiscoveryEvent::NodeFound(record.to_enode()));
         }
         DriverEvent::LookupDone(result) => {
             tracing::debug!(
@@ -510,7 +469,7 @@ impl Discv4Handle {
                     }
                     last = Some(tokio::time::Instant::now());
                     match handle.lookup_random().await {
-                        Ok(nodes) => buffer.extend(nodes.iter().map(enode_of)),
+                        Ok(nodes) => buffer.extend(nodes.iter().map(NodeRecord::to_enode)),
                         Err(QueryError::Busy) => {}
                         Err(_) => return None,
                     }

@@ -14,16 +14,17 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::distance::NodeHash;
+use super::error::RequestError;
 use super::message::*;
 use super::packet;
-use super::table::{Insert, Revalidated, Table, BUCKET_SIZE};
+use super::table::{Revalidated, Table, TableInsert, BUCKET_SIZE};
 use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
 use crate::util::ExpiringMap;
 
 /// Timers and limits.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct Discv4Config {
     /// How long a Pong proves an endpoint (spec: 12 hours).
     pub bond_lifetime: Duration,
     /// How long to wait for a reply.
@@ -38,9 +39,9 @@ pub struct Config {
     pub max_bonds: usize,
 }
 
-impl Default for Config {
+impl Default for Discv4Config {
     fn default() -> Self {
-        Config {
+        Discv4Config {
             bond_lifetime: Duration::from_secs(12 * 3600),
             request_timeout: Duration::from_millis(500),
             packet_lifetime: Duration::from_secs(20),
@@ -63,7 +64,7 @@ pub struct Transmit {
 /// Something the application may want to know.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Event {
+pub enum Discv4Event {
     /// A node answered our Ping: its endpoint is proven for `bond_lifetime`.
     Bonded(NodeId, SocketAddr),
     /// The reply to our FindNode (complete, or what arrived before the timeout).
@@ -101,24 +102,12 @@ pub struct Outputs {
     /// Datagrams to send, in order.
     pub transmits: Vec<Transmit>,
     /// Events, in order.
-    pub events: Vec<Event>,
-}
-
-/// Why a request could not be started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RequestError {
-    /// `max_pending` requests are already outstanding.
-    #[error("too many outstanding discovery requests")]
-    TooManyPending,
-    /// FindNode and ENRRequest need a proven endpoint first: ping the node.
-    #[error("node has no endpoint proof; ping it first")]
-    NotBonded,
+    pub events: Vec<Discv4Event>,
 }
 
 /// Counters of packets dropped, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct Discv4Stats {
     /// Packets that failed to decode or verify (including expired ones).
     pub invalid: u64,
     /// Pongs, Neighbors and ENRResponses we had not asked for.
@@ -145,14 +134,14 @@ pub struct Discv4 {
     key: NodeKey,
     local: LocalRecord,
     table: Table,
-    config: Config,
+    config: Discv4Config,
     /// `now` as an Instant and as UNIX seconds, so one clock input serves both.
     anchor: (Instant, u64),
     /// Endpoint proofs: who answered our Ping, from which IP.
     bonds: ExpiringMap<(NodeId, IpAddr), ()>,
     pending: HashMap<(NodeId, RequestKind), Pending>,
     next_revalidation: Instant,
-    stats: Stats,
+    stats: Discv4Stats,
 }
 
 impl Discv4 {
@@ -160,7 +149,7 @@ impl Discv4 {
     pub fn new(
         key: NodeKey,
         local: LocalRecord,
-        config: Config,
+        config: Discv4Config,
         now: Instant,
         unix_now: u64,
     ) -> Self {
@@ -173,7 +162,7 @@ impl Discv4 {
             bonds: ExpiringMap::new(config.max_bonds),
             config,
             pending: HashMap::new(),
-            stats: Stats::default(),
+            stats: Discv4Stats::default(),
         }
     }
 
@@ -183,7 +172,7 @@ impl Discv4 {
     }
 
     /// Drop counters.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> Discv4Stats {
         self.stats
     }
 
@@ -234,7 +223,7 @@ impl Discv4 {
         self.local.set_endpoint(endpoint)
     }
 
-    /// Sends FindNode(`target`) to a bonded node; the reply comes as [`Event::Neighbors`].
+    /// Sends FindNode(`target`) to a bonded node; the reply comes as [`Discv4Event::Neighbors`].
     pub fn find_node(
         &mut self,
         now: Instant,
@@ -252,7 +241,7 @@ impl Discv4 {
         )
     }
 
-    /// Sends ENRRequest to a bonded node; the reply comes as [`Event::Record`].
+    /// Sends ENRRequest to a bonded node; the reply comes as [`Discv4Event::Record`].
     pub fn request_enr(
         &mut self,
         now: Instant,
@@ -272,7 +261,7 @@ impl Discv4 {
     /// Handles one received datagram.
     pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Outputs {
         let mut out = Outputs::default();
-        let packet = match packet::decode(bytes, self.unix(now)) {
+        let packet = match packet::decode_packet(bytes, self.unix(now)) {
             Ok(p) => p,
             Err(_) => {
                 self.stats.invalid += 1;
@@ -289,7 +278,7 @@ impl Discv4 {
             Message::EnrResponse(r) => match self.pending.get(&(id, RequestKind::EnrRequest)) {
                 Some(p) if p.to == from && p.hash == r.request_hash => {
                     self.pending.remove(&(id, RequestKind::EnrRequest));
-                    out.events.push(Event::Record(id, Box::new(r.record)));
+                    out.events.push(Discv4Event::Record(id, Box::new(r.record)));
                 }
                 _ => self.stats.unsolicited += 1,
             },
@@ -318,9 +307,9 @@ impl Discv4 {
                 }
             }
             if kind == RequestKind::FindNode && !p.nodes.is_empty() {
-                out.events.push(Event::Neighbors(id, p.nodes));
+                out.events.push(Discv4Event::Neighbors(id, p.nodes));
             } else {
-                out.events.push(Event::Timeout(id, kind));
+                out.events.push(Discv4Event::Timeout(id, kind));
             }
         }
         if now >= self.next_revalidation {
@@ -351,7 +340,7 @@ impl Discv4 {
             enr_seq: Some(self.local.seq()),
         });
         self.send(from, &pong, out);
-        out.events.push(Event::Pinged(id, from));
+        out.events.push(Discv4Event::Pinged(id, from));
         if self.is_bonded(now, &id, from.ip()) {
             if let Some(e) = self.table.get(&id) {
                 let endpoint = endpoint_of(from, ping.from.tcp_port);
@@ -360,7 +349,7 @@ impl Discv4 {
                 }
             }
             if let Some(seq) = ping.enr_seq {
-                out.events.push(Event::EnrSeq(id, from, seq));
+                out.events.push(Discv4Event::EnrSeq(id, from, seq));
             }
         } else if !self.pending.contains_key(&(id, RequestKind::Ping)) {
             // "If no communication with the sender has occurred within the last 12h, a ping
@@ -393,14 +382,14 @@ impl Discv4 {
         self.bond(now, id, from.ip());
         if self.table.revalidated(now, &id, true) == Revalidated::Unknown {
             let endpoint = endpoint_of(from, tcp_port);
-            if self.table.insert(now, id, endpoint) == Insert::Added {
-                out.events.push(Event::Added(id, endpoint));
+            if self.table.insert(now, id, endpoint) == TableInsert::Added {
+                out.events.push(Discv4Event::Added(id, endpoint));
             }
         }
-        out.events.push(Event::Bonded(id, from));
-        out.events.push(Event::Statement(id, pong.to));
+        out.events.push(Discv4Event::Bonded(id, from));
+        out.events.push(Discv4Event::Statement(id, pong.to));
         if let Some(seq) = pong.enr_seq {
-            out.events.push(Event::EnrSeq(id, from, seq));
+            out.events.push(Discv4Event::EnrSeq(id, from, seq));
         }
     }
 
@@ -424,13 +413,7 @@ impl Discv4 {
             .closest(&NodeHash::of_target(&find.target), BUCKET_SIZE);
         let expiration = self.expiration(now);
         for chunk in closest.chunks(MAX_NEIGHBORS) {
-            let nodes = chunk
-                .iter()
-                .map(|e| NodeRecord {
-                    endpoint: e.endpoint,
-                    id: e.id,
-                })
-                .collect();
+            let nodes = chunk.iter().map(|e| e.record()).collect();
             self.send(
                 from,
                 &Message::Neighbors(Neighbors { nodes, expiration }),
@@ -456,7 +439,7 @@ impl Discv4 {
         if p.nodes.len() == BUCKET_SIZE {
             // Removing what `get_mut` just found cannot fail.
             if let Some(p) = self.pending.remove(&key) {
-                out.events.push(Event::Neighbors(id, p.nodes));
+                out.events.push(Discv4Event::Neighbors(id, p.nodes));
             }
         }
     }
@@ -492,7 +475,7 @@ impl Discv4 {
         out: &mut Outputs,
     ) -> Result<(), RequestError> {
         let ping = Message::Ping(Ping {
-            version: VERSION,
+            version: PROTOCOL_VERSION,
             from: self.local.endpoint(),
             to: endpoint_of(to, 0),
             expiration: self.expiration(now),
@@ -537,7 +520,7 @@ impl Discv4 {
             return Err(RequestError::TooManyPending);
         }
         // Our messages are far below 1280 bytes; Neighbors, the only large one, is not tracked.
-        let Ok(enc) = packet::encode(&self.key, msg) else {
+        let Ok(enc) = packet::encode_packet(&self.key, msg) else {
             return Ok(());
         };
         out.transmits.push(Transmit {
@@ -559,7 +542,7 @@ impl Discv4 {
     }
 
     fn send(&self, to: SocketAddr, msg: &Message, out: &mut Outputs) {
-        if let Ok(enc) = packet::encode(&self.key, msg) {
+        if let Ok(enc) = packet::encode_packet(&self.key, msg) {
             out.transmits.push(Transmit {
                 to,
                 bytes: enc.bytes,

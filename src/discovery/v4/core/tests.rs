@@ -20,7 +20,7 @@ fn node(seed: u64, t0: Instant) -> Node {
     let addr: SocketAddr = format!("10.0.0.{seed}:30303").parse().unwrap();
     let local = LocalRecord::new(key.clone(), endpoint_of(addr, 30303)).unwrap();
     Node {
-        d: Discv4::new(key.clone(), local, Config::default(), t0, UNIX),
+        d: Discv4::new(key.clone(), local, Discv4Config::default(), t0, UNIX),
         addr,
         key,
     }
@@ -52,7 +52,7 @@ fn bond(a: &mut Node, b: &mut Node, now: Instant) {
 }
 
 fn raw(key: &NodeKey, msg: Message) -> Vec<u8> {
-    packet::encode(key, &msg).unwrap().bytes
+    packet::encode_packet(key, &msg).unwrap().bytes
 }
 
 #[test]
@@ -64,7 +64,9 @@ fn ping_pong_bonds_both_sides_and_fills_tables() {
     // B has no proof for A yet: Pong, plus its own Ping (discv4.md, Ping).
     assert_eq!(reply.transmits.len(), 2);
     let back = deliver(t0, b.addr, &reply, &mut a);
-    assert!(back.events.contains(&Event::Bonded(b.key.id(), b.addr)));
+    assert!(back
+        .events
+        .contains(&Discv4Event::Bonded(b.key.id(), b.addr)));
     assert!(a.d.is_bonded(t0, &b.key.id(), b.addr.ip()));
     assert_eq!(
         back.transmits.len(),
@@ -72,7 +74,9 @@ fn ping_pong_bonds_both_sides_and_fills_tables() {
         "A is bonded already: only the Pong"
     );
     let done = deliver(t0, a.addr, &back, &mut b);
-    assert!(done.events.contains(&Event::Bonded(a.key.id(), a.addr)));
+    assert!(done
+        .events
+        .contains(&Discv4Event::Bonded(a.key.id(), a.addr)));
     assert!(a.d.table().get(&b.key.id()).is_some());
     assert!(b.d.table().get(&a.key.id()).is_some());
 }
@@ -138,7 +142,7 @@ fn unbonded_senders_get_no_answer_larger_than_their_request() {
     let ping = raw(
         &c.key,
         Message::Ping(Ping {
-            version: VERSION,
+            version: PROTOCOL_VERSION,
             from: endpoint_of(c.addr, 0),
             to: endpoint_of(a.addr, 0),
             expiration: UNIX + 60,
@@ -170,7 +174,7 @@ fn bonded_find_node_gets_16_neighbors_in_two_packets() {
         .iter()
         .all(|t| t.bytes.len() <= MAX_PACKET_SIZE));
     let got = deliver(t0, b.addr, &reply, &mut a);
-    let [Event::Neighbors(from, nodes)] = &got.events[..] else {
+    let [Discv4Event::Neighbors(from, nodes)] = &got.events[..] else {
         panic!("{:?}", got.events)
     };
     assert_eq!((*from, nodes.len()), (b.key.id(), BUCKET_SIZE));
@@ -210,7 +214,7 @@ fn unsolicited_replies_are_dropped_and_counted() {
     let _second =
         a.d.ping(t0 + Duration::from_secs(1), c.key.id(), c.addr)
             .unwrap();
-    let decoded = packet::decode(&first.transmits[0].bytes, UNIX).unwrap();
+    let decoded = packet::decode_packet(&first.transmits[0].bytes, UNIX).unwrap();
     let stale = raw(
         &c.key,
         Message::Pong(Pong {
@@ -253,7 +257,7 @@ fn requests_time_out_and_dead_entries_are_revalidated_away() {
     let out = a.d.handle_timeout(t2, &mut rng);
     assert_eq!(
         out.events,
-        vec![Event::Timeout(b.key.id(), RequestKind::Ping)]
+        vec![Discv4Event::Timeout(b.key.id(), RequestKind::Ping)]
     );
     assert!(a.d.table().get(&b.key.id()).is_none());
 }
@@ -266,7 +270,7 @@ fn enr_request_returns_the_senders_current_record() {
     let req = a.d.request_enr(t0, b.key.id(), b.addr).unwrap();
     let resp = deliver(t0, a.addr, &req, &mut b);
     let got = deliver(t0, b.addr, &resp, &mut a);
-    let [Event::Record(id, record)] = &got.events[..] else {
+    let [Discv4Event::Record(id, record)] = &got.events[..] else {
         panic!("{:?}", got.events)
     };
     assert_eq!(*id, b.key.id());

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{record_of, Driver, DriverEvent, DriverOutputs, LookupId, LookupResult};
+use super::{Driver, DriverEvent, DriverOutputs, LookupId, LookupResult};
 use crate::crypto::NodeId;
 use crate::discovery::v4::lookup::{Lookup, K};
 use crate::discovery::v4::message::{NodeRecord, Target};
@@ -69,13 +69,15 @@ impl Driver {
             .table()
             .closest(&NodeHash::of_target(target), K)
             .iter()
-            .map(|e| NodeRecord {
-                endpoint: e.endpoint,
-                id: e.id,
-            })
+            .map(|e| e.record())
             .collect();
         if seeds.is_empty() {
-            return self.config.bootnodes.iter().map(record_of).collect();
+            return self
+                .config
+                .bootnodes
+                .iter()
+                .map(NodeRecord::from_enode)
+                .collect();
         }
         seeds
     }

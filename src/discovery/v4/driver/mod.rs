@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::core::{Config, Discv4, Event, Outputs, RequestKind, Transmit};
+use super::core::{Discv4, Discv4Config, Discv4Event, Outputs, RequestKind, Transmit};
 use super::ip_votes::IpVotes;
 use super::message::{Endpoint, NodeRecord, Target};
 use super::table::BUCKET_SIZE;
@@ -32,7 +32,7 @@ use crate::util::ExpiringMap;
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
     /// The packet-level state machine's timers and limits.
-    pub core: Config,
+    pub core: Discv4Config,
     /// Where lookups start while the table is empty.
     pub bootnodes: Vec<Enode>,
     /// Random-target lookups this often once the table holds [`BUCKET_SIZE`] nodes.
@@ -58,7 +58,7 @@ pub struct DriverConfig {
 impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig {
-            core: Config::default(),
+            core: Discv4Config::default(),
             bootnodes: Vec::new(),
             refresh_interval: Duration::from_secs(30),
             fast_refresh_interval: Duration::from_secs(5),
@@ -72,8 +72,9 @@ impl Default for DriverConfig {
     }
 }
 
-/// Identifies a lookup started with [`Driver::start_lookup`].
-pub type LookupId = u64;
+/// Identifies a lookup started with [`Driver::start_lookup`] (unique per driver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LookupId(u64);
 
 /// A finished lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,7 +188,7 @@ impl Driver {
             active: Vec::new(),
             queue: VecDeque::new(),
             finds: HashMap::new(),
-            next_id: 0,
+            next_id: LookupId(0),
             refresh: None,
             next_refresh: now,
             bonding: HashMap::new(),
@@ -249,7 +250,7 @@ impl Driver {
             return None;
         }
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = LookupId(id.0 + 1);
         self.queue.push_back((id, target));
         self.advance(now, out);
         Some(id)
@@ -381,7 +382,7 @@ impl Driver {
         out.transmits.extend(core.transmits);
         for event in core.events {
             match event {
-                Event::Bonded(id, _) => {
+                Discv4Event::Bonded(id, _) => {
                     if let Some(b) = self.bonding.get_mut(&id) {
                         b.bonded_at.get_or_insert(now);
                         if self.they_hold_our_proof(now, &id) {
@@ -389,25 +390,25 @@ impl Driver {
                         }
                     }
                 }
-                Event::Pinged(id, _) => {
+                Discv4Event::Pinged(id, _) => {
                     let lifetime = self.config.core.bond_lifetime;
                     self.pinged_us.insert(now, id, (), lifetime);
                     if self.bonding.get(&id).is_some_and(|b| b.bonded_at.is_some()) {
                         self.query(now, id, out);
                     }
                 }
-                Event::Timeout(id, RequestKind::Ping) => self.fail(id, out),
-                Event::Timeout(id, RequestKind::FindNode) => {
+                Discv4Event::Timeout(id, RequestKind::Ping) => self.fail(id, out),
+                Discv4Event::Timeout(id, RequestKind::FindNode) => {
                     // Perhaps it forgot our proof: bond again next time. The queries waiting
                     // behind this one would most likely time out too.
                     self.pinged_us.remove(&id);
                     self.finds_failed(&id);
                 }
-                Event::Timeout(id, RequestKind::EnrRequest) => {
+                Discv4Event::Timeout(id, RequestKind::EnrRequest) => {
                     out.events.push(DriverEvent::ResolveFailed(id));
                 }
-                Event::Neighbors(id, nodes) => self.on_neighbors(now, id, &nodes, out),
-                Event::Record(id, record) => {
+                Discv4Event::Neighbors(id, nodes) => self.on_neighbors(now, id, &nodes, out),
+                Discv4Event::Record(id, record) => {
                     if self.records.len() >= MAX_RECORDS && !self.records.contains_key(&id) {
                         let table = self.disc.table();
                         self.records.retain(|id, _| table.get(id).is_some());
@@ -418,12 +419,12 @@ impl Driver {
                     self.records.insert(id, (*record).clone());
                     out.events.push(DriverEvent::Record(id, record));
                 }
-                Event::Added(id, endpoint) => {
+                Discv4Event::Added(id, endpoint) => {
                     out.events
                         .push(DriverEvent::NodeAdded(NodeRecord { endpoint, id }));
                 }
-                Event::Statement(id, to) => self.on_statement(now, id, to.ip, out),
-                Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq, out),
+                Discv4Event::Statement(id, to) => self.on_statement(now, id, to.ip, out),
+                Discv4Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq, out),
             }
         }
         // Replies and failures above may let lookups move on (or finish).
@@ -493,33 +494,6 @@ impl Driver {
         if let Ok(true) = self.disc.set_local_endpoint(endpoint) {
             out.events.push(DriverEvent::EndpointChanged(endpoint));
         }
-    }
-}
-
-/// The table/lookup form of an enode.
-pub fn record_of(enode: &Enode) -> NodeRecord {
-    NodeRecord {
-        endpoint: Endpoint {
-            ip: enode.ip,
-            udp_port: enode.udp_port,
-            tcp_port: enode.tcp_port,
-        },
-        id: enode.id,
-    }
-}
-
-/// The enode of a table/lookup node; an unknown TCP port (0) is taken to be the UDP port.
-pub fn enode_of(record: &NodeRecord) -> Enode {
-    let e = record.endpoint;
-    Enode {
-        id: record.id,
-        ip: e.ip,
-        tcp_port: if e.tcp_port == 0 {
-            e.udp_port
-        } else {
-            e.tcp_port
-        },
-        udp_port: e.udp_port,
     }
 }
 
