@@ -301,9 +301,11 @@ async fn run(
     let mut rng = rand::rngs::StdRng::from_entropy();
     let mut waiting = Waiting::default();
     let c = &inner.counters;
+    // The driver's calling contract: feed one input, take every datagram and event it
+    // produced, then sleep until its next timer (or the next input).
     loop {
         let deadline = tokio::time::Instant::from_std(driver.poll_timeout());
-        let out = tokio::select! {
+        tokio::select! {
             _ = inner.cancel.cancelled() => break,
             received = socket.recv_from(&mut buf) => {
                 let (len, from) = match received {
@@ -320,15 +322,15 @@ async fn run(
                     c.oversized.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                driver.handle_packet(now(), from, &buf[..len])
+                driver.handle_packet(now(), from, &buf[..len]);
             }
             _ = tokio::time::sleep_until(deadline) => driver.handle_timeout(now(), &mut rng),
             command = commands.recv() => match command {
-                Some(command) => command_out(&mut driver, &mut waiting, command),
+                Some(command) => on_command(&mut driver, &mut waiting, command),
                 None => break,
             },
-        };
-        for t in out.transmits {
+        }
+        while let Some(t) = driver.poll_transmit() {
             match socket.send_to(&t.bytes, t.to).await {
                 Ok(n) => {
                     c.packets_out.fetch_add(1, Ordering::Relaxed);
@@ -337,7 +339,7 @@ async fn run(
                 Err(e) => tracing::trace!(to = %t.to, error = %e, "discovery send failed"),
             }
         }
-        for event in out.events {
+        while let Some(event) = driver.poll_event() {
             on_event(&inner, &driver, &mut waiting, event);
         }
     }
@@ -348,14 +350,10 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-fn command_out(
-    driver: &mut Driver,
-    waiting: &mut Waiting,
-    command: Command,
-) -> super::driver::DriverOutputs {
-    let mut out = super::driver::DriverOutputs::default();
+/// Feeds a command from a handle into the driver (or answers it from the driver's state).
+fn on_command(driver: &mut Driver, waiting: &mut Waiting, command: Command) {
     match command {
-        Command::Lookup(target, reply) => match driver.start_lookup(now(), target, &mut out) {
+        Command::Lookup(target, reply) => match driver.start_lookup(now(), target) {
             Some(id) => {
                 waiting.lookups.insert(id, reply);
             }
@@ -379,7 +377,7 @@ fn command_out(
             let queued: usize = waiting.resolves.values().map(Vec::len).sum();
             if queued >= MAX_RESOLVES {
                 let _ = reply.send(None);
-                return out;
+                return;
             }
             waiting.resolves.entry(enode.id).or_default().push(reply);
             let endpoint = Endpoint {
@@ -387,10 +385,9 @@ fn command_out(
                 udp_port: enode.udp_port,
                 tcp_port: enode.tcp_port,
             };
-            out = driver.resolve(now(), enode.id, endpoint);
+            driver.resolve(now(), enode.id, endpoint);
         }
     }
-    out
 }
 
 fn on_event(inner: &Inner, driver: &Driver, waiting: &mut Waiting, event: DriverEvent) {

@@ -13,6 +13,20 @@
 //! query to a node goes out once we hold its proof (it answered our Ping) **and** it pinged us
 //! (we answered); a node that already had our proof from earlier does not ping again, so
 //! after `bond_wait` the query goes out anyway (go-ethereum's `ensureBond` sleeps as long).
+//!
+//! # Calling contract
+//!
+//! The same as the core's ([`Discv4`]): inputs go in through [`Driver::handle_packet`],
+//! [`Driver::handle_timeout`] and the commands ([`Driver::start_lookup`],
+//! [`Driver::resolve`]); after every input, drain [`Driver::poll_transmit`] and
+//! [`Driver::poll_event`] until they return `None`, then sleep until
+//! [`Driver::poll_timeout`]. The driver takes its core's events itself, inside every input
+//! (they become [`DriverEvent`]s or further requests); the datagrams it sends are the
+//! core's, so `poll_transmit` hands out the core's queue.
+//!
+//! The event queue is not capped; it is drained by construction (the tokio shell drains it
+//! after every input), and one input adds a bounded number: one per core event it handles
+//! plus one per lookup it finishes (at most `max_active_lookups`).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -20,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::core::{Discv4, Discv4Config, Discv4Event, Outputs, RequestKind, Transmit};
+use super::core::{Discv4, Discv4Config, Discv4Event, RequestKind, Transmit};
 use super::ip_votes::IpVotes;
 use super::message::{Endpoint, NodeRecord, Target};
 use super::table::BUCKET_SIZE;
@@ -108,15 +122,6 @@ pub enum DriverEvent {
     ResolveFailed(NodeId),
 }
 
-/// Datagrams to send and events.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DriverOutputs {
-    /// Datagrams, in order.
-    pub transmits: Vec<Transmit>,
-    /// Events, in order.
-    pub events: Vec<DriverEvent>,
-}
-
 /// Lookup counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LookupStats {
@@ -168,6 +173,8 @@ pub struct Driver {
     records: HashMap<NodeId, Record>,
     votes: IpVotes,
     stats: LookupStats,
+    /// Events produced and not yet taken by [`Driver::poll_event`].
+    events: VecDeque<DriverEvent>,
 }
 
 impl Driver {
@@ -197,6 +204,7 @@ impl Driver {
             records: HashMap::new(),
             votes,
             stats: LookupStats::default(),
+            events: VecDeque::new(),
         }
     }
 
@@ -225,7 +233,29 @@ impl Driver {
         self.active.len()
     }
 
-    /// The earliest time [`Driver::handle_timeout`] has work to do.
+    /// The next datagram to send, oldest first; `None` when there is none.
+    ///
+    /// Call after every input (packet, timeout, command) until it returns `None`: only
+    /// inputs add datagrams. An extra call is harmless.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.disc.poll_transmit()
+    }
+
+    /// The next event, oldest first; `None` when there is none.
+    ///
+    /// Call after every input until it returns `None`: only inputs add events. An extra call
+    /// is harmless.
+    pub fn poll_event(&mut self) -> Option<DriverEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has work to do: the core's next
+    /// deadline ([`Discv4::poll_timeout`]), the next refresh, or the end of a `bond_wait`.
+    /// There always is a next refresh, so this is an `Instant`, not an `Option`.
+    ///
+    /// Call after every input and sleep until then: requests sent and lookups started move
+    /// it earlier, replies and timeouts handled move it later. It may lie in the past (call
+    /// `handle_timeout` at once). It changes nothing, so an extra call is harmless.
     pub fn poll_timeout(&self) -> Instant {
         let wait = self.config.bond_wait;
         self.bonding
@@ -237,51 +267,45 @@ impl Driver {
             )
     }
 
-    /// Queues a lookup for `target`; `None` if `max_queued_lookups` are waiting already.
-    /// It starts at once if fewer than `max_active_lookups` run; the result comes as
-    /// [`DriverEvent::LookupDone`].
-    pub fn start_lookup(
-        &mut self,
-        now: Instant,
-        target: Target,
-        out: &mut DriverOutputs,
-    ) -> Option<LookupId> {
+    /// Queues a lookup for `target`; `None` (and nothing queued) if `max_queued_lookups` are
+    /// waiting already. It starts at once if fewer than `max_active_lookups` run, so its
+    /// first queries may be waiting in [`poll_transmit`](Self::poll_transmit); the result
+    /// comes as [`DriverEvent::LookupDone`] with the id returned here.
+    pub fn start_lookup(&mut self, now: Instant, target: Target) -> Option<LookupId> {
         if self.queue.len() >= self.config.max_queued_lookups {
             return None;
         }
         let id = self.next_id;
         self.next_id = LookupId(id.0 + 1);
         self.queue.push_back((id, target));
-        self.advance(now, out);
+        self.advance(now);
         Some(id)
     }
 
-    /// Pings `endpoint` and asks for its record; the answer comes as [`DriverEvent::Record`]
-    /// or [`DriverEvent::ResolveFailed`].
-    pub fn resolve(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) -> DriverOutputs {
-        let mut out = DriverOutputs::default();
+    /// Pings `endpoint` (unless both endpoint proofs are there) and asks for its record; the
+    /// answer comes as [`DriverEvent::Record`] or [`DriverEvent::ResolveFailed`].
+    pub fn resolve(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) {
         let b = self.bonding.entry(id).or_default();
         b.enr = true;
         b.endpoint = Some(endpoint);
-        self.bond_then_query(now, id, endpoint, &mut out);
+        self.bond_then_query(now, id, endpoint);
         // Lookup queries waiting on `id` may have gone out (or failed) with it.
-        self.advance(now, &mut out);
-        out
+        self.advance(now);
     }
 
-    /// Handles one received datagram.
-    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> DriverOutputs {
-        let core = self.disc.handle_packet(now, from, bytes);
-        let mut out = DriverOutputs::default();
-        self.absorb(now, core, &mut out);
-        out
+    /// Handles one datagram received from `from` (the source address the socket reports),
+    /// then drain the queues. See [`Discv4::handle_packet`].
+    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.disc.handle_packet(now, from, bytes);
+        self.absorb(now);
     }
 
-    /// Runs timers; call at [`Driver::poll_timeout`].
-    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) -> DriverOutputs {
-        let mut out = DriverOutputs::default();
-        let core = self.disc.handle_timeout(now, rng);
-        self.absorb(now, core, &mut out);
+    /// Runs the core's timers, queries that waited `bond_wait`, and refresh. Call once the
+    /// [`poll_timeout`](Self::poll_timeout) instant has passed, then drain the queues; an
+    /// early or extra call does nothing that is not due yet.
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
+        self.disc.handle_timeout(now, rng);
+        self.absorb(now);
         // Bonded nodes that did not ping us within `bond_wait`: query them anyway.
         let wait = self.config.bond_wait;
         let due: Vec<NodeId> = self
@@ -291,9 +315,9 @@ impl Driver {
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            self.query(now, id, &mut out);
+            self.query(now, id);
         }
-        self.advance(now, &mut out);
+        self.advance(now);
         if now >= self.next_refresh {
             let interval = if self.disc.table().len() < BUCKET_SIZE {
                 self.config.fast_refresh_interval
@@ -313,20 +337,19 @@ impl Driver {
                 } else {
                     rng.fill(&mut target[..]);
                 }
-                if let Some(id) = self.start_lookup(now, target, &mut out) {
+                if let Some(id) = self.start_lookup(now, target) {
                     self.refresh = Some(id);
                 }
             }
         }
-        out
     }
 
     /// Sends the queries waiting on `id` now if both proofs are there, else pings it.
-    fn bond_then_query(&mut self, now: Instant, id: NodeId, e: Endpoint, out: &mut DriverOutputs) {
+    fn bond_then_query(&mut self, now: Instant, id: NodeId, e: Endpoint) {
         let addr = SocketAddr::new(e.ip, e.udp_port);
         let bonded = self.disc.is_bonded(now, &id, addr.ip());
         if bonded && self.they_hold_our_proof(now, &id) {
-            self.query(now, id, out);
+            self.query(now, id);
             return;
         }
         if bonded {
@@ -336,9 +359,9 @@ impl Driver {
         }
         // Pinging also makes a node without our proof ping us back.
         match self.disc.ping_node(now, id, e) {
-            Ok(o) => out.transmits.extend(o.transmits),
+            Ok(()) => {}
             Err(_) if bonded => {}
-            Err(_) => self.fail(id, out),
+            Err(_) => self.fail(id),
         }
     }
 
@@ -347,7 +370,7 @@ impl Driver {
     }
 
     /// Sends what waits on `id` (the caller then lets the lookups [`advance`](Self::advance)).
-    fn query(&mut self, now: Instant, id: NodeId, out: &mut DriverOutputs) {
+    fn query(&mut self, now: Instant, id: NodeId) {
         let Some(b) = self.bonding.remove(&id) else {
             return;
         };
@@ -356,17 +379,17 @@ impl Driver {
         };
         let addr = SocketAddr::new(e.ip, e.udp_port);
         if b.find {
-            self.send_find(now, id, out);
+            self.send_find(now, id);
         }
         if b.enr {
             match self.disc.request_enr(now, id, addr) {
-                Ok(o) => out.transmits.extend(o.transmits),
-                Err(_) => out.events.push(DriverEvent::ResolveFailed(id)),
+                Ok(()) => {}
+                Err(_) => self.events.push_back(DriverEvent::ResolveFailed(id)),
             }
         }
     }
 
-    fn fail(&mut self, id: NodeId, out: &mut DriverOutputs) {
+    fn fail(&mut self, id: NodeId) {
         let Some(b) = self.bonding.remove(&id) else {
             return;
         };
@@ -374,19 +397,19 @@ impl Driver {
             self.finds_failed(&id);
         }
         if b.enr {
-            out.events.push(DriverEvent::ResolveFailed(id));
+            self.events.push_back(DriverEvent::ResolveFailed(id));
         }
     }
 
-    fn absorb(&mut self, now: Instant, core: Outputs, out: &mut DriverOutputs) {
-        out.transmits.extend(core.transmits);
-        for event in core.events {
+    /// Takes the core's events (after a packet or a timeout: commands produce none).
+    fn absorb(&mut self, now: Instant) {
+        while let Some(event) = self.disc.poll_event() {
             match event {
                 Discv4Event::Bonded(id, _) => {
                     if let Some(b) = self.bonding.get_mut(&id) {
                         b.bonded_at.get_or_insert(now);
                         if self.they_hold_our_proof(now, &id) {
-                            self.query(now, id, out);
+                            self.query(now, id);
                         }
                     }
                 }
@@ -394,10 +417,10 @@ impl Driver {
                     let lifetime = self.config.core.bond_lifetime;
                     self.pinged_us.insert(now, id, (), lifetime);
                     if self.bonding.get(&id).is_some_and(|b| b.bonded_at.is_some()) {
-                        self.query(now, id, out);
+                        self.query(now, id);
                     }
                 }
-                Discv4Event::Timeout(id, RequestKind::Ping) => self.fail(id, out),
+                Discv4Event::Timeout(id, RequestKind::Ping) => self.fail(id),
                 Discv4Event::Timeout(id, RequestKind::FindNode) => {
                     // Perhaps it forgot our proof: bond again next time. The queries waiting
                     // behind this one would most likely time out too.
@@ -405,9 +428,9 @@ impl Driver {
                     self.finds_failed(&id);
                 }
                 Discv4Event::Timeout(id, RequestKind::EnrRequest) => {
-                    out.events.push(DriverEvent::ResolveFailed(id));
+                    self.events.push_back(DriverEvent::ResolveFailed(id));
                 }
-                Discv4Event::Neighbors(id, nodes) => self.on_neighbors(now, id, &nodes, out),
+                Discv4Event::Neighbors(id, nodes) => self.on_neighbors(now, id, &nodes),
                 Discv4Event::Record(id, record) => {
                     if self.records.len() >= MAX_RECORDS && !self.records.contains_key(&id) {
                         let table = self.disc.table();
@@ -417,30 +440,23 @@ impl Driver {
                         }
                     }
                     self.records.insert(id, (*record).clone());
-                    out.events.push(DriverEvent::Record(id, record));
+                    self.events.push_back(DriverEvent::Record(id, record));
                 }
                 Discv4Event::Added(id, endpoint) => {
-                    out.events
-                        .push(DriverEvent::NodeAdded(NodeRecord { endpoint, id }));
+                    self.events
+                        .push_back(DriverEvent::NodeAdded(NodeRecord { endpoint, id }));
                 }
-                Discv4Event::Statement(id, to) => self.on_statement(now, id, to.ip, out),
-                Discv4Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq, out),
+                Discv4Event::Statement(id, to) => self.on_statement(now, id, to.ip),
+                Discv4Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq),
             }
         }
         // Replies and failures above may let lookups move on (or finish).
-        self.advance(now, out);
+        self.advance(now);
     }
 
     /// EIP-868: *"the ENR sequence number of the sender ... allows the recipient to check
     /// whether it has the latest record"*; a higher one than we know makes us ask.
-    fn on_enr_seq(
-        &mut self,
-        now: Instant,
-        id: NodeId,
-        from: SocketAddr,
-        seq: u64,
-        out: &mut DriverOutputs,
-    ) {
+    fn on_enr_seq(&mut self, now: Instant, id: NodeId, from: SocketAddr, seq: u64) {
         if self.disc.table().get(&id).is_none() || self.seqs.get(&id).is_some_and(|s| *s >= seq) {
             return;
         }
@@ -458,9 +474,9 @@ impl Driver {
         // with `seq` noted, never repeated). So unless it pinged us, the request waits like a
         // lookup query: for its Ping, or `bond_wait`.
         if self.they_hold_our_proof(now, &id) {
-            if let Ok(o) = self.disc.request_enr(now, id, from) {
-                out.transmits.extend(o.transmits);
-            }
+            // Refused only while `max_pending` requests are outstanding; the record then waits
+            // for a higher `enr-seq`.
+            let _ = self.disc.request_enr(now, id, from);
             return;
         }
         let tcp_port = self
@@ -478,7 +494,7 @@ impl Driver {
         b.bonded_at.get_or_insert(now);
     }
 
-    fn on_statement(&mut self, now: Instant, id: NodeId, ip: IpAddr, out: &mut DriverOutputs) {
+    fn on_statement(&mut self, now: Instant, id: NodeId, ip: IpAddr) {
         if !self.config.learn_ip {
             return;
         }
@@ -492,7 +508,8 @@ impl Driver {
         }
         endpoint.ip = ip;
         if let Ok(true) = self.disc.set_local_endpoint(endpoint) {
-            out.events.push(DriverEvent::EndpointChanged(endpoint));
+            self.events
+                .push_back(DriverEvent::EndpointChanged(endpoint));
         }
     }
 }
