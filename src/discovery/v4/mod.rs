@@ -1,17 +1,20 @@
 //! Node Discovery v4.
 //!
 //! ```text
-//! service.rs      tokio: one UDP socket, timers, Discv4Handle
+//! service.rs     tokio: one UDP socket, timers, Discv4Handle
 //!   │
-//! driver/         sans-IO Driver: lookups (lookups.rs), refresh, ENR updates, external IP
-//!   │  ├─ lookup/     one iterative FindNode lookup
-//!   │  └─ ip_votes.rs our external IP from Pong statements
-//! core/           sans-IO Discv4: endpoint proofs, request/reply matching, revalidation
-//!   │  └─ table/      Kademlia table (distance.rs: the XOR metric)
-//! packet/         hash || signature || type || data, signed and verified
-//! message.rs      Ping, Pong, FindNode, Neighbors, ENRRequest, ENRResponse
-//! error.rs        every error of the above
+//! driver/        sans-IO Driver: lookups (lookups.rs), refresh, ENR updates, external IP
+//!   │            uses lookup/ (one iterative FindNode lookup) and ip_votes.rs
+//! core/          sans-IO Discv4: endpoint proofs, request/reply matching, revalidation
+//!   │            uses table/ (Kademlia buckets) and distance.rs (the XOR metric)
+//! packet/        hash || signature || type || data, signed and verified
+//! message.rs     Ping, Pong, FindNode, Neighbors, ENRRequest, ENRResponse
+//! error.rs       the errors of all of the above
 //! ```
+//!
+//! [`Discv4`] and [`Driver`] share one calling contract (quinn-proto's): inputs go in
+//! through `handle_packet`, `handle_timeout` and commands; datagrams, events and the next
+//! timer come out through `poll_transmit`, `poll_event` and `poll_timeout`.
 
 mod core;
 mod distance;

@@ -1,26 +1,4 @@
-//! The discv4 protocol state machine: endpoint proofs, request/reply matching, answering
-//! queries, revalidation timers. Sans-IO: datagrams, time and randomness go in, datagrams
-//! to send and events come out.
-//!
-//! discv4.md, "Endpoint Proof": *"To prevent traffic amplification attacks, implementations
-//! must verify that the sender of a query participates in the discovery protocol. The sender
-//! of a packet is considered verified if it has sent a valid pong response with matching ping
-//! hash within the last 12 hours."*
-//!
-//! # Calling contract
-//!
-//! As quinn-proto's `Connection`: inputs go in through [`Discv4::handle_packet`],
-//! [`Discv4::handle_timeout`] and the commands ([`Discv4::ping`], [`Discv4::ping_node`],
-//! [`Discv4::find_node`], [`Discv4::request_enr`]), which return at most an error. What they
-//! produce waits in two queues: after every input, drain [`Discv4::poll_transmit`] and
-//! [`Discv4::poll_event`] until they return `None`, then sleep until
-//! [`Discv4::poll_timeout`].
-//!
-//! The queues are not capped; they are drained by construction: the
-//! [`Driver`](super::Driver) takes the events after every input it feeds in, the tokio shell
-//! the datagrams. One input adds little: a packet at most two datagrams and four events, a
-//! timeout one datagram and one event per expired request (at most `max_pending`) plus one
-//! revalidation Ping, a command one datagram.
+//! The discv4 protocol state machine ([`Discv4`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -134,7 +112,29 @@ struct Pending {
     tcp_port: u16,
 }
 
-/// The discv4 node.
+/// The discv4 protocol state machine: endpoint proofs, request/reply matching, answering
+/// queries, revalidation timers. Sans-IO: datagrams, time and randomness go in, datagrams
+/// to send and events come out.
+///
+/// discv4.md, "Endpoint Proof": *"To prevent traffic amplification attacks, implementations
+/// must verify that the sender of a query participates in the discovery protocol. The sender
+/// of a packet is considered verified if it has sent a valid pong response with matching ping
+/// hash within the last 12 hours."*
+///
+/// # Calling contract
+///
+/// As quinn-proto's `Connection`: inputs go in through [`Discv4::handle_packet`],
+/// [`Discv4::handle_timeout`] and the commands ([`Discv4::ping`], [`Discv4::ping_node`],
+/// [`Discv4::find_node`], [`Discv4::request_enr`]), which return at most an error. What they
+/// produce waits in two queues: after every input, drain [`Discv4::poll_transmit`] and
+/// [`Discv4::poll_event`] until they return `None`, then sleep until
+/// [`Discv4::poll_timeout`].
+///
+/// The queues are not capped; they are drained by construction: the
+/// [`Driver`](super::Driver) takes the events after every input it feeds in, the tokio shell
+/// the datagrams. One input adds little: a packet at most two datagrams and four events, a
+/// timeout one datagram and one event per expired request (at most `max_pending`) plus one
+/// revalidation Ping, a command one datagram.
 #[derive(Debug)]
 pub struct Discv4 {
     key: NodeKey,

@@ -1,5 +1,5 @@
 //! Running lookups for a [`Driver`]: up to `max_active_lookups` at once, and the FindNode
-//! queries they send, one per node at a time (see the [`super`] module docs).
+//! queries they send, one per node at a time (see the [`Driver`] docs).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ pub(super) struct Active {
 }
 
 /// The FindNode queries of running lookups to one node: the one sent, those waiting for
-/// its reply (see the module docs). Each running lookup has at most `α` queries here; a
+/// its reply (see the [`Driver`] docs). Each running lookup has at most `α` queries here; a
 /// finished lookup's query in flight stays until its reply or timeout.
 #[derive(Debug)]
 pub(super) struct Finds {

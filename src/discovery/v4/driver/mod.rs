@@ -1,32 +1,4 @@
-//! What a running discv4 node does besides answering packets, still sans-IO: iterative
-//! lookups (bond first, then FindNode), periodic refresh, asking for newer records, and
-//! learning our external IP from Pongs. The UDP shell ([`super::service`]) only moves
-//! datagrams and timers through a [`Driver`].
-//!
-//! Up to `max_active_lookups` lookups run at once (refresh, the dial scheduler's random
-//! walk, a user's lookup), each with its own `α` bound on queries in flight. Neighbors does
-//! not say which target it answers, so one FindNode per node is in flight at a time: a
-//! lookup that wants a node another lookup is asking waits for that reply, then sends its own.
-//!
-//! Bonding before FindNode: discv4.md requires the *recipient* of FindNode to hold an
-//! endpoint proof of the sender, i.e. to have received our Pong to its Ping. So a lookup
-//! query to a node goes out once we hold its proof (it answered our Ping) **and** it pinged us
-//! (we answered); a node that already had our proof from earlier does not ping again, so
-//! after `bond_wait` the query goes out anyway (go-ethereum's `ensureBond` sleeps as long).
-//!
-//! # Calling contract
-//!
-//! The same as the core's ([`Discv4`]): inputs go in through [`Driver::handle_packet`],
-//! [`Driver::handle_timeout`] and the commands ([`Driver::start_lookup`],
-//! [`Driver::resolve`]); after every input, drain [`Driver::poll_transmit`] and
-//! [`Driver::poll_event`] until they return `None`, then sleep until
-//! [`Driver::poll_timeout`]. The driver takes its core's events itself, inside every input
-//! (they become [`DriverEvent`]s or further requests); the datagrams it sends are the
-//! core's, so `poll_transmit` hands out the core's queue.
-//!
-//! The event queue is not capped; it is drained by construction (the tokio shell drains it
-//! after every input), and one input adds a bounded number: one per core event it handles
-//! plus one per lookup it finishes (at most `max_active_lookups`).
+//! A discv4 node with lookups ([`Driver`]); running lookups is in `lookups.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -54,8 +26,8 @@ pub struct DriverConfig {
     pub refresh_interval: Duration,
     /// ... and this often while it holds fewer. Default 5 s.
     pub fast_refresh_interval: Duration,
-    /// How long a lookup query waits for the remote's Ping after our bond (see the module
-    /// docs). Default 500 ms (the request timeout).
+    /// How long a lookup query waits for the remote's Ping after our bond (see the
+    /// [`Driver`] docs). Default 500 ms (the request timeout).
     pub bond_wait: Duration,
     /// Learn our IP from the `to` endpoint of Pongs (off when the IP is configured).
     pub learn_ip: bool,
@@ -101,7 +73,8 @@ pub struct LookupResult {
     pub nodes: Vec<NodeRecord>,
     /// FindNode queries it sent.
     pub queries: usize,
-    /// Sequential round trips it took ([`Lookup::depth`]).
+    /// Sequential round trips it took: the longest chain of replies that led to a node in
+    /// the result, plus one for the query to that node.
     pub depth: u32,
 }
 
@@ -151,7 +124,35 @@ struct Bonding {
     enr: bool,
 }
 
-/// A discv4 node with lookups; see the module docs.
+/// A discv4 node with what it does besides answering packets, still sans-IO: iterative
+/// lookups (bond first, then FindNode), periodic refresh, asking for newer records, and
+/// learning our external IP from Pongs. The UDP shell ([`Discv4Handle`](super::Discv4Handle))
+/// only moves datagrams and timers through a `Driver`.
+///
+/// Up to `max_active_lookups` lookups run at once (refresh, the dial scheduler's random
+/// walk, a user's lookup), each with its own `α` bound on queries in flight. Neighbors does
+/// not say which target it answers, so one FindNode per node is in flight at a time: a
+/// lookup that wants a node another lookup is asking waits for that reply, then sends its own.
+///
+/// Bonding before FindNode: discv4.md requires the *recipient* of FindNode to hold an
+/// endpoint proof of the sender, i.e. to have received our Pong to its Ping. So a lookup
+/// query to a node goes out once we hold its proof (it answered our Ping) **and** it pinged us
+/// (we answered); a node that already had our proof from earlier does not ping again, so
+/// after `bond_wait` the query goes out anyway (go-ethereum's `ensureBond` sleeps as long).
+///
+/// # Calling contract
+///
+/// The same as the core's ([`Discv4`]): inputs go in through [`Driver::handle_packet`],
+/// [`Driver::handle_timeout`] and the commands ([`Driver::start_lookup`],
+/// [`Driver::resolve`]); after every input, drain [`Driver::poll_transmit`] and
+/// [`Driver::poll_event`] until they return `None`, then sleep until
+/// [`Driver::poll_timeout`]. The driver takes its core's events itself, inside every input
+/// (they become [`DriverEvent`]s or further requests); the datagrams it sends are the
+/// core's, so `poll_transmit` hands out the core's queue.
+///
+/// The event queue is not capped; it is drained by construction (the tokio shell drains it
+/// after every input), and one input adds a bounded number: one per core event it handles
+/// plus one per lookup it finishes (at most `max_active_lookups`).
 #[derive(Debug)]
 pub struct Driver {
     disc: Discv4,

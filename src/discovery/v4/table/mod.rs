@@ -2,7 +2,7 @@
 //!
 //! *"For each `0 ≤ i < 256`, every node keeps a k-bucket for nodes of distance between `2i`
 //! and `2i+1` from itself."* *"The Node Discovery Protocol uses `k = 16`"* and *"the
-//! least-recently seen node [is] at the head, most-recently seen at the tail."*
+//! least-recently seen node \[is\] at the head, most-recently seen at the tail."*
 //!
 //! A full bucket does not evict on contact: like geth, newcomers wait in a bounded
 //! replacement list, and periodic revalidation pings the least-recently seen entry of a
