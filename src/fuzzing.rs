@@ -216,7 +216,7 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
 /// Decodes `data` as a discv4 packet (hash, signature, message), at UNIX time 0 so that no
 /// expiration check cuts the decoding short.
 pub fn discv4_packet(data: &[u8]) -> Result<crate::discovery::v4::Packet, PacketError> {
-    crate::discovery::v4::decode(data, 0)
+    crate::discovery::v4::decode_packet(data, 0)
 }
 
 /// Decodes `data` as an RLP node record (EIP-778, signature checked); `Some` with its
@@ -229,7 +229,7 @@ pub fn enr_decode(data: &[u8]) -> Result<Option<Enode>, alloy_rlp::Error> {
 /// The discv4 vectors, plus an ENRRequest and an ENRResponse signed with the vectors' key
 /// (ECDSA signatures here are deterministic, RFC 6979).
 fn discv4_seeds(v: &Vectors) -> Vec<(String, Vec<u8>)> {
-    use crate::discovery::v4::{encode, EnrRequest, EnrResponse, Message};
+    use crate::discovery::v4::{encode_packet, EnrRequest, EnrResponse, Message};
     let mut seeds: Vec<(String, Vec<u8>)> = [
         "discv4_ping_v4_extra",
         "discv4_ping_v555_extra_data",
@@ -255,7 +255,7 @@ fn discv4_seeds(v: &Vectors) -> Vec<(String, Vec<u8>)> {
         // Small messages always encode.
         seeds.push((
             name.to_string(),
-            encode(&key, &msg).expect("small packet").bytes,
+            encode_packet(&key, &msg).expect("small packet").bytes,
         ));
     }
     seeds

@@ -60,6 +60,7 @@ mod session;
 #[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]
 pub mod testdata;
+mod util;
 pub mod wire;
 
 /// The RLP crate message payloads are encoded with.

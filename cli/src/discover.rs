@@ -124,7 +124,7 @@ pub async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Result<()
             _ = tokio::time::sleep_until(deadline) => break,
             found = disc.lookup_random() => {
                 for node in found.map_err(|e| e.to_string())? {
-                    report(peerwire::discovery::v4::driver::enode_of(&node));
+                    report(node.to_enode());
                 }
             }
             Ok(event) = events.recv() => {

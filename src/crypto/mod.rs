@@ -2,6 +2,7 @@
 
 pub mod ecies;
 mod enode;
+pub(crate) mod keccak;
 mod keys;
 mod serialize;
 

@@ -2,31 +2,22 @@
 //! records (EIP-778, EIP-868).
 //!
 //! ```text
-//! v4::core     bonding (endpoint proof), request/reply matching, amplification rules
-//! v4::lookup   iterative FindNode lookup (alpha 3, k 16)
-//! v4::table    Kademlia table: log-distance buckets, replacements, revalidation
-//! v4::packet   hash || signature || type || RLP, signed and verified
-//! v4::message  Ping, Pong, FindNode, Neighbors, ENRRequest, ENRResponse
-//! v4::driver   lookups (bond first; up to 3 at once), refresh, ENR updates, external IP
-//! v4::service  the tokio shell: one UDP socket, timers, Discv4Handle
-//! enr          our signed node record; ENR <-> NodeId/Enode
-//! source       node sources for the dialer, FairMix
+//! v4/service.rs    tokio: one UDP socket, timers, Discv4Handle
+//!   │
+//! v4/driver/       sans-IO Driver: lookups (up to 3 at once, bond first), refresh, ENR
+//!   │              updates, external IP (v4/ip_votes.rs); v4/lookup/: one FindNode lookup
+//! v4/core/         sans-IO Discv4: endpoint proofs, request/reply matching, amplification
+//!   │              rules, revalidation; v4/table/: Kademlia buckets (v4/distance.rs)
+//! v4/packet/       hash || signature || type || RLP, signed and verified
+//! v4/message.rs    Ping, Pong, FindNode, Neighbors, ENRRequest, ENRResponse
+//! v4/error.rs      packet, request and service errors
+//! enr.rs           our signed node record; ENR <-> NodeId/Enode
+//! source.rs        node sources for the dialer, FairMix
 //! ```
 //!
-//! Only `v4::service` and `source` do I/O: elsewhere time (`Instant` for timers, UNIX seconds
+//! Only `v4/service.rs` and `source` do I/O: elsewhere time (`Instant` for timers, UNIX seconds
 //! for packet expirations) and randomness are passed in.
 
 pub mod enr;
 pub mod source;
 pub mod v4;
-
-use sha3::{Digest, Keccak256};
-
-/// keccak256 of the concatenation of `parts`.
-pub(crate) fn keccak256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = Keccak256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
-}

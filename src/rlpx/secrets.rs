@@ -15,11 +15,12 @@
 use std::fmt;
 
 use secp256k1::{PublicKey, SecretKey};
-use sha3::{Digest, Keccak256};
+use sha3::Digest;
 
 use super::mac::MacKeccak;
 
 use crate::crypto::ecies::ecdh_x;
+use crate::crypto::keccak::keccak256;
 use crate::crypto::NodeId;
 
 /// Which side of the handshake we were.
@@ -73,10 +74,10 @@ impl Secrets {
             Role::Initiator => (t.local_nonce, t.remote_nonce),
             Role::Recipient => (t.remote_nonce, t.local_nonce),
         };
-        let nonce_hash = keccak(&[recipient_nonce, initiator_nonce]);
-        let shared_secret = keccak(&[&ephemeral_key, &nonce_hash]);
-        let aes_secret = keccak(&[&ephemeral_key, &shared_secret]);
-        let mac_secret = keccak(&[&ephemeral_key, &aes_secret]);
+        let nonce_hash = keccak256(&[recipient_nonce, initiator_nonce]);
+        let shared_secret = keccak256(&[&ephemeral_key, &nonce_hash]);
+        let aes_secret = keccak256(&[&ephemeral_key, &shared_secret]);
+        let mac_secret = keccak256(&[&ephemeral_key, &aes_secret]);
 
         // Egress starts from the remote nonce and the packet we sent; ingress from our nonce
         // and the packet we received.
@@ -100,14 +101,6 @@ impl Secrets {
     pub fn remote_id(&self) -> NodeId {
         self.remote_id
     }
-}
-
-fn keccak(parts: &[&[u8; 32]]) -> [u8; 32] {
-    let mut hash = Keccak256::new();
-    for part in parts {
-        hash.update(part);
-    }
-    hash.finalize().into()
 }
 
 fn mac_init(mac_secret: &[u8; 32], nonce: &[u8; 32], packet: &[u8]) -> MacKeccak {

@@ -8,7 +8,7 @@
 //!
 //! [`DialState`] holds those rules over plain data with time passed in; [`run`] is the task.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use super::state::Shared;
 use crate::crypto::{Enode, NodeId};
 use crate::discovery::source::{FairMix, NodeStream};
 use crate::protocol::Direction;
+use crate::util::ExpiringMap;
 
 /// A node dialed is not dialed again for this long (go-ethereum's `dialHistoryExpiration`).
 pub const HISTORY_EXPIRY: Duration = Duration::from_secs(35);
@@ -50,8 +51,8 @@ pub(crate) struct DialState {
     max_dialed: usize,
     max_concurrent: usize,
     dialing: HashSet<NodeId>,
-    /// Until when each node is not dialed again.
-    history: HashMap<NodeId, Instant>,
+    /// The nodes not dialed again yet.
+    history: ExpiringMap<NodeId, ()>,
 }
 
 impl DialState {
@@ -61,7 +62,7 @@ impl DialState {
             max_dialed,
             max_concurrent: max_concurrent.max(1),
             dialing: HashSet::new(),
-            history: HashMap::new(),
+            history: ExpiringMap::new(MAX_HISTORY),
         }
     }
 
@@ -94,7 +95,7 @@ impl DialState {
         if self.dialing.contains(id) {
             return Err(Skip::Dialing);
         }
-        if self.history.get(id).is_some_and(|until| *until > now) {
+        if self.history.contains(now, id) {
             return Err(Skip::Recent);
         }
         Ok(())
@@ -121,21 +122,8 @@ impl DialState {
     }
 
     fn remember(&mut self, now: Instant, id: NodeId, expiry: Duration) {
-        if self.history.len() >= MAX_HISTORY && !self.history.contains_key(&id) {
-            self.history.retain(|_, until| *until > now);
-            if self.history.len() >= MAX_HISTORY {
-                // The entry expiring first goes.
-                if let Some(first) = self
-                    .history
-                    .iter()
-                    .min_by_key(|(_, until)| **until)
-                    .map(|(id, _)| *id)
-                {
-                    self.history.remove(&first);
-                }
-            }
-        }
-        self.history.insert(id, now + expiry);
+        // A full history forgets the entry expiring first.
+        self.history.insert(now, id, (), expiry);
     }
 }
 

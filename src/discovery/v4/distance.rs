@@ -4,8 +4,8 @@
 use std::cmp::Ordering;
 
 use super::message::Target;
+use crate::crypto::keccak::keccak256;
 use crate::crypto::NodeId;
-use crate::discovery::keccak256;
 
 /// keccak256 of a node id or target: the point in the keyspace distances are measured on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,71 +8,55 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::crypto::NodeId;
+use crate::util::ExpiringMap;
 
 /// Statements remembered at once (one per node); the oldest is forgotten first.
-pub const MAX_STATEMENTS: usize = 1024;
+pub(crate) const MAX_STATEMENTS: usize = 1024;
 
 /// Recent statements about our IP address.
 #[derive(Clone, Debug)]
-pub struct IpVotes {
+pub(crate) struct IpVotes {
     window: Duration,
     min_statements: usize,
-    statements: HashMap<NodeId, (IpAddr, Instant)>,
+    /// Each node's most recent statement.
+    statements: ExpiringMap<NodeId, IpAddr>,
 }
 
 impl IpVotes {
     /// Statements count for `window`; a prediction needs `min_statements` of them
     /// (go-ethereum: 5 minutes and 10).
-    pub fn new(window: Duration, min_statements: usize) -> Self {
+    pub(crate) fn new(window: Duration, min_statements: usize) -> Self {
         IpVotes {
             window,
             min_statements: min_statements.max(1),
-            statements: HashMap::new(),
+            statements: ExpiringMap::new(MAX_STATEMENTS),
         }
     }
 
     /// `from` says it sees us at `ip`. Unspecified addresses say nothing and are ignored.
-    pub fn add(&mut self, now: Instant, from: NodeId, ip: IpAddr) {
+    pub(crate) fn add(&mut self, now: Instant, from: NodeId, ip: IpAddr) {
         if ip.is_unspecified() {
             return;
         }
-        if self.statements.len() >= MAX_STATEMENTS && !self.statements.contains_key(&from) {
-            self.expire(now);
-            if self.statements.len() >= MAX_STATEMENTS {
-                if let Some(oldest) = self
-                    .statements
-                    .iter()
-                    .min_by_key(|(_, (_, at))| *at)
-                    .map(|(id, _)| *id)
-                {
-                    self.statements.remove(&oldest);
-                }
-            }
-        }
-        self.statements.insert(from, (ip.to_canonical(), now));
+        self.statements
+            .insert(now, from, ip.to_canonical(), self.window);
     }
 
     /// The IP address most recent statements agree on, if at least `min_statements` nodes
     /// spoke within the window (ties: none).
-    pub fn predict(&mut self, now: Instant) -> Option<IpAddr> {
-        self.expire(now);
+    pub(crate) fn predict(&mut self, now: Instant) -> Option<IpAddr> {
+        self.statements.expire(now);
         if self.statements.len() < self.min_statements {
             return None;
         }
         let mut counts: HashMap<IpAddr, usize> = HashMap::new();
-        for (ip, _) in self.statements.values() {
+        for (_, ip) in self.statements.iter(now) {
             *counts.entry(*ip).or_default() += 1;
         }
         let best = counts.values().copied().max()?;
         let mut winners = counts.iter().filter(|(_, n)| **n == best);
         let (ip, _) = winners.next()?;
         winners.next().is_none().then_some(*ip)
-    }
-
-    fn expire(&mut self, now: Instant) {
-        let window = self.window;
-        self.statements
-            .retain(|_, (_, at)| now.saturating_duration_since(*at) < window);
     }
 }
 

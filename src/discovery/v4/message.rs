@@ -8,15 +8,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rlp::{DecoderError, Rlp, RlpStream};
 
-use super::packet::PacketError;
-use crate::crypto::NodeId;
-use crate::crypto::NODE_ID_LEN;
+use super::error::PacketError;
+use crate::crypto::{Enode, NodeId, NODE_ID_LEN};
 use crate::discovery::enr::Record;
 
 /// The protocol version we send in Ping.
 ///
 /// discv4.md, Ping: *"version = 4"*.
-pub const VERSION: u64 = 4;
+pub const PROTOCOL_VERSION: u64 = 4;
 
 /// A FindNode target: 64 bytes, usually a public key, but any bytes are a valid target.
 pub type Target = [u8; NODE_ID_LEN];
@@ -39,6 +38,35 @@ pub struct NodeRecord {
     pub endpoint: Endpoint,
     /// Its id.
     pub id: NodeId,
+}
+
+impl NodeRecord {
+    /// The table/lookup form of an enode.
+    pub fn from_enode(enode: &Enode) -> Self {
+        NodeRecord {
+            endpoint: Endpoint {
+                ip: enode.ip,
+                udp_port: enode.udp_port,
+                tcp_port: enode.tcp_port,
+            },
+            id: enode.id,
+        }
+    }
+
+    /// The enode of this node; an unknown TCP port (0) is taken to be the UDP port.
+    pub fn to_enode(&self) -> Enode {
+        let e = self.endpoint;
+        Enode {
+            id: self.id,
+            ip: e.ip,
+            tcp_port: if e.tcp_port == 0 {
+                e.udp_port
+            } else {
+                e.tcp_port
+            },
+            udp_port: e.udp_port,
+        }
+    }
 }
 
 /// Ping (0x01): `[version, from, to, expiration, enr-seq ...]`.

@@ -14,12 +14,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::driver::{enode_of, Driver, DriverConfig, DriverEvent, LookupStats};
+use super::driver::{Driver, DriverConfig, DriverEvent, LookupId, LookupStats};
+use super::error::{QueryError, ServiceError};
 use super::message::{Endpoint, NodeRecord, Target};
 use super::packet::MAX_PACKET_SIZE;
-use super::Stats;
+use super::Discv4Stats;
 use crate::crypto::{Enode, NodeId, NodeKey, NODE_ID_LEN};
-use crate::discovery::enr::{LocalRecord, Record, RecordError};
+use crate::discovery::enr::{LocalRecord, Record};
 use crate::discovery::source::NodeStream;
 
 /// Settings of a discovery service.
@@ -58,38 +59,6 @@ impl ServiceConfig {
     }
 }
 
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServiceError {
-    /// The UDP address could not be bound.
-    #[error("cannot bind discovery socket {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Our record could not be built.
-    #[error("cannot build our node record: {0}")]
-    Record(#[from] RecordError),
-}
-
-/// Why a request to the service failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum QueryError {
-    /// The service has stopped.
-    #[error("discovery service stopped")]
-    Stopped,
-    /// Too many lookups are queued.
-    #[error("too many discovery lookups queued")]
-    Busy,
-    /// The node did not answer (or not with a record).
-    #[error("node did not answer")]
-    NoAnswer,
-}
-
 /// What the service reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -115,7 +84,7 @@ pub struct ServiceStats {
     /// Datagrams over 1280 bytes, dropped unread.
     pub oversized: u64,
     /// The core's drop counters (invalid, unsolicited, unbonded queries).
-    pub dropped: Stats,
+    pub dropped: Discv4Stats,
     /// Lookup counters (hops: `depth_sum / lookups`).
     pub lookups: LookupStats,
     /// Nodes in the table.
@@ -309,13 +278,13 @@ impl Discv4Handle {
 }
 
 fn local_enode(id: NodeId, e: &Endpoint) -> Enode {
-    enode_of(&NodeRecord { endpoint: *e, id })
+    NodeRecord { endpoint: *e, id }.to_enode()
 }
 
 /// The service loop's state besides the driver.
 #[derive(Default)]
 struct Waiting {
-    lookups: HashMap<u64, oneshot::Sender<Result<Vec<NodeRecord>, QueryError>>>,
+    lookups: HashMap<LookupId, oneshot::Sender<Result<Vec<NodeRecord>, QueryError>>>,
     resolves: HashMap<NodeId, Vec<oneshot::Sender<Option<Record>>>>,
 }
 
@@ -332,9 +301,11 @@ async fn run(
     let mut rng = rand::rngs::StdRng::from_entropy();
     let mut waiting = Waiting::default();
     let c = &inner.counters;
+    // The driver's calling contract: feed one input, take every datagram and event it
+    // produced, then sleep until its next timer (or the next input).
     loop {
         let deadline = tokio::time::Instant::from_std(driver.poll_timeout());
-        let out = tokio::select! {
+        tokio::select! {
             _ = inner.cancel.cancelled() => break,
             received = socket.recv_from(&mut buf) => {
                 let (len, from) = match received {
@@ -351,15 +322,15 @@ async fn run(
                     c.oversized.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                driver.handle_packet(now(), from, &buf[..len])
+                driver.handle_packet(now(), from, &buf[..len]);
             }
             _ = tokio::time::sleep_until(deadline) => driver.handle_timeout(now(), &mut rng),
             command = commands.recv() => match command {
-                Some(command) => command_out(&mut driver, &mut waiting, command),
+                Some(command) => on_command(&mut driver, &mut waiting, command),
                 None => break,
             },
-        };
-        for t in out.transmits {
+        }
+        while let Some(t) = driver.poll_transmit() {
             match socket.send_to(&t.bytes, t.to).await {
                 Ok(n) => {
                     c.packets_out.fetch_add(1, Ordering::Relaxed);
@@ -368,7 +339,7 @@ async fn run(
                 Err(e) => tracing::trace!(to = %t.to, error = %e, "discovery send failed"),
             }
         }
-        for event in out.events {
+        while let Some(event) = driver.poll_event() {
             on_event(&inner, &driver, &mut waiting, event);
         }
     }
@@ -379,14 +350,10 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-fn command_out(
-    driver: &mut Driver,
-    waiting: &mut Waiting,
-    command: Command,
-) -> super::DriverOutputs {
-    let mut out = super::DriverOutputs::default();
+/// Feeds a command from a handle into the driver (or answers it from the driver's state).
+fn on_command(driver: &mut Driver, waiting: &mut Waiting, command: Command) {
     match command {
-        Command::Lookup(target, reply) => match driver.start_lookup(now(), target, &mut out) {
+        Command::Lookup(target, reply) => match driver.start_lookup(now(), target) {
             Some(id) => {
                 waiting.lookups.insert(id, reply);
             }
@@ -396,17 +363,7 @@ fn command_out(
         },
         Command::Table(reply) => {
             let table = driver.core().table();
-            let all = table.closest(&super::NodeHash([0; 32]), table.len());
-            let _ = reply.send(
-                all.iter()
-                    .map(|e| {
-                        enode_of(&NodeRecord {
-                            endpoint: e.endpoint,
-                            id: e.id,
-                        })
-                    })
-                    .collect(),
-            );
+            let _ = reply.send(table.iter().map(|e| e.record().to_enode()).collect());
         }
         Command::Stats(reply) => {
             let _ = reply.send(ServiceStats {
@@ -420,7 +377,7 @@ fn command_out(
             let queued: usize = waiting.resolves.values().map(Vec::len).sum();
             if queued >= MAX_RESOLVES {
                 let _ = reply.send(None);
-                return out;
+                return;
             }
             waiting.resolves.entry(enode.id).or_default().push(reply);
             let endpoint = Endpoint {
@@ -428,10 +385,9 @@ fn command_out(
                 udp_port: enode.udp_port,
                 tcp_port: enode.tcp_port,
             };
-            out = driver.resolve(now(), enode.id, endpoint);
+            driver.resolve(now(), enode.id, endpoint);
         }
     }
-    out
 }
 
 fn on_event(inner: &Inner, driver: &Driver, waiting: &mut Waiting, event: DriverEvent) {
@@ -439,7 +395,7 @@ fn on_event(inner: &Inner, driver: &Driver, waiting: &mut Waiting, event: Driver
         DriverEvent::NodeAdded(record) => {
             let _ = inner
                 .events
-                .send(DiscoveryEvent::NodeFound(enode_of(&record)));
+                .send(DiscoveryEvent::NodeFound(record.to_enode()));
         }
         DriverEvent::LookupDone(result) => {
             tracing::debug!(
@@ -510,7 +466,7 @@ impl Discv4Handle {
                     }
                     last = Some(tokio::time::Instant::now());
                     match handle.lookup_random().await {
-                        Ok(nodes) => buffer.extend(nodes.iter().map(enode_of)),
+                        Ok(nodes) => buffer.extend(nodes.iter().map(NodeRecord::to_enode)),
                         Err(QueryError::Busy) => {}
                         Err(_) => return None,
                     }

@@ -1,28 +1,23 @@
-//! The discv4 protocol state machine: endpoint proofs, request/reply matching, answering
-//! queries, revalidation timers. Sans-IO: datagrams, time and randomness go in, datagrams
-//! to send and events come out.
-//!
-//! discv4.md, "Endpoint Proof": *"To prevent traffic amplification attacks, implementations
-//! must verify that the sender of a query participates in the discovery protocol. The sender
-//! of a packet is considered verified if it has sent a valid pong response with matching ping
-//! hash within the last 12 hours."*
+//! The discv4 protocol state machine ([`Discv4`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 
 use super::distance::NodeHash;
+use super::error::RequestError;
 use super::message::*;
 use super::packet;
-use super::table::{Insert, Revalidated, Table, BUCKET_SIZE};
+use super::table::{Revalidated, Table, TableInsert, BUCKET_SIZE};
 use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
+use crate::util::ExpiringMap;
 
 /// Timers and limits.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct Discv4Config {
     /// How long a Pong proves an endpoint (spec: 12 hours).
     pub bond_lifetime: Duration,
     /// How long to wait for a reply.
@@ -37,9 +32,9 @@ pub struct Config {
     pub max_bonds: usize,
 }
 
-impl Default for Config {
+impl Default for Discv4Config {
     fn default() -> Self {
-        Config {
+        Discv4Config {
             bond_lifetime: Duration::from_secs(12 * 3600),
             request_timeout: Duration::from_millis(500),
             packet_lifetime: Duration::from_secs(20),
@@ -62,7 +57,7 @@ pub struct Transmit {
 /// Something the application may want to know.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Event {
+pub enum Discv4Event {
     /// A node answered our Ping: its endpoint is proven for `bond_lifetime`.
     Bonded(NodeId, SocketAddr),
     /// The reply to our FindNode (complete, or what arrived before the timeout).
@@ -94,30 +89,9 @@ pub enum RequestKind {
     EnrRequest,
 }
 
-/// What a call produced.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Outputs {
-    /// Datagrams to send, in order.
-    pub transmits: Vec<Transmit>,
-    /// Events, in order.
-    pub events: Vec<Event>,
-}
-
-/// Why a request could not be started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RequestError {
-    /// `max_pending` requests are already outstanding.
-    #[error("too many outstanding discovery requests")]
-    TooManyPending,
-    /// FindNode and ENRRequest need a proven endpoint first: ping the node.
-    #[error("node has no endpoint proof; ping it first")]
-    NotBonded,
-}
-
 /// Counters of packets dropped, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct Discv4Stats {
     /// Packets that failed to decode or verify (including expired ones).
     pub invalid: u64,
     /// Pongs, Neighbors and ENRResponses we had not asked for.
@@ -138,19 +112,46 @@ struct Pending {
     tcp_port: u16,
 }
 
-/// The discv4 node.
+/// The discv4 protocol state machine: endpoint proofs, request/reply matching, answering
+/// queries, revalidation timers. Sans-IO: datagrams, time and randomness go in, datagrams
+/// to send and events come out.
+///
+/// discv4.md, "Endpoint Proof": *"To prevent traffic amplification attacks, implementations
+/// must verify that the sender of a query participates in the discovery protocol. The sender
+/// of a packet is considered verified if it has sent a valid pong response with matching ping
+/// hash within the last 12 hours."*
+///
+/// # Calling contract
+///
+/// As quinn-proto's `Connection`: inputs go in through [`Discv4::handle_packet`],
+/// [`Discv4::handle_timeout`] and the commands ([`Discv4::ping`], [`Discv4::ping_node`],
+/// [`Discv4::find_node`], [`Discv4::request_enr`]), which return at most an error. What they
+/// produce waits in two queues: after every input, drain [`Discv4::poll_transmit`] and
+/// [`Discv4::poll_event`] until they return `None`, then sleep until
+/// [`Discv4::poll_timeout`].
+///
+/// The queues are not capped; they are drained by construction: the
+/// [`Driver`](super::Driver) takes the events after every input it feeds in, the tokio shell
+/// the datagrams. One input adds little: a packet at most two datagrams and four events, a
+/// timeout one datagram and one event per expired request (at most `max_pending`) plus one
+/// revalidation Ping, a command one datagram.
 #[derive(Debug)]
 pub struct Discv4 {
     key: NodeKey,
     local: LocalRecord,
     table: Table,
-    config: Config,
+    config: Discv4Config,
     /// `now` as an Instant and as UNIX seconds, so one clock input serves both.
     anchor: (Instant, u64),
-    bonds: HashMap<(NodeId, IpAddr), Instant>,
+    /// Endpoint proofs: who answered our Ping, from which IP.
+    bonds: ExpiringMap<(NodeId, IpAddr), ()>,
     pending: HashMap<(NodeId, RequestKind), Pending>,
     next_revalidation: Instant,
-    stats: Stats,
+    stats: Discv4Stats,
+    /// Datagrams produced and not yet taken by [`Discv4::poll_transmit`].
+    transmits: VecDeque<Transmit>,
+    /// Events produced and not yet taken by [`Discv4::poll_event`].
+    events: VecDeque<Discv4Event>,
 }
 
 impl Discv4 {
@@ -158,7 +159,7 @@ impl Discv4 {
     pub fn new(
         key: NodeKey,
         local: LocalRecord,
-        config: Config,
+        config: Discv4Config,
         now: Instant,
         unix_now: u64,
     ) -> Self {
@@ -168,10 +169,12 @@ impl Discv4 {
             local,
             anchor: (now, unix_now),
             next_revalidation: now + config.revalidate_interval,
+            bonds: ExpiringMap::new(config.max_bonds),
             config,
-            bonds: HashMap::new(),
             pending: HashMap::new(),
-            stats: Stats::default(),
+            stats: Discv4Stats::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
         }
     }
 
@@ -181,18 +184,39 @@ impl Discv4 {
     }
 
     /// Drop counters.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> Discv4Stats {
         self.stats
     }
 
     /// Whether `id` at `ip` has a valid endpoint proof at `now`.
     pub fn is_bonded(&self, now: Instant, id: &NodeId, ip: IpAddr) -> bool {
-        self.bonds
-            .get(&(*id, ip))
-            .is_some_and(|at| now.saturating_duration_since(*at) < self.config.bond_lifetime)
+        self.bonds.contains(now, &(*id, ip))
     }
 
-    /// The earliest time [`Discv4::handle_timeout`] has work to do.
+    /// The next datagram to send, oldest first; `None` when there is none.
+    ///
+    /// Call after every input (packet, timeout, command) until it returns `None`: only
+    /// inputs add datagrams. An extra call is harmless.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event, oldest first; `None` when there is none.
+    ///
+    /// Call after every [`handle_packet`](Self::handle_packet) and
+    /// [`handle_timeout`](Self::handle_timeout) until it returns `None` (commands produce no
+    /// events). An extra call is harmless.
+    pub fn poll_event(&mut self) -> Option<Discv4Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has work to do: the earliest reply
+    /// deadline, or the next revalidation. There always is a next revalidation, so this is
+    /// an `Instant`, not an `Option`.
+    ///
+    /// Call after every input and sleep until then: a request sent moves it earlier, a reply
+    /// or a timeout handled moves it later. It may lie in the past (call `handle_timeout` at
+    /// once). It changes nothing, so an extra call is harmless.
     pub fn poll_timeout(&self) -> Instant {
         self.pending
             .values()
@@ -200,28 +224,25 @@ impl Discv4 {
             .fold(self.next_revalidation, Instant::min)
     }
 
-    /// Sends a Ping to `id` at `to` (to bond with it, or check it is alive).
-    pub fn ping(
-        &mut self,
-        now: Instant,
-        id: NodeId,
-        to: SocketAddr,
-    ) -> Result<Outputs, RequestError> {
+    /// Queues a Ping to `id` at `to` (to bond with it, or check it is alive); its Pong comes
+    /// as [`Discv4Event::Bonded`], its absence as [`Discv4Event::Timeout`].
+    ///
+    /// Fails, queueing nothing, when `max_pending` other requests are outstanding. A Ping to
+    /// a node with one outstanding already replaces it (only the latest is answered).
+    pub fn ping(&mut self, now: Instant, id: NodeId, to: SocketAddr) -> Result<(), RequestError> {
         self.ping_node(now, id, endpoint_of(to, 0))
     }
 
-    /// Sends a Ping to `id` at `endpoint`'s UDP address; if it answers, its table entry gets
+    /// [`ping`](Self::ping) to `endpoint`'s UDP address; if it answers, its table entry gets
     /// `endpoint` (with its TCP port, e.g. from a Neighbors record or an enode URL).
     pub fn ping_node(
         &mut self,
         now: Instant,
         id: NodeId,
         endpoint: Endpoint,
-    ) -> Result<Outputs, RequestError> {
-        let mut out = Outputs::default();
+    ) -> Result<(), RequestError> {
         let to = SocketAddr::new(endpoint.ip, endpoint.udp_port);
-        self.send_ping(now, id, to, endpoint.tcp_port, &mut out)?;
-        Ok(out)
+        self.send_ping(now, id, to, endpoint.tcp_port)
     }
 
     /// Our record.
@@ -234,14 +255,18 @@ impl Discv4 {
         self.local.set_endpoint(endpoint)
     }
 
-    /// Sends FindNode(`target`) to a bonded node; the reply comes as [`Event::Neighbors`].
+    /// Queues FindNode(`target`) to a bonded node; the reply comes as
+    /// [`Discv4Event::Neighbors`], its absence as [`Discv4Event::Timeout`].
+    ///
+    /// Fails, queueing nothing, without an endpoint proof of `id` at `to`'s IP or when
+    /// `max_pending` other requests are outstanding.
     pub fn find_node(
         &mut self,
         now: Instant,
         id: NodeId,
         to: SocketAddr,
         target: Target,
-    ) -> Result<Outputs, RequestError> {
+    ) -> Result<(), RequestError> {
         let expiration = self.expiration(now);
         self.request(
             now,
@@ -252,13 +277,14 @@ impl Discv4 {
         )
     }
 
-    /// Sends ENRRequest to a bonded node; the reply comes as [`Event::Record`].
+    /// Queues ENRRequest to a bonded node; the reply comes as [`Discv4Event::Record`], its
+    /// absence as [`Discv4Event::Timeout`]. Fails as [`find_node`](Self::find_node) does.
     pub fn request_enr(
         &mut self,
         now: Instant,
         id: NodeId,
         to: SocketAddr,
-    ) -> Result<Outputs, RequestError> {
+    ) -> Result<(), RequestError> {
         let expiration = self.expiration(now);
         self.request(
             now,
@@ -269,37 +295,39 @@ impl Discv4 {
         )
     }
 
-    /// Handles one received datagram.
-    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Outputs {
-        let mut out = Outputs::default();
-        let packet = match packet::decode(bytes, self.unix(now)) {
+    /// Handles one datagram received from `from` (the source address the socket reports),
+    /// then drain the queues. Invalid and expired packets, unsolicited replies and queries of
+    /// unbonded nodes are counted in [`stats`](Self::stats) and otherwise ignored.
+    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let packet = match packet::decode_packet(bytes, self.unix(now)) {
             Ok(p) => p,
             Err(_) => {
                 self.stats.invalid += 1;
-                return out;
+                return;
             }
         };
         let id = packet.sender;
         match packet.message {
-            Message::Ping(ping) => self.on_ping(now, from, id, packet.hash, &ping, &mut out),
-            Message::Pong(pong) => self.on_pong(now, from, id, &pong, &mut out),
-            Message::FindNode(find) => self.on_find_node(now, from, id, &find, &mut out),
-            Message::Neighbors(n) => self.on_neighbors(id, from, n.nodes, &mut out),
-            Message::EnrRequest(_) => self.on_enr_request(now, from, id, packet.hash, &mut out),
+            Message::Ping(ping) => self.on_ping(now, from, id, packet.hash, &ping),
+            Message::Pong(pong) => self.on_pong(now, from, id, &pong),
+            Message::FindNode(find) => self.on_find_node(now, from, id, &find),
+            Message::Neighbors(n) => self.on_neighbors(id, from, n.nodes),
+            Message::EnrRequest(_) => self.on_enr_request(now, from, id, packet.hash),
             Message::EnrResponse(r) => match self.pending.get(&(id, RequestKind::EnrRequest)) {
                 Some(p) if p.to == from && p.hash == r.request_hash => {
                     self.pending.remove(&(id, RequestKind::EnrRequest));
-                    out.events.push(Event::Record(id, Box::new(r.record)));
+                    self.events
+                        .push_back(Discv4Event::Record(id, Box::new(r.record)));
                 }
                 _ => self.stats.unsolicited += 1,
             },
         }
-        out
     }
 
-    /// Expires requests and runs revalidation; call at [`Discv4::poll_timeout`].
-    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) -> Outputs {
-        let mut out = Outputs::default();
+    /// Expires requests and runs revalidation. Call once the
+    /// [`poll_timeout`](Self::poll_timeout) instant has passed, then drain the queues; an
+    /// early or extra call does nothing that is not due yet.
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
         let expired: Vec<(NodeId, RequestKind)> = self
             .pending
             .iter()
@@ -314,34 +342,25 @@ impl Discv4 {
                 // A table entry that does not answer is dead (discv4.md, "Kademlia Table").
                 if let Revalidated::Replaced(Some(e)) = self.table.revalidated(now, &id, false) {
                     let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
-                    let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port, &mut out);
+                    let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port);
                 }
             }
             if kind == RequestKind::FindNode && !p.nodes.is_empty() {
-                out.events.push(Event::Neighbors(id, p.nodes));
+                self.events.push_back(Discv4Event::Neighbors(id, p.nodes));
             } else {
-                out.events.push(Event::Timeout(id, kind));
+                self.events.push_back(Discv4Event::Timeout(id, kind));
             }
         }
         if now >= self.next_revalidation {
             self.next_revalidation = now + self.config.revalidate_interval;
             if let Some(e) = self.table.pick_revalidation(rng) {
                 let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
-                let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port, &mut out);
+                let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port);
             }
         }
-        out
     }
 
-    fn on_ping(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        id: NodeId,
-        hash: [u8; 32],
-        ping: &Ping,
-        out: &mut Outputs,
-    ) {
+    fn on_ping(&mut self, now: Instant, from: SocketAddr, id: NodeId, hash: [u8; 32], ping: &Ping) {
         // discv4.md, Ping: "the recipient should reply with a Pong packet" (our Pong is the
         // endpoint proof the sender needs, so it is sent even to unproven endpoints).
         let pong = Message::Pong(Pong {
@@ -350,8 +369,8 @@ impl Discv4 {
             expiration: self.expiration(now),
             enr_seq: Some(self.local.seq()),
         });
-        self.send(from, &pong, out);
-        out.events.push(Event::Pinged(id, from));
+        self.send(from, &pong);
+        self.events.push_back(Discv4Event::Pinged(id, from));
         if self.is_bonded(now, &id, from.ip()) {
             if let Some(e) = self.table.get(&id) {
                 let endpoint = endpoint_of(from, ping.from.tcp_port);
@@ -360,23 +379,16 @@ impl Discv4 {
                 }
             }
             if let Some(seq) = ping.enr_seq {
-                out.events.push(Event::EnrSeq(id, from, seq));
+                self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
             }
         } else if !self.pending.contains_key(&(id, RequestKind::Ping)) {
             // "If no communication with the sender has occurred within the last 12h, a ping
             // should be sent in addition to pong in order to receive an endpoint proof."
-            let _ = self.send_ping(now, id, from, ping.from.tcp_port, out);
+            let _ = self.send_ping(now, id, from, ping.from.tcp_port);
         }
     }
 
-    fn on_pong(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        id: NodeId,
-        pong: &Pong,
-        out: &mut Outputs,
-    ) {
+    fn on_pong(&mut self, now: Instant, from: SocketAddr, id: NodeId, pong: &Pong) {
         // discv4.md, Pong: "Implementations should ignore unsolicited pong packets that do not
         // contain the hash of the most recent ping packet."
         match self.pending.get(&(id, RequestKind::Ping)) {
@@ -393,25 +405,18 @@ impl Discv4 {
         self.bond(now, id, from.ip());
         if self.table.revalidated(now, &id, true) == Revalidated::Unknown {
             let endpoint = endpoint_of(from, tcp_port);
-            if self.table.insert(now, id, endpoint) == Insert::Added {
-                out.events.push(Event::Added(id, endpoint));
+            if self.table.insert(now, id, endpoint) == TableInsert::Added {
+                self.events.push_back(Discv4Event::Added(id, endpoint));
             }
         }
-        out.events.push(Event::Bonded(id, from));
-        out.events.push(Event::Statement(id, pong.to));
+        self.events.push_back(Discv4Event::Bonded(id, from));
+        self.events.push_back(Discv4Event::Statement(id, pong.to));
         if let Some(seq) = pong.enr_seq {
-            out.events.push(Event::EnrSeq(id, from, seq));
+            self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
         }
     }
 
-    fn on_find_node(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        id: NodeId,
-        find: &FindNode,
-        out: &mut Outputs,
-    ) {
+    fn on_find_node(&mut self, now: Instant, from: SocketAddr, id: NodeId, find: &FindNode) {
         // discv4.md, FindNode: "To guard against traffic amplification attacks, Neighbors
         // replies should only be sent if the sender of FindNode has been verified by the
         // endpoint proof procedure."
@@ -424,28 +429,12 @@ impl Discv4 {
             .closest(&NodeHash::of_target(&find.target), BUCKET_SIZE);
         let expiration = self.expiration(now);
         for chunk in closest.chunks(MAX_NEIGHBORS) {
-            let nodes = chunk
-                .iter()
-                .map(|e| NodeRecord {
-                    endpoint: e.endpoint,
-                    id: e.id,
-                })
-                .collect();
-            self.send(
-                from,
-                &Message::Neighbors(Neighbors { nodes, expiration }),
-                out,
-            );
+            let nodes = chunk.iter().map(|e| e.record()).collect();
+            self.send(from, &Message::Neighbors(Neighbors { nodes, expiration }));
         }
     }
 
-    fn on_neighbors(
-        &mut self,
-        id: NodeId,
-        from: SocketAddr,
-        nodes: Vec<NodeRecord>,
-        out: &mut Outputs,
-    ) {
+    fn on_neighbors(&mut self, id: NodeId, from: SocketAddr, nodes: Vec<NodeRecord>) {
         let key = (id, RequestKind::FindNode);
         let Some(p) = self.pending.get_mut(&key).filter(|p| p.to == from) else {
             self.stats.unsolicited += 1;
@@ -456,19 +445,12 @@ impl Discv4 {
         if p.nodes.len() == BUCKET_SIZE {
             // Removing what `get_mut` just found cannot fail.
             if let Some(p) = self.pending.remove(&key) {
-                out.events.push(Event::Neighbors(id, p.nodes));
+                self.events.push_back(Discv4Event::Neighbors(id, p.nodes));
             }
         }
     }
 
-    fn on_enr_request(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        id: NodeId,
-        hash: [u8; 32],
-        out: &mut Outputs,
-    ) {
+    fn on_enr_request(&mut self, now: Instant, from: SocketAddr, id: NodeId, hash: [u8; 32]) {
         // EIP-868 / discv4.md, ENRRequest: "To guard against amplification attacks, the
         // sender of ENRRequest should have replied to a ping packet recently (just like for
         // FindNode)."
@@ -480,7 +462,7 @@ impl Discv4 {
             request_hash: hash,
             record: self.local.record().clone(),
         });
-        self.send(from, &response, out);
+        self.send(from, &response);
     }
 
     fn send_ping(
@@ -489,16 +471,15 @@ impl Discv4 {
         id: NodeId,
         to: SocketAddr,
         tcp_port: u16,
-        out: &mut Outputs,
     ) -> Result<(), RequestError> {
         let ping = Message::Ping(Ping {
-            version: VERSION,
+            version: PROTOCOL_VERSION,
             from: self.local.endpoint(),
             to: endpoint_of(to, 0),
             expiration: self.expiration(now),
             enr_seq: Some(self.local.seq()),
         });
-        self.track(now, id, to, RequestKind::Ping, &ping, out)?;
+        self.track(now, id, to, RequestKind::Ping, &ping)?;
         if let Some(p) = self.pending.get_mut(&(id, RequestKind::Ping)) {
             p.tcp_port = tcp_port;
         }
@@ -512,13 +493,11 @@ impl Discv4 {
         to: SocketAddr,
         kind: RequestKind,
         msg: Message,
-    ) -> Result<Outputs, RequestError> {
+    ) -> Result<(), RequestError> {
         if !self.is_bonded(now, &id, to.ip()) {
             return Err(RequestError::NotBonded);
         }
-        let mut out = Outputs::default();
-        self.track(now, id, to, kind, &msg, &mut out)?;
-        Ok(out)
+        self.track(now, id, to, kind, &msg)
     }
 
     /// Sends `msg` and remembers it as the outstanding request of its kind to `id`
@@ -530,17 +509,16 @@ impl Discv4 {
         to: SocketAddr,
         kind: RequestKind,
         msg: &Message,
-        out: &mut Outputs,
     ) -> Result<(), RequestError> {
         if self.pending.len() >= self.config.max_pending && !self.pending.contains_key(&(id, kind))
         {
             return Err(RequestError::TooManyPending);
         }
         // Our messages are far below 1280 bytes; Neighbors, the only large one, is not tracked.
-        let Ok(enc) = packet::encode(&self.key, msg) else {
+        let Ok(enc) = packet::encode_packet(&self.key, msg) else {
             return Ok(());
         };
-        out.transmits.push(Transmit {
+        self.transmits.push_back(Transmit {
             to,
             bytes: enc.bytes,
         });
@@ -558,9 +536,9 @@ impl Discv4 {
         Ok(())
     }
 
-    fn send(&self, to: SocketAddr, msg: &Message, out: &mut Outputs) {
-        if let Ok(enc) = packet::encode(&self.key, msg) {
-            out.transmits.push(Transmit {
+    fn send(&mut self, to: SocketAddr, msg: &Message) {
+        if let Ok(enc) = packet::encode_packet(&self.key, msg) {
+            self.transmits.push_back(Transmit {
                 to,
                 bytes: enc.bytes,
             });
@@ -568,22 +546,8 @@ impl Discv4 {
     }
 
     fn bond(&mut self, now: Instant, id: NodeId, ip: IpAddr) {
-        if self.bonds.len() >= self.config.max_bonds && !self.bonds.contains_key(&(id, ip)) {
-            let lifetime = self.config.bond_lifetime;
-            self.bonds
-                .retain(|_, at| now.saturating_duration_since(*at) < lifetime);
-            if self.bonds.len() >= self.config.max_bonds {
-                if let Some(oldest) = self
-                    .bonds
-                    .iter()
-                    .min_by_key(|(_, at)| **at)
-                    .map(|(k, _)| *k)
-                {
-                    self.bonds.remove(&oldest);
-                }
-            }
-        }
-        self.bonds.insert((id, ip), now);
+        let lifetime = self.config.bond_lifetime;
+        self.bonds.insert(now, (id, ip), (), lifetime);
     }
 
     fn unix(&self, now: Instant) -> u64 {
@@ -604,5 +568,4 @@ fn endpoint_of(addr: SocketAddr, tcp_port: u16) -> Endpoint {
 }
 
 #[cfg(test)]
-#[path = "core_tests.rs"]
 mod tests;

@@ -18,14 +18,14 @@ use super::table::BUCKET_SIZE;
 use crate::crypto::NodeId;
 
 /// *"`α` is a system-wide concurrency parameter, such as 3."*
-pub const ALPHA: usize = 3;
+pub(crate) const ALPHA: usize = 3;
 /// The lookup result size, the bucket size `k`.
-pub const K: usize = BUCKET_SIZE;
+pub(crate) const K: usize = BUCKET_SIZE;
 /// Candidates remembered at once; farther ones are forgotten (they could only be asked after
 /// this many closer nodes failed).
-pub const MAX_CANDIDATES: usize = 4 * K;
+pub(crate) const MAX_CANDIDATES: usize = 4 * K;
 /// Nodes taken from one reply (a well-behaved node sends at most `k`).
-pub const MAX_NODES_PER_REPLY: usize = K;
+pub(crate) const MAX_NODES_PER_REPLY: usize = K;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -46,7 +46,7 @@ struct Candidate {
 
 /// One lookup for the nodes closest to a target.
 #[derive(Clone, Debug)]
-pub struct Lookup {
+pub(crate) struct Lookup {
     target: Target,
     target_hash: NodeHash,
     local: NodeId,
@@ -61,7 +61,11 @@ pub struct Lookup {
 
 impl Lookup {
     /// A lookup for `target` by `local`, starting from `seeds` (typically the table's closest).
-    pub fn new(local: NodeId, target: Target, seeds: impl IntoIterator<Item = NodeRecord>) -> Self {
+    pub(crate) fn new(
+        local: NodeId,
+        target: Target,
+        seeds: impl IntoIterator<Item = NodeRecord>,
+    ) -> Self {
         let mut lookup = Lookup {
             target,
             target_hash: NodeHash::of_target(&target),
@@ -76,18 +80,18 @@ impl Lookup {
     }
 
     /// The target.
-    pub fn target(&self) -> &Target {
+    pub(crate) fn target(&self) -> &Target {
         &self.target
     }
 
     /// FindNode queries started so far.
-    pub fn queries(&self) -> usize {
+    pub(crate) fn queries(&self) -> usize {
         self.queries
     }
 
     /// The next node to send FindNode to, if fewer than `α` are in flight and one of the `k`
     /// closest live candidates has not been asked yet.
-    pub fn next_query(&mut self) -> Option<NodeRecord> {
+    pub(crate) fn next_query(&mut self) -> Option<NodeRecord> {
         if self.in_flight >= ALPHA {
             return None;
         }
@@ -105,7 +109,7 @@ impl Lookup {
 
     /// `from` answered with `nodes`. Replies from nodes we did not ask are ignored; a reply
     /// from a node that had timed out brings it back into consideration.
-    pub fn on_response(&mut self, from: &NodeId, nodes: &[NodeRecord]) {
+    pub(crate) fn on_response(&mut self, from: &NodeId, nodes: &[NodeRecord]) {
         let Some(c) = self.candidates.iter_mut().find(|c| c.node.id == *from) else {
             return;
         };
@@ -120,7 +124,7 @@ impl Lookup {
     }
 
     /// The query to `from` failed (timed out).
-    pub fn on_failure(&mut self, from: &NodeId) {
+    pub(crate) fn on_failure(&mut self, from: &NodeId) {
         if let Some(c) = self
             .candidates
             .iter_mut()
@@ -132,12 +136,12 @@ impl Lookup {
     }
 
     /// Whether the `k` closest live candidates have all answered (or no candidate is left).
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.live().all(|c| c.state == State::Responded)
     }
 
     /// The `k` closest nodes that answered, closest first.
-    pub fn result(&self) -> Vec<NodeRecord> {
+    pub(crate) fn result(&self) -> Vec<NodeRecord> {
         self.live()
             .filter(|c| c.state == State::Responded)
             .map(|c| c.node)
@@ -146,7 +150,7 @@ impl Lookup {
 
     /// The longest chain of replies that led to a node in the result, plus one for the
     /// query to the node itself: the number of sequential round trips the lookup needed.
-    pub fn depth(&self) -> u32 {
+    pub(crate) fn depth(&self) -> u32 {
         self.live()
             .filter(|c| c.state == State::Responded)
             .map(|c| c.hop + 1)
@@ -195,5 +199,4 @@ impl Lookup {
 }
 
 #[cfg(test)]
-#[path = "lookup_tests.rs"]
 mod tests;

@@ -38,18 +38,21 @@ fn a_bucket_holds_sixteen_then_keeps_bounded_replacements() {
     let now = Instant::now();
     let (mut t, ids) = table_and_far_ids(BUCKET_SIZE + MAX_REPLACEMENTS + 5);
     for (i, id) in ids.iter().enumerate().take(BUCKET_SIZE) {
-        assert_eq!(t.insert(now, *id, endpoint(i as u16)), Insert::Added);
+        assert_eq!(t.insert(now, *id, endpoint(i as u16)), TableInsert::Added);
     }
     for (i, id) in ids.iter().enumerate().skip(BUCKET_SIZE) {
-        assert_eq!(t.insert(now, *id, endpoint(i as u16)), Insert::Replacement);
+        assert_eq!(
+            t.insert(now, *id, endpoint(i as u16)),
+            TableInsert::Replacement
+        );
     }
     assert_eq!(t.len(), BUCKET_SIZE);
     assert_eq!(far_bucket(&t).replacements.len(), MAX_REPLACEMENTS);
     // The most recent replacement is first; the oldest were dropped.
     assert_eq!(far_bucket(&t).replacements[0].id, *ids.last().unwrap());
-    assert_eq!(t.insert(now, ids[3], endpoint(999)), Insert::Refreshed);
+    assert_eq!(t.insert(now, ids[3], endpoint(999)), TableInsert::Refreshed);
     assert_eq!(t.get(&ids[3]).unwrap().endpoint, endpoint(999));
-    assert_eq!(t.insert(now, t.local_id, endpoint(0)), Insert::Local);
+    assert_eq!(t.insert(now, t.local_id, endpoint(0)), TableInsert::Local);
 }
 
 #[test]
@@ -91,7 +94,7 @@ fn removing_without_replacements_frees_the_slot() {
     t.insert(now, ids[0], endpoint(0));
     assert_eq!(t.remove(&ids[0]), None);
     assert!(t.is_empty());
-    assert_eq!(t.insert(now, ids[1], endpoint(1)), Insert::Added);
+    assert_eq!(t.insert(now, ids[1], endpoint(1)), TableInsert::Added);
 }
 
 #[test]
@@ -105,7 +108,7 @@ fn closest_returns_the_nearest_known_nodes_in_order() {
     let target = NodeHash::of_id(&NodeKey::generate(&mut rng).id());
     let got = t.closest(&target, BUCKET_SIZE);
     assert_eq!(got.len(), BUCKET_SIZE);
-    let mut all: Vec<Entry> = t.buckets.iter().flat_map(|b| b.entries.clone()).collect();
+    let mut all: Vec<TableEntry> = t.buckets.iter().flat_map(|b| b.entries.clone()).collect();
     all.sort_by(|a, b| target.cmp_distance(a.hash(), b.hash()));
     assert_eq!(got, all[..BUCKET_SIZE]);
     for w in got.windows(2) {

@@ -20,26 +20,57 @@ fn node(seed: u64, t0: Instant) -> Node {
     let addr: SocketAddr = format!("10.0.0.{seed}:30303").parse().unwrap();
     let local = LocalRecord::new(key.clone(), endpoint_of(addr, 30303)).unwrap();
     Node {
-        d: Discv4::new(key.clone(), local, Config::default(), t0, UNIX),
+        d: Discv4::new(key.clone(), local, Discv4Config::default(), t0, UNIX),
         addr,
         key,
     }
 }
 
-/// Delivers every transmit of `out` addressed to `to`; returns what `to` produced.
-fn deliver(now: Instant, from: SocketAddr, out: &Outputs, to: &mut Node) -> Outputs {
-    let mut all = Outputs::default();
-    for t in out.transmits.iter().filter(|t| t.to == to.addr) {
-        let o = to.d.handle_packet(now, from, &t.bytes);
-        all.transmits.extend(o.transmits);
-        all.events.extend(o.events);
+/// What a node's queues held, in order.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Out {
+    transmits: Vec<Transmit>,
+    events: Vec<Discv4Event>,
+}
+
+impl Node {
+    /// Drains both queues, as the calling contract asks after every input.
+    fn out(&mut self) -> Out {
+        let mut out = Out::default();
+        while let Some(t) = self.d.poll_transmit() {
+            out.transmits.push(t);
+        }
+        while let Some(e) = self.d.poll_event() {
+            out.events.push(e);
+        }
+        out
     }
-    all
+
+    /// Handles one datagram; returns what it produced.
+    fn handle(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Out {
+        self.d.handle_packet(now, from, bytes);
+        self.out()
+    }
+
+    /// Runs the timers; returns what they produced.
+    fn timeout(&mut self, now: Instant, rng: &mut StdRng) -> Out {
+        self.d.handle_timeout(now, rng);
+        self.out()
+    }
+}
+
+/// Delivers every transmit of `out` addressed to `to`; returns what `to` produced.
+fn deliver(now: Instant, from: SocketAddr, out: &Out, to: &mut Node) -> Out {
+    for t in out.transmits.iter().filter(|t| t.to == to.addr) {
+        to.d.handle_packet(now, from, &t.bytes);
+    }
+    to.out()
 }
 
 /// A pings B and both sides answer until quiet; returns both nodes bonded.
 fn bond(a: &mut Node, b: &mut Node, now: Instant) {
-    let mut out = a.d.ping(now, b.key.id(), b.addr).unwrap();
+    a.d.ping(now, b.key.id(), b.addr).unwrap();
+    let mut out = a.out();
     let mut a_turn = false;
     while !out.transmits.is_empty() {
         out = if a_turn {
@@ -52,19 +83,22 @@ fn bond(a: &mut Node, b: &mut Node, now: Instant) {
 }
 
 fn raw(key: &NodeKey, msg: Message) -> Vec<u8> {
-    packet::encode(key, &msg).unwrap().bytes
+    packet::encode_packet(key, &msg).unwrap().bytes
 }
 
 #[test]
 fn ping_pong_bonds_both_sides_and_fills_tables() {
     let t0 = Instant::now();
     let (mut a, mut b) = (node(1, t0), node(2, t0));
-    let ping = a.d.ping(t0, b.key.id(), b.addr).unwrap();
+    a.d.ping(t0, b.key.id(), b.addr).unwrap();
+    let ping = a.out();
     let reply = deliver(t0, a.addr, &ping, &mut b);
     // B has no proof for A yet: Pong, plus its own Ping (discv4.md, Ping).
     assert_eq!(reply.transmits.len(), 2);
     let back = deliver(t0, b.addr, &reply, &mut a);
-    assert!(back.events.contains(&Event::Bonded(b.key.id(), b.addr)));
+    assert!(back
+        .events
+        .contains(&Discv4Event::Bonded(b.key.id(), b.addr)));
     assert!(a.d.is_bonded(t0, &b.key.id(), b.addr.ip()));
     assert_eq!(
         back.transmits.len(),
@@ -72,7 +106,9 @@ fn ping_pong_bonds_both_sides_and_fills_tables() {
         "A is bonded already: only the Pong"
     );
     let done = deliver(t0, a.addr, &back, &mut b);
-    assert!(done.events.contains(&Event::Bonded(a.key.id(), a.addr)));
+    assert!(done
+        .events
+        .contains(&Discv4Event::Bonded(a.key.id(), a.addr)));
     assert!(a.d.table().get(&b.key.id()).is_some());
     assert!(b.d.table().get(&a.key.id()).is_some());
 }
@@ -98,7 +134,7 @@ fn endpoint_proofs_expire_after_12_hours() {
             expiration: UNIX + 50_000,
         }),
     );
-    let out = a.d.handle_packet(later, b.addr, &find);
+    let out = a.handle(later, b.addr, &find);
     assert!(out.transmits.is_empty());
     assert_eq!(a.d.stats().unbonded_queries, 1);
     // A proof is per IP: the same id from another address is not bonded.
@@ -123,14 +159,14 @@ fn unbonded_senders_get_no_answer_larger_than_their_request() {
             expiration: UNIX + 60,
         }),
     );
-    assert!(a.d.handle_packet(t0, c.addr, &find).transmits.is_empty());
+    assert!(a.handle(t0, c.addr, &find).transmits.is_empty());
     let enr = raw(
         &c.key,
         Message::EnrRequest(EnrRequest {
             expiration: UNIX + 60,
         }),
     );
-    assert!(a.d.handle_packet(t0, c.addr, &enr).transmits.is_empty());
+    assert!(a.handle(t0, c.addr, &enr).transmits.is_empty());
     assert_eq!(a.d.stats().unbonded_queries, 2);
 
     // A Ping is answered with Pong (+ one Ping to start the proof), and a repeated Ping while
@@ -138,15 +174,15 @@ fn unbonded_senders_get_no_answer_larger_than_their_request() {
     let ping = raw(
         &c.key,
         Message::Ping(Ping {
-            version: VERSION,
+            version: PROTOCOL_VERSION,
             from: endpoint_of(c.addr, 0),
             to: endpoint_of(a.addr, 0),
             expiration: UNIX + 60,
             enr_seq: None,
         }),
     );
-    assert_eq!(a.d.handle_packet(t0, c.addr, &ping).transmits.len(), 2);
-    assert_eq!(a.d.handle_packet(t0, c.addr, &ping).transmits.len(), 1);
+    assert_eq!(a.handle(t0, c.addr, &ping).transmits.len(), 2);
+    assert_eq!(a.handle(t0, c.addr, &ping).transmits.len(), 1);
 }
 
 #[test]
@@ -162,7 +198,8 @@ fn bonded_find_node_gets_16_neighbors_in_two_packets() {
             endpoint_of("[2001:db8::1]:30303".parse().unwrap(), 30303),
         );
     }
-    let find = a.d.find_node(t0, b.key.id(), b.addr, [9; 64]).unwrap();
+    a.d.find_node(t0, b.key.id(), b.addr, [9; 64]).unwrap();
+    let find = a.out();
     let reply = deliver(t0, a.addr, &find, &mut b);
     assert_eq!(reply.transmits.len(), 2);
     assert!(reply
@@ -170,7 +207,7 @@ fn bonded_find_node_gets_16_neighbors_in_two_packets() {
         .iter()
         .all(|t| t.bytes.len() <= MAX_PACKET_SIZE));
     let got = deliver(t0, b.addr, &reply, &mut a);
-    let [Event::Neighbors(from, nodes)] = &got.events[..] else {
+    let [Discv4Event::Neighbors(from, nodes)] = &got.events[..] else {
         panic!("{:?}", got.events)
     };
     assert_eq!((*from, nodes.len()), (b.key.id(), BUCKET_SIZE));
@@ -201,16 +238,17 @@ fn unsolicited_replies_are_dropped_and_counted() {
         }),
     );
     for bytes in [&pong, &neighbors] {
-        let out = a.d.handle_packet(t0, c.addr, bytes);
-        assert_eq!(out, Outputs::default());
+        let out = a.handle(t0, c.addr, bytes);
+        assert_eq!(out, Out::default());
     }
     // A Pong quoting an older ping than the most recent one is unsolicited too.
-    let first = a.d.ping(t0, c.key.id(), c.addr).unwrap();
+    a.d.ping(t0, c.key.id(), c.addr).unwrap();
+    let first = a.out();
     // One second later, so the second ping (and its hash) differs.
-    let _second =
-        a.d.ping(t0 + Duration::from_secs(1), c.key.id(), c.addr)
-            .unwrap();
-    let decoded = packet::decode(&first.transmits[0].bytes, UNIX).unwrap();
+    a.d.ping(t0 + Duration::from_secs(1), c.key.id(), c.addr)
+        .unwrap();
+    let _second = a.out();
+    let decoded = packet::decode_packet(&first.transmits[0].bytes, UNIX).unwrap();
     let stale = raw(
         &c.key,
         Message::Pong(Pong {
@@ -220,7 +258,7 @@ fn unsolicited_replies_are_dropped_and_counted() {
             enr_seq: None,
         }),
     );
-    assert!(a.d.handle_packet(t0, c.addr, &stale).events.is_empty());
+    assert!(a.handle(t0, c.addr, &stale).events.is_empty());
     assert_eq!(a.d.stats().unsolicited, 3);
     assert!(!a.d.is_bonded(t0, &c.key.id(), c.addr.ip()));
 }
@@ -229,7 +267,8 @@ fn unsolicited_replies_are_dropped_and_counted() {
 fn expired_packets_are_dropped() {
     let t0 = Instant::now();
     let (mut a, mut b) = (node(1, t0), node(2, t0));
-    let ping = a.d.ping(t0, b.key.id(), b.addr).unwrap();
+    a.d.ping(t0, b.key.id(), b.addr).unwrap();
+    let ping = a.out();
     let late = t0 + Duration::from_secs(21);
     assert!(deliver(late, a.addr, &ping, &mut b).transmits.is_empty());
     assert_eq!(b.d.stats().invalid, 1);
@@ -245,15 +284,15 @@ fn requests_time_out_and_dead_entries_are_revalidated_away() {
 
     // Revalidation pings B, which no longer answers.
     let t1 = a.d.poll_timeout();
-    let out = a.d.handle_timeout(t1, &mut rng);
+    let out = a.timeout(t1, &mut rng);
     assert_eq!(out.transmits.len(), 1);
     assert_eq!(out.transmits[0].to, b.addr);
     let t2 = a.d.poll_timeout();
     assert_eq!(t2, t1 + Duration::from_millis(500));
-    let out = a.d.handle_timeout(t2, &mut rng);
+    let out = a.timeout(t2, &mut rng);
     assert_eq!(
         out.events,
-        vec![Event::Timeout(b.key.id(), RequestKind::Ping)]
+        vec![Discv4Event::Timeout(b.key.id(), RequestKind::Ping)]
     );
     assert!(a.d.table().get(&b.key.id()).is_none());
 }
@@ -263,10 +302,11 @@ fn enr_request_returns_the_senders_current_record() {
     let t0 = Instant::now();
     let (mut a, mut b) = (node(1, t0), node(2, t0));
     bond(&mut a, &mut b, t0);
-    let req = a.d.request_enr(t0, b.key.id(), b.addr).unwrap();
+    a.d.request_enr(t0, b.key.id(), b.addr).unwrap();
+    let req = a.out();
     let resp = deliver(t0, a.addr, &req, &mut b);
     let got = deliver(t0, b.addr, &resp, &mut a);
-    let [Event::Record(id, record)] = &got.events[..] else {
+    let [Discv4Event::Record(id, record)] = &got.events[..] else {
         panic!("{:?}", got.events)
     };
     assert_eq!(*id, b.key.id());

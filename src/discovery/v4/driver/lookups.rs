@@ -1,11 +1,11 @@
 //! Running lookups for a [`Driver`]: up to `max_active_lookups` at once, and the FindNode
-//! queries they send, one per node at a time (see the [`super`] module docs).
+//! queries they send, one per node at a time (see the [`Driver`] docs).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{record_of, Driver, DriverEvent, DriverOutputs, LookupId, LookupResult};
+use super::{Driver, DriverEvent, LookupId, LookupResult};
 use crate::crypto::NodeId;
 use crate::discovery::v4::lookup::{Lookup, K};
 use crate::discovery::v4::message::{NodeRecord, Target};
@@ -18,7 +18,7 @@ pub(super) struct Active {
 }
 
 /// The FindNode queries of running lookups to one node: the one sent, those waiting for
-/// its reply (see the module docs). Each running lookup has at most `α` queries here; a
+/// its reply (see the [`Driver`] docs). Each running lookup has at most `α` queries here; a
 /// finished lookup's query in flight stays until its reply or timeout.
 #[derive(Debug)]
 pub(super) struct Finds {
@@ -30,7 +30,7 @@ pub(super) struct Finds {
 impl Driver {
     /// Starts queued lookups while fewer than `max_active_lookups` run, sends every running
     /// lookup's next queries and finishes those that are done, until nothing changes.
-    pub(super) fn advance(&mut self, now: Instant, out: &mut DriverOutputs) {
+    pub(super) fn advance(&mut self, now: Instant) {
         loop {
             let mut changed = false;
             while self.active.len() < self.config.max_active_lookups.max(1) {
@@ -46,11 +46,11 @@ impl Driver {
                 let active = &mut self.active[i];
                 if let Some(next) = active.lookup.next_query() {
                     let lookup = active.id;
-                    self.ask(now, lookup, next, out);
+                    self.ask(now, lookup, next);
                     changed = true;
                 } else if active.lookup.is_done() {
                     let done = self.active.remove(i);
-                    self.finish(done, out);
+                    self.finish(done);
                     changed = true;
                 } else {
                     i += 1;
@@ -69,18 +69,20 @@ impl Driver {
             .table()
             .closest(&NodeHash::of_target(target), K)
             .iter()
-            .map(|e| NodeRecord {
-                endpoint: e.endpoint,
-                id: e.id,
-            })
+            .map(|e| e.record())
             .collect();
         if seeds.is_empty() {
-            return self.config.bootnodes.iter().map(record_of).collect();
+            return self
+                .config
+                .bootnodes
+                .iter()
+                .map(NodeRecord::from_enode)
+                .collect();
         }
         seeds
     }
 
-    fn finish(&mut self, done: Active, out: &mut DriverOutputs) {
+    fn finish(&mut self, done: Active) {
         let result = LookupResult {
             id: done.id,
             target: *done.lookup.target(),
@@ -104,7 +106,7 @@ impl Driver {
             b.find &= finds.contains_key(id);
             b.find || b.enr
         });
-        out.events.push(DriverEvent::LookupDone(result));
+        self.events.push_back(DriverEvent::LookupDone(result));
     }
 
     fn lookup_mut(&mut self, id: LookupId) -> Option<&mut Lookup> {
@@ -116,7 +118,7 @@ impl Driver {
 
     /// `lookup` wants to send FindNode to `node`: after the query in flight to it, if any,
     /// else once bonded.
-    fn ask(&mut self, now: Instant, lookup: LookupId, node: NodeRecord, out: &mut DriverOutputs) {
+    fn ask(&mut self, now: Instant, lookup: LookupId, node: NodeRecord) {
         let e = node.endpoint;
         let to = SocketAddr::new(e.ip, e.udp_port);
         let f = self.finds.entry(node.id).or_insert_with(|| Finds {
@@ -135,11 +137,11 @@ impl Driver {
         }
         b.find = true;
         b.endpoint = Some(e);
-        self.bond_then_query(now, node.id, e, out);
+        self.bond_then_query(now, node.id, e);
     }
 
     /// Sends the next waiting FindNode to `id` unless one is in flight.
-    pub(super) fn send_find(&mut self, now: Instant, id: NodeId, out: &mut DriverOutputs) {
+    pub(super) fn send_find(&mut self, now: Instant, id: NodeId) {
         loop {
             let Some(f) = self.finds.get_mut(&id) else {
                 return;
@@ -156,8 +158,7 @@ impl Driver {
                 continue;
             };
             match self.disc.find_node(now, id, to, target) {
-                Ok(o) => {
-                    out.transmits.extend(o.transmits);
+                Ok(()) => {
                     if let Some(f) = self.finds.get_mut(&id) {
                         f.in_flight = Some(lookup);
                     }
@@ -174,18 +175,12 @@ impl Driver {
 
     /// `id` answered the FindNode in flight to it: the reply goes to the lookup that sent
     /// it, and the next lookup waiting for `id` sends its own.
-    pub(super) fn on_neighbors(
-        &mut self,
-        now: Instant,
-        id: NodeId,
-        nodes: &[NodeRecord],
-        out: &mut DriverOutputs,
-    ) {
+    pub(super) fn on_neighbors(&mut self, now: Instant, id: NodeId, nodes: &[NodeRecord]) {
         let answered = self.finds.get_mut(&id).and_then(|f| f.in_flight.take());
         if let Some(l) = answered.and_then(|l| self.lookup_mut(l)) {
             l.on_response(&id, nodes);
         }
-        self.send_find(now, id, out);
+        self.send_find(now, id);
     }
 
     /// Every query of every lookup to `id` failed.

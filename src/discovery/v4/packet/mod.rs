@@ -11,68 +11,20 @@ use rlp::{DecoderError, Rlp};
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
 use secp256k1::{Message as Digest32, SECP256K1};
 
+use super::error::PacketError;
 use super::message::Message;
+use crate::crypto::keccak::keccak256;
 use crate::crypto::{NodeId, NodeKey};
-use crate::discovery::{enr, keccak256};
+use crate::discovery::enr;
 
 /// discv4.md: *"The maximum size of any packet is 1280 bytes."*
 pub const MAX_PACKET_SIZE: usize = 1280;
 /// Length of the hash, the signature and the packet-type byte.
-pub const HEADER_LEN: usize = HASH_LEN + SIGNATURE_LEN + 1;
+const HEADER_LEN: usize = HASH_LEN + SIGNATURE_LEN + 1;
 const HASH_LEN: usize = 32;
 /// *"The `signature` is encoded as a byte array of length 65 as the concatenation of the
 /// signature values `r`, `s` and the 'recovery id' `v`."*
 const SIGNATURE_LEN: usize = 65;
-
-/// Why bytes are not a valid discv4 packet (all of them are the sender's fault).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PacketError {
-    /// Longer than [`MAX_PACKET_SIZE`] (also returned when encoding a message that would be).
-    #[error("discv4 packet of {0} bytes exceeds 1280")]
-    TooLarge(usize),
-    /// Shorter than the header plus one byte of data.
-    #[error("discv4 packet of {0} bytes is shorter than its header")]
-    TooShort(usize),
-    /// The leading hash does not match the rest of the packet.
-    #[error("discv4 packet hash mismatch")]
-    BadHash,
-    /// The signature is malformed or recovers to no key.
-    #[error("discv4 packet signature is invalid")]
-    BadSignature,
-    /// A packet type outside 0x01..=0x06.
-    #[error("unknown discv4 packet type {0:#04x}")]
-    UnknownType(u8),
-    /// The packet data is not the RLP the type requires.
-    #[error("malformed discv4 packet data: {0:?}")]
-    BadRlp(DecoderError),
-    /// An IP address that is neither 4 nor 16 bytes long.
-    #[error("discv4 endpoint IP of {0} bytes")]
-    BadIp(usize),
-    /// A node id in Neighbors that is not a point on secp256k1.
-    #[error("discv4 neighbor id is not a public key")]
-    BadNodeId,
-    /// The ENR in an ENRResponse is malformed or its signature does not verify.
-    #[error("discv4 ENRResponse carries an invalid record")]
-    BadEnr,
-    /// The ENR in an ENRResponse belongs to another key than the one that signed the packet.
-    #[error("discv4 ENRResponse record is not the sender's")]
-    EnrNotSenders,
-    /// The expiration time stamp lies in the past.
-    #[error("discv4 packet expired at {expiration}, now {now}")]
-    Expired {
-        /// The packet's expiration (UNIX seconds).
-        expiration: u64,
-        /// The time it was checked against (UNIX seconds).
-        now: u64,
-    },
-}
-
-impl From<DecoderError> for PacketError {
-    fn from(e: DecoderError) -> Self {
-        PacketError::BadRlp(e)
-    }
-}
 
 /// A verified packet: its hash, who signed it, and what it says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,7 +39,7 @@ pub struct Packet {
 
 /// An encoded packet ready to send, with its hash (to match the reply against).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Encoded {
+pub struct EncodedPacket {
     /// The datagram.
     pub bytes: Vec<u8>,
     /// Its `hash`.
@@ -98,12 +50,16 @@ pub struct Encoded {
 ///
 /// Fails with [`PacketError::TooLarge`] if the packet would exceed 1280 bytes (a Neighbors
 /// message with more than [`super::message::MAX_NEIGHBORS`] IPv6 nodes).
-pub fn encode(key: &NodeKey, message: &Message) -> Result<Encoded, PacketError> {
+pub fn encode_packet(key: &NodeKey, message: &Message) -> Result<EncodedPacket, PacketError> {
     encode_raw(key, message.packet_type(), &message.encode_data())
 }
 
 /// Signs `packet-type || packet-data` as given (tests use it for malformed packets).
-pub(crate) fn encode_raw(key: &NodeKey, ptype: u8, data: &[u8]) -> Result<Encoded, PacketError> {
+pub(crate) fn encode_raw(
+    key: &NodeKey,
+    ptype: u8,
+    data: &[u8],
+) -> Result<EncodedPacket, PacketError> {
     let len = HEADER_LEN + data.len();
     if len > MAX_PACKET_SIZE {
         return Err(PacketError::TooLarge(len));
@@ -121,11 +77,11 @@ pub(crate) fn encode_raw(key: &NodeKey, ptype: u8, data: &[u8]) -> Result<Encode
     bytes.extend_from_slice(data);
     let hash = keccak256(&[&bytes[HASH_LEN..]]);
     bytes[..HASH_LEN].copy_from_slice(&hash);
-    Ok(Encoded { bytes, hash })
+    Ok(EncodedPacket { bytes, hash })
 }
 
 /// Verifies and decodes a datagram, rejecting it if its expiration lies before `now_unix`.
-pub fn decode(bytes: &[u8], now_unix: u64) -> Result<Packet, PacketError> {
+pub fn decode_packet(bytes: &[u8], now_unix: u64) -> Result<Packet, PacketError> {
     if bytes.len() > MAX_PACKET_SIZE {
         return Err(PacketError::TooLarge(bytes.len()));
     }
@@ -187,5 +143,4 @@ fn first_item(data: &[u8]) -> Result<&[u8], PacketError> {
 }
 
 #[cfg(test)]
-#[path = "packet_tests.rs"]
 mod tests;

@@ -54,10 +54,7 @@ impl Network {
         let t = &self.tables[self.index[node]];
         t.closest(&NodeHash::of_target(target), K)
             .into_iter()
-            .map(|e| NodeRecord {
-                endpoint: e.endpoint,
-                id: e.id,
-            })
+            .map(|e| e.record())
             .collect()
     }
 

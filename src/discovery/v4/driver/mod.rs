@@ -1,18 +1,4 @@
-//! What a running discv4 node does besides answering packets, still sans-IO: iterative
-//! lookups (bond first, then FindNode), periodic refresh, asking for newer records, and
-//! learning our external IP from Pongs. The UDP shell ([`super::service`]) only moves
-//! datagrams and timers through a [`Driver`].
-//!
-//! Up to `max_active_lookups` lookups run at once (refresh, the dial scheduler's random
-//! walk, a user's lookup), each with its own `α` bound on queries in flight. Neighbors does
-//! not say which target it answers, so one FindNode per node is in flight at a time: a
-//! lookup that wants a node another lookup is asking waits for that reply, then sends its own.
-//!
-//! Bonding before FindNode: discv4.md requires the *recipient* of FindNode to hold an
-//! endpoint proof of the sender, i.e. to have received our Pong to its Ping. So a lookup
-//! query to a node goes out once we hold its proof (it answered our Ping) **and** it pinged us
-//! (we answered); a node that already had our proof from earlier does not ping again, so
-//! after `bond_wait` the query goes out anyway (go-ethereum's `ensureBond` sleeps as long).
+//! A discv4 node with lookups ([`Driver`]); running lookups is in `lookups.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -20,18 +6,19 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::core::{Config, Discv4, Event, Outputs, RequestKind, Transmit};
+use super::core::{Discv4, Discv4Config, Discv4Event, RequestKind, Transmit};
 use super::ip_votes::IpVotes;
 use super::message::{Endpoint, NodeRecord, Target};
 use super::table::BUCKET_SIZE;
 use crate::crypto::{Enode, NodeId, NodeKey, NODE_ID_LEN};
 use crate::discovery::enr::{LocalRecord, Record};
+use crate::util::ExpiringMap;
 
 /// Settings of a [`Driver`].
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
     /// The packet-level state machine's timers and limits.
-    pub core: Config,
+    pub core: Discv4Config,
     /// Where lookups start while the table is empty.
     pub bootnodes: Vec<Enode>,
     /// Random-target lookups this often once the table holds [`BUCKET_SIZE`] nodes.
@@ -39,8 +26,8 @@ pub struct DriverConfig {
     pub refresh_interval: Duration,
     /// ... and this often while it holds fewer. Default 5 s.
     pub fast_refresh_interval: Duration,
-    /// How long a lookup query waits for the remote's Ping after our bond (see the module
-    /// docs). Default 500 ms (the request timeout).
+    /// How long a lookup query waits for the remote's Ping after our bond (see the
+    /// [`Driver`] docs). Default 500 ms (the request timeout).
     pub bond_wait: Duration,
     /// Learn our IP from the `to` endpoint of Pongs (off when the IP is configured).
     pub learn_ip: bool,
@@ -57,7 +44,7 @@ pub struct DriverConfig {
 impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig {
-            core: Config::default(),
+            core: Discv4Config::default(),
             bootnodes: Vec::new(),
             refresh_interval: Duration::from_secs(30),
             fast_refresh_interval: Duration::from_secs(5),
@@ -71,8 +58,9 @@ impl Default for DriverConfig {
     }
 }
 
-/// Identifies a lookup started with [`Driver::start_lookup`].
-pub type LookupId = u64;
+/// Identifies a lookup started with [`Driver::start_lookup`] (unique per driver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LookupId(u64);
 
 /// A finished lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +73,8 @@ pub struct LookupResult {
     pub nodes: Vec<NodeRecord>,
     /// FindNode queries it sent.
     pub queries: usize,
-    /// Sequential round trips it took ([`Lookup::depth`]).
+    /// Sequential round trips it took: the longest chain of replies that led to a node in
+    /// the result, plus one for the query to that node.
     pub depth: u32,
 }
 
@@ -106,15 +95,6 @@ pub enum DriverEvent {
     ResolveFailed(NodeId),
 }
 
-/// Datagrams to send and events.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DriverOutputs {
-    /// Datagrams, in order.
-    pub transmits: Vec<Transmit>,
-    /// Events, in order.
-    pub events: Vec<DriverEvent>,
-}
-
 /// Lookup counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LookupStats {
@@ -130,7 +110,7 @@ pub struct LookupStats {
 
 /// Records of other nodes remembered at once.
 const MAX_RECORDS: usize = 4096;
-/// Nodes whose Ping we remember at once.
+/// Nodes whose Ping we remember at once (a full map forgets the oldest first).
 const MAX_PINGED_US: usize = 8192;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -144,7 +124,35 @@ struct Bonding {
     enr: bool,
 }
 
-/// A discv4 node with lookups; see the module docs.
+/// A discv4 node with what it does besides answering packets, still sans-IO: iterative
+/// lookups (bond first, then FindNode), periodic refresh, asking for newer records, and
+/// learning our external IP from Pongs. The UDP shell ([`Discv4Handle`](super::Discv4Handle))
+/// only moves datagrams and timers through a `Driver`.
+///
+/// Up to `max_active_lookups` lookups run at once (refresh, the dial scheduler's random
+/// walk, a user's lookup), each with its own `α` bound on queries in flight. Neighbors does
+/// not say which target it answers, so one FindNode per node is in flight at a time: a
+/// lookup that wants a node another lookup is asking waits for that reply, then sends its own.
+///
+/// Bonding before FindNode: discv4.md requires the *recipient* of FindNode to hold an
+/// endpoint proof of the sender, i.e. to have received our Pong to its Ping. So a lookup
+/// query to a node goes out once we hold its proof (it answered our Ping) **and** it pinged us
+/// (we answered); a node that already had our proof from earlier does not ping again, so
+/// after `bond_wait` the query goes out anyway (go-ethereum's `ensureBond` sleeps as long).
+///
+/// # Calling contract
+///
+/// The same as the core's ([`Discv4`]): inputs go in through [`Driver::handle_packet`],
+/// [`Driver::handle_timeout`] and the commands ([`Driver::start_lookup`],
+/// [`Driver::resolve`]); after every input, drain [`Driver::poll_transmit`] and
+/// [`Driver::poll_event`] until they return `None`, then sleep until
+/// [`Driver::poll_timeout`]. The driver takes its core's events itself, inside every input
+/// (they become [`DriverEvent`]s or further requests); the datagrams it sends are the
+/// core's, so `poll_transmit` hands out the core's queue.
+///
+/// The event queue is not capped; it is drained by construction (the tokio shell drains it
+/// after every input), and one input adds a bounded number: one per core event it handles
+/// plus one per lookup it finishes (at most `max_active_lookups`).
 #[derive(Debug)]
 pub struct Driver {
     disc: Discv4,
@@ -160,12 +168,14 @@ pub struct Driver {
     /// Bonding in progress before a query, by node.
     bonding: HashMap<NodeId, Bonding>,
     /// When each node last pinged us (so it holds our endpoint proof).
-    pinged_us: HashMap<NodeId, Instant>,
+    pinged_us: ExpiringMap<NodeId, ()>,
     /// Highest `enr-seq` seen (or asked for) per node.
     seqs: HashMap<NodeId, u64>,
     records: HashMap<NodeId, Record>,
     votes: IpVotes,
     stats: LookupStats,
+    /// Events produced and not yet taken by [`Driver::poll_event`].
+    events: VecDeque<DriverEvent>,
 }
 
 impl Driver {
@@ -186,15 +196,16 @@ impl Driver {
             active: Vec::new(),
             queue: VecDeque::new(),
             finds: HashMap::new(),
-            next_id: 0,
+            next_id: LookupId(0),
             refresh: None,
             next_refresh: now,
             bonding: HashMap::new(),
-            pinged_us: HashMap::new(),
+            pinged_us: ExpiringMap::new(MAX_PINGED_US),
             seqs: HashMap::new(),
             records: HashMap::new(),
             votes,
             stats: LookupStats::default(),
+            events: VecDeque::new(),
         }
     }
 
@@ -223,7 +234,29 @@ impl Driver {
         self.active.len()
     }
 
-    /// The earliest time [`Driver::handle_timeout`] has work to do.
+    /// The next datagram to send, oldest first; `None` when there is none.
+    ///
+    /// Call after every input (packet, timeout, command) until it returns `None`: only
+    /// inputs add datagrams. An extra call is harmless.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.disc.poll_transmit()
+    }
+
+    /// The next event, oldest first; `None` when there is none.
+    ///
+    /// Call after every input until it returns `None`: only inputs add events. An extra call
+    /// is harmless.
+    pub fn poll_event(&mut self) -> Option<DriverEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has work to do: the core's next
+    /// deadline ([`Discv4::poll_timeout`]), the next refresh, or the end of a `bond_wait`.
+    /// There always is a next refresh, so this is an `Instant`, not an `Option`.
+    ///
+    /// Call after every input and sleep until then: requests sent and lookups started move
+    /// it earlier, replies and timeouts handled move it later. It may lie in the past (call
+    /// `handle_timeout` at once). It changes nothing, so an extra call is harmless.
     pub fn poll_timeout(&self) -> Instant {
         let wait = self.config.bond_wait;
         self.bonding
@@ -235,51 +268,45 @@ impl Driver {
             )
     }
 
-    /// Queues a lookup for `target`; `None` if `max_queued_lookups` are waiting already.
-    /// It starts at once if fewer than `max_active_lookups` run; the result comes as
-    /// [`DriverEvent::LookupDone`].
-    pub fn start_lookup(
-        &mut self,
-        now: Instant,
-        target: Target,
-        out: &mut DriverOutputs,
-    ) -> Option<LookupId> {
+    /// Queues a lookup for `target`; `None` (and nothing queued) if `max_queued_lookups` are
+    /// waiting already. It starts at once if fewer than `max_active_lookups` run, so its
+    /// first queries may be waiting in [`poll_transmit`](Self::poll_transmit); the result
+    /// comes as [`DriverEvent::LookupDone`] with the id returned here.
+    pub fn start_lookup(&mut self, now: Instant, target: Target) -> Option<LookupId> {
         if self.queue.len() >= self.config.max_queued_lookups {
             return None;
         }
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = LookupId(id.0 + 1);
         self.queue.push_back((id, target));
-        self.advance(now, out);
+        self.advance(now);
         Some(id)
     }
 
-    /// Pings `endpoint` and asks for its record; the answer comes as [`DriverEvent::Record`]
-    /// or [`DriverEvent::ResolveFailed`].
-    pub fn resolve(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) -> DriverOutputs {
-        let mut out = DriverOutputs::default();
+    /// Pings `endpoint` (unless both endpoint proofs are there) and asks for its record; the
+    /// answer comes as [`DriverEvent::Record`] or [`DriverEvent::ResolveFailed`].
+    pub fn resolve(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) {
         let b = self.bonding.entry(id).or_default();
         b.enr = true;
         b.endpoint = Some(endpoint);
-        self.bond_then_query(now, id, endpoint, &mut out);
+        self.bond_then_query(now, id, endpoint);
         // Lookup queries waiting on `id` may have gone out (or failed) with it.
-        self.advance(now, &mut out);
-        out
+        self.advance(now);
     }
 
-    /// Handles one received datagram.
-    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> DriverOutputs {
-        let core = self.disc.handle_packet(now, from, bytes);
-        let mut out = DriverOutputs::default();
-        self.absorb(now, core, &mut out);
-        out
+    /// Handles one datagram received from `from` (the source address the socket reports),
+    /// then drain the queues. See [`Discv4::handle_packet`].
+    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.disc.handle_packet(now, from, bytes);
+        self.absorb(now);
     }
 
-    /// Runs timers; call at [`Driver::poll_timeout`].
-    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) -> DriverOutputs {
-        let mut out = DriverOutputs::default();
-        let core = self.disc.handle_timeout(now, rng);
-        self.absorb(now, core, &mut out);
+    /// Runs the core's timers, queries that waited `bond_wait`, and refresh. Call once the
+    /// [`poll_timeout`](Self::poll_timeout) instant has passed, then drain the queues; an
+    /// early or extra call does nothing that is not due yet.
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
+        self.disc.handle_timeout(now, rng);
+        self.absorb(now);
         // Bonded nodes that did not ping us within `bond_wait`: query them anyway.
         let wait = self.config.bond_wait;
         let due: Vec<NodeId> = self
@@ -289,9 +316,9 @@ impl Driver {
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            self.query(now, id, &mut out);
+            self.query(now, id);
         }
-        self.advance(now, &mut out);
+        self.advance(now);
         if now >= self.next_refresh {
             let interval = if self.disc.table().len() < BUCKET_SIZE {
                 self.config.fast_refresh_interval
@@ -311,20 +338,19 @@ impl Driver {
                 } else {
                     rng.fill(&mut target[..]);
                 }
-                if let Some(id) = self.start_lookup(now, target, &mut out) {
+                if let Some(id) = self.start_lookup(now, target) {
                     self.refresh = Some(id);
                 }
             }
         }
-        out
     }
 
     /// Sends the queries waiting on `id` now if both proofs are there, else pings it.
-    fn bond_then_query(&mut self, now: Instant, id: NodeId, e: Endpoint, out: &mut DriverOutputs) {
+    fn bond_then_query(&mut self, now: Instant, id: NodeId, e: Endpoint) {
         let addr = SocketAddr::new(e.ip, e.udp_port);
         let bonded = self.disc.is_bonded(now, &id, addr.ip());
         if bonded && self.they_hold_our_proof(now, &id) {
-            self.query(now, id, out);
+            self.query(now, id);
             return;
         }
         if bonded {
@@ -334,20 +360,18 @@ impl Driver {
         }
         // Pinging also makes a node without our proof ping us back.
         match self.disc.ping_node(now, id, e) {
-            Ok(o) => out.transmits.extend(o.transmits),
+            Ok(()) => {}
             Err(_) if bonded => {}
-            Err(_) => self.fail(id, out),
+            Err(_) => self.fail(id),
         }
     }
 
     fn they_hold_our_proof(&self, now: Instant, id: &NodeId) -> bool {
-        self.pinged_us
-            .get(id)
-            .is_some_and(|at| now.saturating_duration_since(*at) < self.config.core.bond_lifetime)
+        self.pinged_us.contains(now, id)
     }
 
     /// Sends what waits on `id` (the caller then lets the lookups [`advance`](Self::advance)).
-    fn query(&mut self, now: Instant, id: NodeId, out: &mut DriverOutputs) {
+    fn query(&mut self, now: Instant, id: NodeId) {
         let Some(b) = self.bonding.remove(&id) else {
             return;
         };
@@ -356,17 +380,17 @@ impl Driver {
         };
         let addr = SocketAddr::new(e.ip, e.udp_port);
         if b.find {
-            self.send_find(now, id, out);
+            self.send_find(now, id);
         }
         if b.enr {
             match self.disc.request_enr(now, id, addr) {
-                Ok(o) => out.transmits.extend(o.transmits),
-                Err(_) => out.events.push(DriverEvent::ResolveFailed(id)),
+                Ok(()) => {}
+                Err(_) => self.events.push_back(DriverEvent::ResolveFailed(id)),
             }
         }
     }
 
-    fn fail(&mut self, id: NodeId, out: &mut DriverOutputs) {
+    fn fail(&mut self, id: NodeId) {
         let Some(b) = self.bonding.remove(&id) else {
             return;
         };
@@ -374,48 +398,41 @@ impl Driver {
             self.finds_failed(&id);
         }
         if b.enr {
-            out.events.push(DriverEvent::ResolveFailed(id));
+            self.events.push_back(DriverEvent::ResolveFailed(id));
         }
     }
 
-    fn absorb(&mut self, now: Instant, core: Outputs, out: &mut DriverOutputs) {
-        out.transmits.extend(core.transmits);
-        for event in core.events {
+    /// Takes the core's events (after a packet or a timeout: commands produce none).
+    fn absorb(&mut self, now: Instant) {
+        while let Some(event) = self.disc.poll_event() {
             match event {
-                Event::Bonded(id, _) => {
+                Discv4Event::Bonded(id, _) => {
                     if let Some(b) = self.bonding.get_mut(&id) {
                         b.bonded_at.get_or_insert(now);
                         if self.they_hold_our_proof(now, &id) {
-                            self.query(now, id, out);
+                            self.query(now, id);
                         }
                     }
                 }
-                Event::Pinged(id, _) => {
-                    if self.pinged_us.len() >= MAX_PINGED_US && !self.pinged_us.contains_key(&id) {
-                        let lifetime = self.config.core.bond_lifetime;
-                        self.pinged_us
-                            .retain(|_, at| now.saturating_duration_since(*at) < lifetime);
-                        if self.pinged_us.len() >= MAX_PINGED_US {
-                            self.pinged_us.clear();
-                        }
-                    }
-                    self.pinged_us.insert(id, now);
+                Discv4Event::Pinged(id, _) => {
+                    let lifetime = self.config.core.bond_lifetime;
+                    self.pinged_us.insert(now, id, (), lifetime);
                     if self.bonding.get(&id).is_some_and(|b| b.bonded_at.is_some()) {
-                        self.query(now, id, out);
+                        self.query(now, id);
                     }
                 }
-                Event::Timeout(id, RequestKind::Ping) => self.fail(id, out),
-                Event::Timeout(id, RequestKind::FindNode) => {
+                Discv4Event::Timeout(id, RequestKind::Ping) => self.fail(id),
+                Discv4Event::Timeout(id, RequestKind::FindNode) => {
                     // Perhaps it forgot our proof: bond again next time. The queries waiting
                     // behind this one would most likely time out too.
                     self.pinged_us.remove(&id);
                     self.finds_failed(&id);
                 }
-                Event::Timeout(id, RequestKind::EnrRequest) => {
-                    out.events.push(DriverEvent::ResolveFailed(id));
+                Discv4Event::Timeout(id, RequestKind::EnrRequest) => {
+                    self.events.push_back(DriverEvent::ResolveFailed(id));
                 }
-                Event::Neighbors(id, nodes) => self.on_neighbors(now, id, &nodes, out),
-                Event::Record(id, record) => {
+                Discv4Event::Neighbors(id, nodes) => self.on_neighbors(now, id, &nodes),
+                Discv4Event::Record(id, record) => {
                     if self.records.len() >= MAX_RECORDS && !self.records.contains_key(&id) {
                         let table = self.disc.table();
                         self.records.retain(|id, _| table.get(id).is_some());
@@ -424,30 +441,23 @@ impl Driver {
                         }
                     }
                     self.records.insert(id, (*record).clone());
-                    out.events.push(DriverEvent::Record(id, record));
+                    self.events.push_back(DriverEvent::Record(id, record));
                 }
-                Event::Added(id, endpoint) => {
-                    out.events
-                        .push(DriverEvent::NodeAdded(NodeRecord { endpoint, id }));
+                Discv4Event::Added(id, endpoint) => {
+                    self.events
+                        .push_back(DriverEvent::NodeAdded(NodeRecord { endpoint, id }));
                 }
-                Event::Statement(id, to) => self.on_statement(now, id, to.ip, out),
-                Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq, out),
+                Discv4Event::Statement(id, to) => self.on_statement(now, id, to.ip),
+                Discv4Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq),
             }
         }
         // Replies and failures above may let lookups move on (or finish).
-        self.advance(now, out);
+        self.advance(now);
     }
 
     /// EIP-868: *"the ENR sequence number of the sender ... allows the recipient to check
     /// whether it has the latest record"*; a higher one than we know makes us ask.
-    fn on_enr_seq(
-        &mut self,
-        now: Instant,
-        id: NodeId,
-        from: SocketAddr,
-        seq: u64,
-        out: &mut DriverOutputs,
-    ) {
+    fn on_enr_seq(&mut self, now: Instant, id: NodeId, from: SocketAddr, seq: u64) {
         if self.disc.table().get(&id).is_none() || self.seqs.get(&id).is_some_and(|s| *s >= seq) {
             return;
         }
@@ -465,9 +475,9 @@ impl Driver {
         // with `seq` noted, never repeated). So unless it pinged us, the request waits like a
         // lookup query: for its Ping, or `bond_wait`.
         if self.they_hold_our_proof(now, &id) {
-            if let Ok(o) = self.disc.request_enr(now, id, from) {
-                out.transmits.extend(o.transmits);
-            }
+            // Refused only while `max_pending` requests are outstanding; the record then waits
+            // for a higher `enr-seq`.
+            let _ = self.disc.request_enr(now, id, from);
             return;
         }
         let tcp_port = self
@@ -485,7 +495,7 @@ impl Driver {
         b.bonded_at.get_or_insert(now);
     }
 
-    fn on_statement(&mut self, now: Instant, id: NodeId, ip: IpAddr, out: &mut DriverOutputs) {
+    fn on_statement(&mut self, now: Instant, id: NodeId, ip: IpAddr) {
         if !self.config.learn_ip {
             return;
         }
@@ -499,42 +509,14 @@ impl Driver {
         }
         endpoint.ip = ip;
         if let Ok(true) = self.disc.set_local_endpoint(endpoint) {
-            out.events.push(DriverEvent::EndpointChanged(endpoint));
+            self.events
+                .push_back(DriverEvent::EndpointChanged(endpoint));
         }
     }
 }
 
-/// The table/lookup form of an enode.
-pub fn record_of(enode: &Enode) -> NodeRecord {
-    NodeRecord {
-        endpoint: Endpoint {
-            ip: enode.ip,
-            udp_port: enode.udp_port,
-            tcp_port: enode.tcp_port,
-        },
-        id: enode.id,
-    }
-}
-
-/// The enode of a table/lookup node; an unknown TCP port (0) is taken to be the UDP port.
-pub fn enode_of(record: &NodeRecord) -> Enode {
-    let e = record.endpoint;
-    Enode {
-        id: record.id,
-        ip: e.ip,
-        tcp_port: if e.tcp_port == 0 {
-            e.udp_port
-        } else {
-            e.tcp_port
-        },
-        udp_port: e.udp_port,
-    }
-}
-
-#[path = "driver_lookups.rs"]
 mod lookups;
 use lookups::{Active, Finds};
 
 #[cfg(test)]
-#[path = "driver_tests.rs"]
 mod tests;

@@ -20,7 +20,7 @@ fn signing_key() -> NodeKey {
 
 fn vector(name: &str) -> Packet {
     let bytes = Vectors::eip8().blob(name).to_vec();
-    let packet = decode(&bytes, VECTOR_EXPIRATION).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let packet = decode_packet(&bytes, VECTOR_EXPIRATION).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(packet.sender, signing_key().id(), "{name}: sender");
     assert_eq!(packet.hash[..], bytes[..32], "{name}: hash");
     packet
@@ -136,7 +136,7 @@ fn eip8_neighbours_with_extra_data() {
 fn expired_vectors_are_rejected_against_a_later_clock() {
     let bytes = Vectors::eip8().blob("discv4_ping_v4_extra").to_vec();
     assert_eq!(
-        decode(&bytes, VECTOR_EXPIRATION + 1),
+        decode_packet(&bytes, VECTOR_EXPIRATION + 1),
         Err(PacketError::Expired {
             expiration: VECTOR_EXPIRATION,
             now: VECTOR_EXPIRATION + 1
@@ -147,26 +147,32 @@ fn expired_vectors_are_rejected_against_a_later_clock() {
 #[test]
 fn damaged_packets_are_rejected_by_kind() {
     let good = Vectors::eip8().blob("discv4_findnode_extra_data").to_vec();
-    assert_eq!(decode(&good[..98], 0), Err(PacketError::TooShort(98)));
-    assert_eq!(decode(&[0u8; 1281], 0), Err(PacketError::TooLarge(1281)));
+    assert_eq!(
+        decode_packet(&good[..98], 0),
+        Err(PacketError::TooShort(98))
+    );
+    assert_eq!(
+        decode_packet(&[0u8; 1281], 0),
+        Err(PacketError::TooLarge(1281))
+    );
 
     let mut flipped = good.clone();
     flipped[120] ^= 1;
-    assert_eq!(decode(&flipped, 0), Err(PacketError::BadHash));
+    assert_eq!(decode_packet(&flipped, 0), Err(PacketError::BadHash));
 
     // A valid hash over a bad recovery id.
     let mut bad_v = good.clone();
     bad_v[32 + 64] = 4;
-    let hash = crate::discovery::keccak256(&[&bad_v[32..]]);
+    let hash = crate::crypto::keccak::keccak256(&[&bad_v[32..]]);
     bad_v[..32].copy_from_slice(&hash);
-    assert_eq!(decode(&bad_v, 0), Err(PacketError::BadSignature));
+    assert_eq!(decode_packet(&bad_v, 0), Err(PacketError::BadSignature));
 
     // Re-hashing altered data: the signature then recovers to some other key, never ours.
     let mut altered = good.clone();
     altered[200] ^= 1;
-    let hash = crate::discovery::keccak256(&[&altered[32..]]);
+    let hash = crate::crypto::keccak::keccak256(&[&altered[32..]]);
     altered[..32].copy_from_slice(&hash);
-    if let Ok(p) = decode(&altered, 0) {
+    if let Ok(p) = decode_packet(&altered, 0) {
         assert_ne!(p.sender, signing_key().id());
     }
 }
@@ -175,10 +181,16 @@ fn damaged_packets_are_rejected_by_kind() {
 fn malformed_data_is_typed() {
     let key = signing_key();
     let enc = encode_raw(&key, 0x07, &[0xc0]).unwrap();
-    assert_eq!(decode(&enc.bytes, 0), Err(PacketError::UnknownType(0x07)));
+    assert_eq!(
+        decode_packet(&enc.bytes, 0),
+        Err(PacketError::UnknownType(0x07))
+    );
 
     let enc = encode_raw(&key, 0x05, &[0x05]).unwrap();
-    assert!(matches!(decode(&enc.bytes, 0), Err(PacketError::BadRlp(_))));
+    assert!(matches!(
+        decode_packet(&enc.bytes, 0),
+        Err(PacketError::BadRlp(_))
+    ));
 
     // A Pong whose `to` IP is 5 bytes long.
     let mut s = rlp::RlpStream::new_list(3);
@@ -188,7 +200,7 @@ fn malformed_data_is_typed() {
         .append(&0u16);
     s.append(&vec![0u8; 32]).append(&9u64);
     let enc = encode_raw(&key, 0x02, &s.out()).unwrap();
-    assert_eq!(decode(&enc.bytes, 0), Err(PacketError::BadIp(5)));
+    assert_eq!(decode_packet(&enc.bytes, 0), Err(PacketError::BadIp(5)));
 }
 
 #[test]
@@ -203,11 +215,14 @@ fn twelve_ipv6_neighbors_fit_thirteen_do_not() {
             expiration: u64::MAX,
         })
     };
-    let enc = encode(&signing_key(), &msg(MAX_NEIGHBORS)).unwrap();
+    let enc = encode_packet(&signing_key(), &msg(MAX_NEIGHBORS)).unwrap();
     assert!(enc.bytes.len() <= MAX_PACKET_SIZE);
-    assert_eq!(decode(&enc.bytes, 0).unwrap().message, msg(MAX_NEIGHBORS));
+    assert_eq!(
+        decode_packet(&enc.bytes, 0).unwrap().message,
+        msg(MAX_NEIGHBORS)
+    );
     assert!(matches!(
-        encode(&signing_key(), &msg(MAX_NEIGHBORS + 1)),
+        encode_packet(&signing_key(), &msg(MAX_NEIGHBORS + 1)),
         Err(PacketError::TooLarge(_))
     ));
 }
@@ -220,8 +235,8 @@ fn enr_response_round_trips_and_must_be_the_senders_record() {
         request_hash: [7; 32],
         record: own,
     });
-    let enc = encode(&key, &msg).unwrap();
-    let packet = decode(&enc.bytes, u64::MAX).unwrap();
+    let enc = encode_packet(&key, &msg).unwrap();
+    let packet = decode_packet(&enc.bytes, u64::MAX).unwrap();
     assert_eq!((packet.message, packet.hash), (msg, enc.hash));
 
     let other = NodeKey::new(Vectors::eip8().key("static_key_a"));
@@ -230,8 +245,11 @@ fn enr_response_round_trips_and_must_be_the_senders_record() {
         request_hash: [7; 32],
         record: foreign,
     });
-    let enc = encode(&key, &msg).unwrap();
-    assert_eq!(decode(&enc.bytes, 0), Err(PacketError::EnrNotSenders));
+    let enc = encode_packet(&key, &msg).unwrap();
+    assert_eq!(
+        decode_packet(&enc.bytes, 0),
+        Err(PacketError::EnrNotSenders)
+    );
 }
 
 fn arb_ip() -> impl Strategy<Value = IpAddr> {
@@ -304,10 +322,10 @@ proptest! {
     #[test]
     fn messages_round_trip(msg in arb_message()) {
         let key = signing_key();
-        let enc = encode(&key, &msg).unwrap();
+        let enc = encode_packet(&key, &msg).unwrap();
         prop_assert!(enc.bytes.len() <= MAX_PACKET_SIZE);
         let now = msg.expiration().unwrap_or(0);
-        let packet = decode(&enc.bytes, now).unwrap();
+        let packet = decode_packet(&enc.bytes, now).unwrap();
         prop_assert_eq!(packet.sender, key.id());
         prop_assert_eq!(packet.hash, enc.hash);
         prop_assert_eq!(packet.message, msg);
@@ -315,6 +333,6 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1400)) {
-        let _ = decode(&bytes, 0);
+        let _ = decode_packet(&bytes, 0);
     }
 }

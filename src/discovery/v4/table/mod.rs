@@ -2,7 +2,7 @@
 //!
 //! *"For each `0 ≤ i < 256`, every node keeps a k-bucket for nodes of distance between `2i`
 //! and `2i+1` from itself."* *"The Node Discovery Protocol uses `k = 16`"* and *"the
-//! least-recently seen node [is] at the head, most-recently seen at the tail."*
+//! least-recently seen node \[is\] at the head, most-recently seen at the tail."*
 //!
 //! A full bucket does not evict on contact: like geth, newcomers wait in a bounded
 //! replacement list, and periodic revalidation pings the least-recently seen entry of a
@@ -14,7 +14,7 @@ use std::time::Instant;
 use rand::Rng;
 
 use super::distance::NodeHash;
-use super::message::Endpoint;
+use super::message::{Endpoint, NodeRecord};
 use crate::crypto::NodeId;
 
 /// *"every k-bucket contains up to 16 node entries"*.
@@ -25,7 +25,7 @@ const BUCKETS: usize = 256;
 
 /// A node in the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub struct TableEntry {
     /// Its id.
     pub id: NodeId,
     /// Where it is reached.
@@ -35,16 +35,24 @@ pub struct Entry {
     hash: NodeHash,
 }
 
-impl Entry {
+impl TableEntry {
     /// keccak256 of the id.
     pub fn hash(&self) -> &NodeHash {
         &self.hash
+    }
+
+    /// The node as Neighbors lists it.
+    pub fn record(&self) -> NodeRecord {
+        NodeRecord {
+            endpoint: self.endpoint,
+            id: self.id,
+        }
     }
 }
 
 /// What [`Table::insert`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Insert {
+pub enum TableInsert {
     /// Added to its bucket.
     Added,
     /// Already in its bucket; the endpoint was updated and it counts as seen.
@@ -61,7 +69,7 @@ pub enum Revalidated {
     /// The node answered and moved to the tail of its bucket.
     Alive,
     /// The node was removed; the replacement, if one was waiting, took its place.
-    Replaced(Option<Entry>),
+    Replaced(Option<TableEntry>),
     /// The node is no longer in the table.
     Unknown,
 }
@@ -69,9 +77,9 @@ pub enum Revalidated {
 #[derive(Clone, Debug, Default)]
 struct Bucket {
     /// Least-recently seen first.
-    entries: Vec<Entry>,
+    entries: Vec<TableEntry>,
     /// Most recent first, at most [`MAX_REPLACEMENTS`].
-    replacements: VecDeque<Entry>,
+    replacements: VecDeque<TableEntry>,
 }
 
 /// The routing table of one node.
@@ -103,7 +111,7 @@ impl Table {
     }
 
     /// The entry of `id`, if it is in a bucket.
-    pub fn get(&self, id: &NodeId) -> Option<&Entry> {
+    pub fn get(&self, id: &NodeId) -> Option<&TableEntry> {
         let hash = NodeHash::of_id(id);
         let bucket = self.bucket_index(&hash)?;
         self.buckets[bucket].entries.iter().find(|e| e.id == *id)
@@ -120,15 +128,15 @@ impl Table {
     ///
     /// *"If the bucket contains less than `k` entries N₁ can simply be added"*; otherwise it
     /// becomes a replacement candidate.
-    pub fn insert(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) -> Insert {
+    pub fn insert(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) -> TableInsert {
         let hash = NodeHash::of_id(&id);
         let Some(index) = self.bucket_index(&hash) else {
-            return Insert::Local;
+            return TableInsert::Local;
         };
         if id == self.local_id {
-            return Insert::Local;
+            return TableInsert::Local;
         }
-        let entry = Entry {
+        let entry = TableEntry {
             id,
             endpoint,
             last_seen: now,
@@ -138,16 +146,16 @@ impl Table {
         if let Some(pos) = bucket.entries.iter().position(|e| e.id == id) {
             bucket.entries.remove(pos);
             bucket.entries.push(entry);
-            return Insert::Refreshed;
+            return TableInsert::Refreshed;
         }
         bucket.replacements.retain(|e| e.id != id);
         if bucket.entries.len() < BUCKET_SIZE {
             bucket.entries.push(entry);
-            return Insert::Added;
+            return TableInsert::Added;
         }
         bucket.replacements.push_front(entry);
         bucket.replacements.truncate(MAX_REPLACEMENTS);
-        Insert::Replacement
+        TableInsert::Replacement
     }
 
     /// Marks `id` as seen alive at `now`, moving it to the tail. Returns whether it is known.
@@ -168,7 +176,7 @@ impl Table {
 
     /// Removes `id` (from its bucket or the replacements); a replacement takes a freed slot.
     /// Returns the promoted replacement, if any.
-    pub fn remove(&mut self, id: &NodeId) -> Option<Entry> {
+    pub fn remove(&mut self, id: &NodeId) -> Option<TableEntry> {
         let index = self.bucket_index(&NodeHash::of_id(id))?;
         let bucket = &mut self.buckets[index];
         bucket.replacements.retain(|e| e.id != *id);
@@ -179,13 +187,15 @@ impl Table {
         Some(promoted)
     }
 
+    /// Every node in the buckets (replacements not included): nearest bucket first, and
+    /// least-recently seen first within a bucket.
+    pub fn iter(&self) -> impl Iterator<Item = &TableEntry> {
+        self.buckets.iter().flat_map(|b| b.entries.iter())
+    }
+
     /// The `n` nodes closest to `target`, closest first.
-    pub fn closest(&self, target: &NodeHash, n: usize) -> Vec<Entry> {
-        let mut all: Vec<Entry> = self
-            .buckets
-            .iter()
-            .flat_map(|b| b.entries.iter().copied())
-            .collect();
+    pub fn closest(&self, target: &NodeHash, n: usize) -> Vec<TableEntry> {
+        let mut all: Vec<TableEntry> = self.iter().copied().collect();
         all.sort_by(|a, b| target.cmp_distance(&a.hash, &b.hash));
         all.truncate(n);
         all
@@ -193,7 +203,7 @@ impl Table {
 
     /// The node to revalidate next: the least-recently seen entry of a random non-empty
     /// bucket. Ping it and report the outcome with [`Table::revalidated`].
-    pub fn pick_revalidation(&self, rng: &mut impl Rng) -> Option<Entry> {
+    pub fn pick_revalidation(&self, rng: &mut impl Rng) -> Option<TableEntry> {
         let filled: Vec<&Bucket> = self
             .buckets
             .iter()
@@ -222,5 +232,4 @@ impl Table {
 }
 
 #[cfg(test)]
-#[path = "table_tests.rs"]
 mod tests;

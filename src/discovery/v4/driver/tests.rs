@@ -56,33 +56,51 @@ impl Net {
         Enode::new(key.id(), a)
     }
 
-    fn deliver_more(
-        &mut self,
-        at: SocketAddr,
-        out: DriverOutputs,
-        mut queue: VecDeque<(SocketAddr, Transmit)>,
-    ) {
-        let mut next = Some((at, out));
-        while let Some((src, mut out)) = next.take() {
-            for e in out.events.drain(..) {
-                self.events.push((src, e));
-            }
-            for mut t in out.transmits.drain(..) {
-                if let Some((real, _)) = self.nat.iter().find(|(_, seen)| **seen == t.to) {
-                    t.to = *real;
-                }
-                queue.push_back((src, t));
-            }
-            let Some((from, t)) = queue.pop_front() else {
-                return;
-            };
+    /// Sends `sent` (datagrams the driver at `src` produced) and whatever `src` has queued,
+    /// then delivers every datagram, and what its receiver sends in turn, until quiet.
+    fn deliver(&mut self, src: SocketAddr, sent: Vec<Transmit>) {
+        let mut queue = VecDeque::new();
+        self.enqueue(src, sent, &mut queue);
+        self.drain(src, &mut queue);
+        while let Some((from, t)) = queue.pop_front() {
             self.packets += 1;
             let seen_as = self.nat.get(&from).copied().unwrap_or(from);
             if let Some(d) = self.nodes.get_mut(&t.to) {
-                next = Some((t.to, d.handle_packet(self.now, seen_as, &t.bytes)));
-            } else {
-                next = Some((from, DriverOutputs::default()));
+                d.handle_packet(self.now, seen_as, &t.bytes);
+                self.drain(t.to, &mut queue);
             }
+        }
+    }
+
+    /// [`Net::deliver`] with nothing taken from `src` beforehand.
+    fn deliver_from(&mut self, src: SocketAddr) {
+        self.deliver(src, Vec::new());
+    }
+
+    /// Takes the events and datagrams of the driver at `at`, as the calling contract asks
+    /// after every input.
+    fn drain(&mut self, at: SocketAddr, queue: &mut VecDeque<(SocketAddr, Transmit)>) {
+        let Some(d) = self.nodes.get_mut(&at) else {
+            return;
+        };
+        while let Some(e) = d.poll_event() {
+            self.events.push((at, e));
+        }
+        let sent = sent_by(d);
+        self.enqueue(at, sent, queue);
+    }
+
+    fn enqueue(
+        &self,
+        src: SocketAddr,
+        sent: Vec<Transmit>,
+        queue: &mut VecDeque<(SocketAddr, Transmit)>,
+    ) {
+        for mut t in sent {
+            if let Some((real, _)) = self.nat.iter().find(|(_, seen)| **seen == t.to) {
+                t.to = *real;
+            }
+            queue.push_back((src, t));
         }
     }
 
@@ -101,14 +119,18 @@ impl Net {
             }
             self.now = self.now.max(at);
             let now = self.now;
-            let out = self
-                .nodes
+            self.nodes
                 .get_mut(&a)
                 .unwrap()
                 .handle_timeout(now, &mut self.rng);
-            self.deliver_more(a, out, VecDeque::new());
+            self.deliver_from(a);
         }
     }
+}
+
+/// The datagrams `d` has queued.
+fn sent_by(d: &mut Driver) -> Vec<Transmit> {
+    std::iter::from_fn(|| d.poll_transmit()).collect()
 }
 
 #[test]
@@ -151,15 +173,14 @@ fn a_lookup_converges_on_the_closest_nodes() {
     let mut net = warm_net(40);
     let target = [0x42u8; 64];
     let me = addr(3);
-    let mut out = DriverOutputs::default();
     let now = net.now;
     let id = net
         .nodes
         .get_mut(&me)
         .unwrap()
-        .start_lookup(now, target, &mut out)
+        .start_lookup(now, target)
         .unwrap();
-    net.deliver_more(me, out, VecDeque::new());
+    net.deliver_from(me);
     net.run_until(now + Duration::from_secs(3));
     let result = net
         .events
@@ -230,12 +251,11 @@ fn resolve_bonds_then_fetches_the_record() {
         udp_port: 30303,
         tcp_port: 30303,
     };
-    let out = net
-        .nodes
+    net.nodes
         .get_mut(&addr(0))
         .unwrap()
         .resolve(now, target, endpoint);
-    net.deliver_more(addr(0), out, VecDeque::new());
+    net.deliver_from(addr(0));
     net.run_until(now + Duration::from_secs(2));
     assert!(net
         .events
@@ -249,12 +269,11 @@ fn resolve_bonds_then_fetches_the_record() {
         ..endpoint
     };
     let now = net.now;
-    let out = net
-        .nodes
+    net.nodes
         .get_mut(&addr(0))
         .unwrap()
         .resolve(now, ghost, endpoint);
-    net.deliver_more(addr(0), out, VecDeque::new());
+    net.deliver_from(addr(0));
     net.run_until(now + Duration::from_secs(2));
     assert!(net
         .events
@@ -308,17 +327,18 @@ fn two_lookups_run_at_once_and_each_gets_its_own_result() {
     let (ta, tb) = ([0x42u8; 64], [0xbdu8; 64]);
     let now = net.now;
     let d = net.nodes.get_mut(&me).unwrap();
-    let mut out = DriverOutputs::default();
-    let a = d.start_lookup(now, ta, &mut out).unwrap();
-    let sent_by_a = out.transmits.len();
+    let a = d.start_lookup(now, ta).unwrap();
+    let mut sent = sent_by(d);
+    let sent_by_a = sent.len();
     assert!(sent_by_a > 0);
-    let b = d.start_lookup(now, tb, &mut out).unwrap();
+    let b = d.start_lookup(now, tb).unwrap();
+    sent.extend(sent_by(d));
     assert!(
-        out.transmits.len() > sent_by_a,
+        sent.len() > sent_by_a,
         "the second lookup queries at once, before the first has any reply"
     );
     assert!(d.active_lookups() >= 2);
-    net.deliver_more(me, out, VecDeque::new());
+    net.deliver(me, sent);
     net.run_until(now + Duration::from_secs(3));
     assert_eq!(done(&net, me, a), Some(live_closest(&net, me, &ta)));
     assert_eq!(done(&net, me, b), Some(live_closest(&net, me, &tb)));
@@ -360,10 +380,9 @@ fn a_slow_lookup_does_not_hold_up_another() {
 
     let now = net.now;
     let d = net.nodes.get_mut(&me).unwrap();
-    let mut out = DriverOutputs::default();
-    let a = d.start_lookup(now, ta, &mut out).unwrap();
-    let b = d.start_lookup(now, tb, &mut out).unwrap();
-    net.deliver_more(me, out, VecDeque::new());
+    let a = d.start_lookup(now, ta).unwrap();
+    let b = d.start_lookup(now, tb).unwrap();
+    net.deliver_from(me);
     assert_eq!(net.now, now, "no time has passed");
     assert_eq!(done(&net, me, b), Some(live_closest(&net, me, &tb)));
     assert_eq!(done(&net, me, a), None, "still waiting for the dead nodes");
@@ -382,15 +401,14 @@ fn at_most_max_active_lookups_run_and_the_rest_wait_their_turn() {
     let mut net = warm_net(30);
     let me = addr(3);
     let now = net.now;
-    let mut out = DriverOutputs::default();
     let d = net.nodes.get_mut(&me).unwrap();
     let already = d.active_lookups();
     let max = DriverConfig::default().max_active_lookups;
     let ids: Vec<LookupId> = (0..5u8)
-        .map(|i| d.start_lookup(now, [i * 40 + 1; 64], &mut out).unwrap())
+        .map(|i| d.start_lookup(now, [i * 40 + 1; 64]).unwrap())
         .collect();
     assert_eq!(d.active_lookups(), max.max(already));
-    net.deliver_more(me, out, VecDeque::new());
+    net.deliver_from(me);
     net.run_until(now + Duration::from_secs(5));
     for (i, id) in ids.iter().enumerate() {
         let target = [i as u8 * 40 + 1; 64];
@@ -407,16 +425,17 @@ fn lookups_asking_the_same_nodes_take_turns() {
     let target = [0x42u8; 64];
     let now = net.now;
     let d = net.nodes.get_mut(&me).unwrap();
-    let mut out = DriverOutputs::default();
-    let a = d.start_lookup(now, target, &mut out).unwrap();
-    let sent_by_a = out.transmits.len();
-    let b = d.start_lookup(now, target, &mut out).unwrap();
+    let a = d.start_lookup(now, target).unwrap();
+    let mut sent = sent_by(d);
+    let sent_by_a = sent.len();
+    let b = d.start_lookup(now, target).unwrap();
+    sent.extend(sent_by(d));
     assert_eq!(
-        out.transmits.len(),
+        sent.len(),
         sent_by_a,
         "the same three closest nodes are being asked already"
     );
-    net.deliver_more(me, out, VecDeque::new());
+    net.deliver(me, sent);
     net.run_until(now + Duration::from_secs(3));
     let want = Some(live_closest(&net, me, &target));
     assert_eq!(done(&net, me, a), want);
