@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use peerwire::crypto::{Enode, NodeKey};
 use peerwire::discovery::enr::{self, Record};
-use peerwire::discovery::v4::{DiscoveryEvent, Discv4Handle, ServiceConfig};
+use peerwire::discovery::v4::{DiscoveryEvent, Discv4Handle, QueryError, ServiceConfig};
 use serde_json::json;
 
 use crate::output::Output;
@@ -105,6 +105,9 @@ pub async fn discover(node: Enode, timeout: u64, json: bool) -> Result<(), Strin
     Ok(())
 }
 
+/// How long `crawl` waits before asking again when the service's lookup queue is full.
+const BUSY_RETRY: Duration = Duration::from_millis(100);
+
 pub async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Result<(), String> {
     if bootnodes.is_empty() {
         return Err("crawl needs --bootnodes".into());
@@ -119,13 +122,20 @@ pub async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Result<()
             node_line(out, "node", &enode);
         }
     };
+    // One lookup at a time, kept across events: dropping it on each event would leave its
+    // lookup queued in the service and start another, until the queue is full.
+    let mut lookup = Box::pin(disc.lookup_random());
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => break,
-            found = disc.lookup_random() => {
-                for node in found.map_err(|e| e.to_string())? {
-                    report(node.to_enode());
+            found = &mut lookup => {
+                match found {
+                    Ok(nodes) => nodes.iter().for_each(|node| report(node.to_enode())),
+                    // Refresh and the dial source run lookups too; ours waits its turn.
+                    Err(QueryError::Busy) => tokio::time::sleep(BUSY_RETRY).await,
+                    Err(e) => return Err(e.to_string()),
                 }
+                lookup = Box::pin(disc.lookup_random());
             }
             Ok(event) = events.recv() => {
                 if let DiscoveryEvent::NodeFound(enode) = event {
@@ -134,6 +144,7 @@ pub async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Result<()
             }
         }
     }
+    drop(lookup);
     let stats = disc.stats().await.map_err(|e| e.to_string())?;
     out.event(
         "done",
