@@ -127,7 +127,7 @@ fn run(target: &str, data: &[u8]) {
     }
 }
 
-#[path = "../fuzz/wire_checks.rs"]
+#[path = "../../fuzz/wire_checks.rs"]
 #[allow(dead_code)]
 mod wire_checks;
 

@@ -5,8 +5,6 @@
 //!
 //! Each test prints how long the finding took.
 
-mod support;
-
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,8 +14,9 @@ use peerwire::discovery::v4::{Discv4Handle, QueryError, ServiceConfig};
 use peerwire::protocol::Direction;
 use peerwire::server::PeerEvent;
 use serde_json::{json, Value};
-use support::node::*;
-use support::*;
+
+use crate::support::node::*;
+use crate::support::*;
 
 /// Every wait of these tests ends within this; they take well under a second when healthy.
 const BOUND: Duration = Duration::from_secs(8);
