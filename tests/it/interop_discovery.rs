@@ -1,7 +1,7 @@
 //! Discovery v4 interoperability with an independent implementation: the DPT of
 //! `@ethereumjs/devp2p` 10.0.0, driven by `tests/interop/dpt.mjs` (JSON lines; see
 //! tests/interop/README.md). Loopback only; the Node.js rules (skip off CI, fail on CI) are
-//! those of `tests/interop.rs` (`support::node`).
+//! those of `tests/it/interop.rs` (`support::node`).
 //!
 //! Each test prints how long the finding took.
 

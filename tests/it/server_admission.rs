@@ -82,7 +82,7 @@ async fn handshakes_beyond_max_pending_wait_for_a_free_slot() {
     let mut c = config(vec![idle("idle")]);
     c.max_pending_peers = 2;
     // With no reserve for static and trusted peers, a full pool leaves connections waiting in
-    // the backlog (with a reserve, strangers are refused: tests/server_gating.rs).
+    // the backlog (with a reserve, strangers are refused: tests/it/server_gating.rs).
     c.reserved_pending_peers = 0;
     let server = start(c).await;
     let addr = server.local_enode().tcp_addr();
