@@ -1,13 +1,5 @@
-//! Local and remote capability lists built from the input bytes, matched with
-//! `match_capabilities`: the shared set, versions, name order and code ranges follow devp2p.
+//! Capability lists built from the input bytes: the devp2p sharing rule holds.
+//! The property is `peerwire::fuzzing::capability_match`; the seed replay test runs it too.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-#[path = "../wire_checks.rs"]
-#[allow(dead_code)]
-mod wire_checks;
-
-fuzz_target!(|data: &[u8]| {
-    let _ = wire_checks::capabilities(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| peerwire::fuzzing::capability_match(data));

@@ -1,11 +1,9 @@
 //! Discovery v4 interoperability with an independent implementation: the DPT of
 //! `@ethereumjs/devp2p` 10.0.0, driven by `tests/interop/dpt.mjs` (JSON lines; see
 //! tests/interop/README.md). Loopback only; the Node.js rules (skip off CI, fail on CI) are
-//! those of `tests/interop.rs` (`support::node`).
+//! those of `tests/it/interop.rs` (`support::node`).
 //!
 //! Each test prints how long the finding took.
-
-mod support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -16,8 +14,9 @@ use peerwire::discovery::v4::{Discv4Handle, QueryError, ServiceConfig};
 use peerwire::protocol::Direction;
 use peerwire::server::{DiscoveryMode, PeerEvent};
 use serde_json::{json, Value};
-use support::node::*;
-use support::*;
+
+use crate::support::node::*;
+use crate::support::*;
 
 /// Every wait of these tests ends within this; they take well under a second when healthy.
 const BOUND: Duration = Duration::from_secs(8);

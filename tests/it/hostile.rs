@@ -6,8 +6,6 @@
 //! tokio's paused clock in `src/session/tests.rs`; the write timeout is also checked here, as
 //! the one real-socket test of a peer that never reads.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -17,10 +15,11 @@ use peerwire::rlpx::{AckProgress, FrameCodec, Initiator};
 use peerwire::server::SessionTimeouts;
 use peerwire::server::{PeerEvent, ServerConfig, ServerHandle};
 use peerwire::wire::{code, Capability, DisconnectReason, Hello, EMPTY_LIST};
-use support::hand::{hello, polite_peer_is_served, rlp_text, Hand, Outcome};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::peer::{hello, polite_peer_is_served, rlp_text, Hand, Outcome};
+use crate::support::*;
 
 const SOON: Duration = Duration::from_secs(1);
 

@@ -1,13 +1,11 @@
 //! What the library records through the `metrics` facade, read back with `metrics-util`'s
 //! in-memory recorder; and the optional per-message events.
 //!
-//! The recorder is process-wide, so the tests of this file run one at a time and look at
-//! the change since they started.
-
-mod support;
+//! Each test records into its own recorder, installed for its thread only: the tests run on a
+//! current-thread runtime, so the servers they start record on that thread too, and tests
+//! running beside them in this process record nothing here.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
@@ -16,10 +14,11 @@ use peerwire::crypto::Enode;
 use peerwire::metrics as m;
 use peerwire::server::{MsgDirection, PeerEvent, ServerHandle};
 use peerwire::wire::Capability;
-use support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+
+use crate::support::*;
 
 /// A metric as the tests name it: name and sorted `label=value` pairs.
 type Key = (String, Vec<(String, String)>);
@@ -31,52 +30,43 @@ struct Recorded {
     totals: HashMap<Key, f64>,
 }
 
-static RECORDED: OnceLock<Mutex<Recorded>> = OnceLock::new();
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().await
-}
-
-/// The totals now, the recorder installed on first use.
-fn totals() -> HashMap<Key, f64> {
-    let recorded = RECORDED.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("the only recorder");
-        Mutex::new(Recorded {
-            snapshotter,
+impl Recorded {
+    fn new(recorder: &DebuggingRecorder) -> Recorded {
+        Recorded {
+            snapshotter: recorder.snapshotter(),
             totals: HashMap::new(),
-        })
-    });
-    let mut recorded = recorded.lock().unwrap();
-    let snapshot = recorded.snapshotter.snapshot();
-    for (key, _, _, value) in snapshot.into_vec() {
-        let (kind, key) = key.into_parts();
-        let mut labels: Vec<_> = key
-            .labels()
-            .map(|l| (l.key().to_string(), l.value().to_string()))
-            .collect();
-        labels.sort();
-        let value = match (kind, value) {
-            (MetricKind::Counter, DebugValue::Counter(n)) => n as f64,
-            (MetricKind::Gauge, DebugValue::Gauge(g)) => g.into_inner(),
-            _ => continue,
-        };
-        *recorded
-            .totals
-            .entry((key.name().to_string(), labels))
-            .or_default() += value;
+        }
     }
-    recorded.totals.clone()
+
+    /// The totals now.
+    fn totals(&mut self) -> HashMap<Key, f64> {
+        for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
+            let (kind, key) = key.into_parts();
+            let mut labels: Vec<_> = key
+                .labels()
+                .map(|l| (l.key().to_string(), l.value().to_string()))
+                .collect();
+            labels.sort();
+            let value = match (kind, value) {
+                (MetricKind::Counter, DebugValue::Counter(n)) => n as f64,
+                (MetricKind::Gauge, DebugValue::Gauge(g)) => g.into_inner(),
+                _ => continue,
+            };
+            *self
+                .totals
+                .entry((key.name().to_string(), labels))
+                .or_default() += value;
+        }
+        self.totals.clone()
+    }
 }
 
 /// What changed from `before` to now, as a lookup.
 struct Delta(HashMap<Key, f64>);
 
 impl Delta {
-    fn since(before: &HashMap<Key, f64>) -> Delta {
-        let now = totals();
+    fn since(recorded: &mut Recorded, before: &HashMap<Key, f64>) -> Delta {
+        let now = recorded.totals();
         Delta(
             now.into_iter()
                 .map(|(k, v)| {
@@ -154,14 +144,16 @@ async fn exchange(rw: &mut peerwire::protocol::MsgReadWriter) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn each_metric_family_is_recorded_with_its_labels() {
-    let _serial = serial().await;
-    let before = totals();
+    let recorder = DebuggingRecorder::new();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let mut recorded = Recorded::new(&recorder);
+    let before = recorded.totals();
     let (a, b, mut rw) = pair(false).await;
     exchange(&mut rw).await;
 
-    let d = Delta::since(&before);
+    let d = Delta::since(&mut recorded, &before);
     assert_eq!(d.value(m::PEERS, &[("direction", "inbound")]), 1.0);
     assert_eq!(d.value(m::PEERS, &[("direction", "outbound")]), 1.0);
     assert_eq!(d.value(m::DIALS, &[("outcome", m::DIAL_CONNECTED)]), 1.0);
@@ -191,7 +183,7 @@ async fn each_metric_family_is_recorded_with_its_labels() {
     garbage.write_all(&[0xff; 400]).await.unwrap();
     drop(garbage);
     // A peer with no capability in common fails Hello, and is rejected as useless.
-    let mut useless = RawPeer::connect(&a, key(), vec![Capability::new("zzz", 1)]).await;
+    let mut useless = Hand::connect(&a, key(), vec![Capability::new("zzz", 1)]).await;
     assert_eq!(
         useless.disconnect_reason().await,
         peerwire::wire::DisconnectReason::UselessPeer
@@ -223,7 +215,7 @@ async fn each_metric_family_is_recorded_with_its_labels() {
 
     let wait = async {
         loop {
-            let d = Delta::since(&before);
+            let d = Delta::since(&mut recorded, &before);
             let failed = d.get(m::DIALS, &[("outcome", m::DIAL_FAILED)]);
             let rlpx = d.sum_where(m::HANDSHAKE_FAILURES, "stage", "rlpx");
             // The useless peer hears its Disconnect before the server counts the failure.
@@ -237,7 +229,12 @@ async fn each_metric_family_is_recorded_with_its_labels() {
     };
     let d = tokio::time::timeout(Duration::from_secs(5), wait)
         .await
-        .unwrap_or_else(|_| panic!("metrics within 5 s: {:?}", Delta::since(&before).0));
+        .unwrap_or_else(|_| {
+            panic!(
+                "metrics within 5 s: {:?}",
+                Delta::since(&mut recorded, &before).0
+            )
+        });
     assert_eq!(d.value(m::DIALS, &[("outcome", m::DIAL_FAILED)]), 1.0);
     assert_eq!(
         d.value(
@@ -293,7 +290,6 @@ fn msg_events(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_events_report_each_message_when_enabled() {
-    let _serial = serial().await;
     let (a, b, mut rw) = pair(true).await;
     let mut events = a.events();
     exchange(&mut rw).await;
@@ -320,7 +316,6 @@ async fn message_events_report_each_message_when_enabled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_events_are_off_by_default() {
-    let _serial = serial().await;
     let (a, b, mut rw) = pair(false).await;
     let mut events = a.events();
     exchange(&mut rw).await;

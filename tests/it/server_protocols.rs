@@ -1,7 +1,5 @@
 //! Handler outcomes, queues, priorities, message-code ranges, compression and shutdown.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,8 +7,9 @@ use peerwire::protocol::SessionEnd;
 use peerwire::protocol::{Protocol, SendError};
 use peerwire::server::PeerEvent;
 use peerwire::wire::{code, Capability, DisconnectReason};
-use support::*;
 use tokio::sync::mpsc;
+
+use crate::support::*;
 
 fn dropped(e: &PeerEvent) -> Option<SessionEnd> {
     match e {
@@ -34,7 +33,7 @@ async fn handler_outcomes_map_to_disconnect_reasons() {
         ("quit", DisconnectReason::Quitting),
         ("fail", DisconnectReason::SubprotocolError),
     ] {
-        let mut raw = RawPeer::connect(&server, key(), vec![Capability::new(cap, 1)]).await;
+        let mut raw = Hand::connect(&server, key(), vec![Capability::new(cap, 1)]).await;
         raw.send(0x10, &rlp::encode(&"go")).await;
         assert_eq!(raw.disconnect_reason().await, want, "{cap}");
     }
@@ -53,8 +52,8 @@ async fn a_panicking_handler_takes_down_only_its_peer() {
     });
     let server = start(config(vec![panics])).await;
     let mut events = server.events();
-    let mut healthy = RawPeer::connect(&server, key(), vec![Capability::new("boom", 1)]).await;
-    let mut victim = RawPeer::connect(&server, key(), vec![Capability::new("boom", 1)]).await;
+    let mut healthy = Hand::connect(&server, key(), vec![Capability::new("boom", 1)]).await;
+    let mut victim = Hand::connect(&server, key(), vec![Capability::new("boom", 1)]).await;
     eventually(|| server.peer_count() == 2).await;
     victim.send(0x10, &rlp::encode(&"panic")).await;
     assert_eq!(
@@ -72,7 +71,7 @@ async fn a_panicking_handler_takes_down_only_its_peer() {
         (code, rlp::decode::<String>(&payload).unwrap()),
         (0x10, "still here".into())
     );
-    let _ = RawPeer::connect(&server, key(), vec![Capability::new("boom", 1)]).await;
+    let _ = Hand::connect(&server, key(), vec![Capability::new("boom", 1)]).await;
     server.stop().await;
 }
 
@@ -140,7 +139,7 @@ async fn try_send_reports_full_and_send_rejects_codes_outside_the_protocol() {
 #[tokio::test]
 async fn message_code_outside_every_range_is_a_protocol_error() {
     let server = start(config(vec![echo("foo", 1)])).await;
-    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("foo", 1)]).await;
+    let mut raw = Hand::connect(&server, key(), vec![Capability::new("foo", 1)]).await;
     raw.send(0x12, &rlp::encode(&"beyond foo's two codes"))
         .await;
     assert_eq!(
@@ -153,12 +152,9 @@ async fn message_code_outside_every_range_is_a_protocol_error() {
 #[tokio::test]
 async fn snappy_bomb_is_a_protocol_error() {
     let server = start(config(vec![echo("foo", 1)])).await;
-    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("foo", 1)]).await;
+    let mut raw = Hand::connect(&server, key(), vec![Capability::new("foo", 1)]).await;
     // A snappy header claiming 2^24 bytes: refused before anything is allocated for it.
-    raw.stream
-        .send(0x10, &[0x80, 0x80, 0x80, 0x08, 0x00])
-        .await
-        .unwrap();
+    raw.send_raw(0x10, &[0x80, 0x80, 0x80, 0x08, 0x00]).await;
     assert_eq!(
         raw.disconnect_reason().await,
         DisconnectReason::ProtocolError
@@ -197,7 +193,7 @@ async fn messages_sent_before_a_handler_returns_are_delivered_before_disconnect(
         Ok(())
     });
     let server = start(config(vec![last_words])).await;
-    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("bye", 1)]).await;
+    let mut raw = Hand::connect(&server, key(), vec![Capability::new("bye", 1)]).await;
     for i in 0..50u32 {
         let (code, payload) = raw.recv().await.unwrap();
         assert_eq!((code, rlp::decode::<u32>(&payload).unwrap()), (0x10, i));
@@ -330,7 +326,7 @@ async fn a_handler_that_dropped_its_channel_ends_the_session_when_a_message_come
         Ok(())
     });
     let server = start(config(vec![deaf])).await;
-    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("deaf", 1)]).await;
+    let mut raw = Hand::connect(&server, key(), vec![Capability::new("deaf", 1)]).await;
     raw.send(0x10, &rlp::encode(&"anyone?")).await;
     assert_eq!(
         raw.disconnect_reason().await,

@@ -1,8 +1,6 @@
 //! Sending outside a handler (`Peer::send`, `ServerHandle::broadcast`), the peer's addresses
 //! and enode, `running_cap`, and the protocols' info hooks.
 
-mod support;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +11,9 @@ use peerwire::protocol::{Direction, Msg, Protocol, SendError};
 use peerwire::server::{PeerEvent, ServerHandle, SessionTimeouts};
 use peerwire::wire::Capability;
 use serde_json::json;
-use support::*;
 use tokio::sync::mpsc;
+
+use crate::support::*;
 
 fn news() -> Capability {
     Capability::new("news", 1)
@@ -153,7 +152,7 @@ async fn peer_send_between_servers_and_the_peers_addresses_and_enodes() {
 async fn an_inbound_peer_that_does_not_listen_has_no_enode() {
     let (tx, _rx) = mpsc::unbounded_channel();
     let server = start(config(vec![relay(tx)])).await;
-    let raw = RawPeer::connect(&server, key(), vec![news()]).await; // listen_port 0
+    let raw = Hand::connect(&server, key(), vec![news()]).await; // listen_port 0
     let peer = running_peer(&server, raw.key.id()).await;
     assert_eq!(peer.direction(), Direction::Inbound);
     assert_eq!(peer.enode(), None);
@@ -178,7 +177,7 @@ async fn broadcast_skips_a_peer_whose_queue_is_full_and_reaches_the_others_at_on
     let fast_id = fast.local_enode().id;
     running_peer(&hub, fast_id).await;
     // Never reads: the hub's writer blocks once the socket buffers are full.
-    let slow = RawPeer::connect(&hub, key(), vec![news()]).await;
+    let slow = Hand::connect(&hub, key(), vec![news()]).await;
     let slow_id = slow.key.id();
     let slow_peer = running_peer(&hub, slow_id).await;
 

@@ -1,7 +1,5 @@
-//! Issue 9 §3: memory bounded per server, not only per peer. Alone in its binary so that the
-//! process's resident memory reflects this test only.
-
-mod support;
+//! Memory bounded per server, not only per peer. It runs in its own process so that
+//! the process's resident memory reflects this test only.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,8 +8,9 @@ use std::time::Duration;
 
 use peerwire::protocol::Protocol;
 use peerwire::wire::{code, snappy, Capability, EMPTY_LIST};
-use support::*;
 use tokio::sync::{mpsc, watch};
+
+use crate::support::*;
 
 const PEERS: u8 = 8;
 const PER_PEER: u8 = 4;
@@ -44,8 +43,23 @@ fn payload(tag: u8, seq: u8, buf: &mut [u8]) -> Vec<u8> {
 /// 8 × 32 MiB. The server's 32 MiB budget must hold them to 32 MiB (+ one message) — counted
 /// before decompression, so nothing larger is allocated either — and once the handlers
 /// read, every message arrives, in order per peer. Meanwhile another peer is served Pongs.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_peers_cannot_hold_more_than_the_server_budget() {
+#[test]
+fn many_peers_cannot_hold_more_than_the_server_budget() {
+    in_own_process(
+        module_path!(),
+        "many_peers_cannot_hold_more_than_the_server_budget",
+        || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(many_peers());
+        },
+    );
+}
+
+async fn many_peers() {
     let (gate_tx, gate) = watch::channel(false);
     let (got_tx, mut got) = mpsc::unbounded_channel();
     let stalled = Protocol::new(Capability::new("bulk", 1), 1, move |_peer, mut rw| {
@@ -94,9 +108,9 @@ async fn many_peers_cannot_hold_more_than_the_server_budget() {
     for messages in wire {
         let server = server.clone();
         senders.push(tokio::spawn(async move {
-            let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("bulk", 1)]).await;
+            let mut raw = Hand::connect(&server, key(), vec![Capability::new("bulk", 1)]).await;
             for m in &messages {
-                raw.stream.send(0x10, m).await.unwrap();
+                raw.send_raw(0x10, m).await;
             }
             // Kept open until the test ends.
             raw
@@ -108,7 +122,7 @@ async fn many_peers_cannot_hold_more_than_the_server_budget() {
     let held_stalled = server.inbound_bytes();
     let (rss_stalled, peak_stalled) = (proc_kib("VmRSS:"), proc_kib("VmHWM:"));
     // The budget is spent, yet another peer connects and gets its Ping answered.
-    let mut other = RawPeer::connect(&server, key(), vec![Capability::new("bulk", 1)]).await;
+    let mut other = Hand::connect(&server, key(), vec![Capability::new("bulk", 1)]).await;
     other.send(code::PING, &EMPTY_LIST).await;
     assert_eq!(other.recv().await.map(|(c, _)| c), Some(code::PONG));
 

@@ -1,8 +1,6 @@
 //! Connection gating over loopback TCP, from several source addresses (127.0.0.x): per-address
 //! pending cap, throttle, reserved slots, net_restrict, bans (issue 9 §2).
 
-mod support;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -11,10 +9,11 @@ use peerwire::protocol::Direction;
 use peerwire::rlpx::{RlpxConfig, RlpxStream};
 use peerwire::server::{BanTarget, PeerEvent, RejectReason, ServerHandle, ThrottleExempt};
 use peerwire::wire::{code, Capability, DisconnectReason};
-use support::*;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{timeout, Instant};
+
+use crate::support::*;
 
 fn caps() -> Vec<Capability> {
     vec![Capability::new("idle", 1)]
@@ -32,7 +31,7 @@ async fn tcp_from(last: u8, to: SocketAddr) -> TcpStream {
 }
 
 /// A peer from 127.0.0.`last` that completes RLPx and Hello with `server`, like a real one.
-async fn session_from(last: u8, server: &ServerHandle, key: NodeKey) -> RawPeer {
+async fn session_from(last: u8, server: &ServerHandle, key: NodeKey) -> Hand {
     let enode = server.local_enode();
     let io = tcp_from(last, enode.tcp_addr()).await;
     let rlpx = RlpxConfig::default();
@@ -41,7 +40,9 @@ async fn session_from(last: u8, server: &ServerHandle, key: NodeKey) -> RawPeer 
         .await
         .expect("handshake within 5 s")
         .expect("handshake succeeds");
-    RawPeer::hello_over(stream, key, caps()).await
+    let mut peer = Hand::from_rlpx(key, stream);
+    peer.hello(caps()).await;
+    peer
 }
 
 /// The server closes `io` without a word (no auth-ack), within 2 s.
@@ -68,7 +69,7 @@ fn refused(e: &PeerEvent) -> Option<Refusal> {
     }
 }
 
-async fn leave(mut peer: RawPeer) {
+async fn leave(mut peer: Hand) {
     peer.send(code::DISCONNECT, &DisconnectReason::Requested.encode())
         .await;
 }

@@ -1,70 +1,10 @@
 //! `peerwire node --metrics`: two nodes exchange foo/bar, and their scrapes show it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_peerwire");
-
-/// A running `peerwire node --json`, killed when dropped.
-struct Node {
-    child: Child,
-    lines: mpsc::Receiver<serde_json::Value>,
-}
-
-impl Node {
-    fn start(args: &[&str]) -> Node {
-        let mut child = Command::new(BIN)
-            .args(["node", "--json"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let Ok(value) = serde_json::from_str(&line) else {
-                    continue;
-                };
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
-        });
-        Node { child, lines }
-    }
-
-    /// Reads events until one named `event`, within 10 s each.
-    fn until(&self, event: &str) -> serde_json::Value {
-        loop {
-            let value = self
-                .lines
-                .recv_timeout(Duration::from_secs(10))
-                .expect("a line within 10 s");
-            if value["event"] == event {
-                return value;
-            }
-        }
-    }
-
-    fn say(&mut self, text: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{text}").unwrap();
-        stdin.flush().unwrap();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use super::Node;
 
 /// `GET` of `url` (`http://host:port/path`) over a plain TCP connection: status line and body.
 fn get(url: &str) -> (String, String) {
@@ -110,10 +50,17 @@ fn scrape_until(url: &str, ready: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn two_nodes_report_peers_and_foo_bar_traffic_at_metrics() {
-    let a = Node::start(&["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"]);
-    let a_enode = a.until("listening")["enode"].as_str().unwrap().to_string();
-    let a_url = a.until("metrics")["url"].as_str().unwrap().to_string();
+    let a = Node::start(&[
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let a_enode = a.event("listening")["enode"].as_str().unwrap().to_string();
+    let a_url = a.event("metrics")["url"].as_str().unwrap().to_string();
     let mut b = Node::start(&[
+        "--json",
         "--listen",
         "127.0.0.1:0",
         "--metrics",
@@ -121,11 +68,11 @@ fn two_nodes_report_peers_and_foo_bar_traffic_at_metrics() {
         "--peer",
         &a_enode,
     ]);
-    let b_url = b.until("metrics")["url"].as_str().unwrap().to_string();
-    b.until("peer_added");
-    a.until("peer_added");
+    let b_url = b.event("metrics")["url"].as_str().unwrap().to_string();
+    b.event("peer_added");
+    a.event("peer_added");
     b.say("foo");
-    assert_eq!(b.until("message")["text"], "bar");
+    assert_eq!(b.event("message")["text"], "bar");
 
     let foo = r#"cap="foo/1""#;
     let b_text = scrape_until(&b_url, |t| {

@@ -1,9 +1,8 @@
-//! The accept loop out of file descriptors (EMFILE), for real: this test binary lowers its own
+//! The accept loop out of file descriptors (EMFILE), for real: the test lowers its process's
 //! RLIMIT_NOFILE, fills every descriptor, and checks that the server keeps serving a connected
-//! peer, warns at most once a second, and accepts again once descriptors are freed. Its own
-//! binary, because the limit is the whole process's.
-
-mod support;
+//! peer, warns at most once a second, and accepts again once descriptors are freed. It runs in
+//! its own process, because the limit (and the tracing subscriber it installs) is the whole
+//! process's.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,11 +11,12 @@ use std::time::Duration;
 
 use peerwire::rlpx::{RlpxConfig, RlpxStream};
 use peerwire::wire::{code, Capability};
-use support::*;
 use tokio::net::TcpStream;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
+
+use crate::support::*;
 
 /// Counts the warnings of the accept loop.
 struct AcceptWarnings(Arc<AtomicUsize>);
@@ -32,8 +32,22 @@ impl<S: tracing::Subscriber> Layer<S> for AcceptWarnings {
 
 const EMPTY_LIST: [u8; 1] = [0xc0];
 
-#[tokio::test]
-async fn accept_survives_running_out_of_file_descriptors() {
+#[test]
+fn accept_survives_running_out_of_file_descriptors() {
+    in_own_process(
+        module_path!(),
+        "accept_survives_running_out_of_file_descriptors",
+        || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(out_of_file_descriptors());
+        },
+    );
+}
+
+async fn out_of_file_descriptors() {
     let warnings = Arc::new(AtomicUsize::new(0));
     tracing_subscriber::registry()
         .with(AcceptWarnings(warnings.clone()))
@@ -42,7 +56,7 @@ async fn accept_survives_running_out_of_file_descriptors() {
     rlimit::Resource::NOFILE.set(256.min(hard), hard).unwrap();
 
     let server = start(config(vec![idle("idle")])).await;
-    let mut peer = RawPeer::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
+    let mut peer = Hand::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
     eventually(|| server.peer_count() == 1).await;
 
     // Every descriptor taken, but one for the next client's socket.

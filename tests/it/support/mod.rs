@@ -1,14 +1,19 @@
-//! Helpers shared by the server integration tests.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests.
 
-pub mod hand;
 pub mod node;
+pub mod peer;
+
+pub use peer::Hand;
 
 use std::time::Duration;
 
+use peerwire::crypto::NodeKey;
 use peerwire::protocol::Protocol;
+use peerwire::rlpx::{RlpxConfig, RlpxStream};
 use peerwire::server::SessionTimeouts;
 use peerwire::server::{PeerEvent, Server, ServerConfig, ServerHandle};
+use peerwire::wire::Capability;
+use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 /// A config on 127.0.0.1 with an OS-chosen port and short timeouts.
@@ -124,19 +129,6 @@ pub fn echo(name: &str, version: u32) -> Protocol {
     )
 }
 
-use peerwire::crypto::NodeKey;
-use peerwire::rlpx::{RlpxConfig, RlpxStream};
-use peerwire::wire::{code, Capability, Hello};
-use tokio::net::TcpStream;
-
-/// A hand-driven peer: RLPx and Hello done by the test, then raw frames.
-pub struct RawPeer {
-    pub key: NodeKey,
-    pub stream: RlpxStream<TcpStream>,
-    /// The server's Hello.
-    pub hello: Hello,
-}
-
 /// An RLPx session with `server`, handshake done, nothing else sent.
 pub async fn rlpx_to(server: &ServerHandle, key: &NodeKey) -> RlpxStream<TcpStream> {
     let enode = server.local_enode();
@@ -146,59 +138,33 @@ pub async fn rlpx_to(server: &ServerHandle, key: &NodeKey) -> RlpxStream<TcpStre
         .unwrap()
 }
 
-impl RawPeer {
-    /// Connects to `server` and exchanges Hellos advertising `caps` (version 5: snappy on).
-    pub async fn connect(server: &ServerHandle, key: NodeKey, caps: Vec<Capability>) -> RawPeer {
-        let stream = rlpx_to(server, &key).await;
-        RawPeer::hello_over(stream, key, caps).await
+/// Runs the calling test alone in a child process of this test binary, for a test that
+/// changes what the whole process shares (its file-descriptor limit, the global tracing
+/// subscriber) or measures it (resident memory). Call it as
+/// `in_own_process(module_path!(), "test_fn_name", || ...)`: in the child, `body` runs; here,
+/// the child's outcome is the test's.
+pub fn in_own_process(module: &str, name: &str, body: impl FnOnce()) {
+    const CHILD: &str = "PEERWIRE_TEST_IN_OWN_PROCESS";
+    // libtest names tests by their path below the crate root.
+    let test = match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    };
+    if std::env::var(CHILD).is_ok_and(|t| t == test) {
+        return body();
     }
-
-    /// Exchanges Hellos advertising `caps` on an RLPx session made with `key`.
-    pub async fn hello_over(
-        mut stream: RlpxStream<TcpStream>,
-        key: NodeKey,
-        caps: Vec<Capability>,
-    ) -> RawPeer {
-        let ours = Hello {
-            protocol_version: 5,
-            client_id: "raw-test-peer".into(),
-            capabilities: caps,
-            listen_port: 0,
-            id: key.id(),
-        };
-        stream.send(code::HELLO, &ours.encode()).await.unwrap();
-        let frame = stream.recv().await.unwrap().expect("server hello");
-        assert_eq!(frame.code, code::HELLO);
-        let hello = Hello::decode(&frame.payload).unwrap();
-        RawPeer { key, stream, hello }
-    }
-
-    /// Sends a base-protocol or raw message, snappy-compressed.
-    pub async fn send(&mut self, code: u64, plain: &[u8]) {
-        let payload = peerwire::wire::snappy::compress(plain);
-        self.stream.send(code, &payload).await.unwrap();
-    }
-
-    /// The next frame's code and decompressed payload; `None` when the server closed.
-    pub async fn recv(&mut self) -> Option<(u64, Vec<u8>)> {
-        let frame = tokio::time::timeout(Duration::from_secs(5), self.stream.recv())
-            .await
-            .expect("frame within 5 s")
-            .ok()??;
-        let plain = peerwire::wire::snappy::decompress(&frame.payload).unwrap();
-        Some((frame.code, plain))
-    }
-
-    /// Reads until a Disconnect arrives and returns its reason.
-    pub async fn disconnect_reason(&mut self) -> peerwire::wire::DisconnectReason {
-        loop {
-            match self.recv().await {
-                Some((code::DISCONNECT, payload)) => {
-                    return peerwire::wire::DisconnectReason::decode(&payload).unwrap()
-                }
-                Some(_) => continue,
-                None => panic!("closed without Disconnect"),
-            }
-        }
-    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(exe)
+        .args([&test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, &test)
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{test} failed in its own process");
+    assert!(
+        stdout.contains("1 passed"),
+        "{test} did not run in its own process"
+    );
 }

@@ -1,14 +1,13 @@
 //! `ServerHandle::dial` over real sockets on loopback: each outcome, typed.
 
-mod support;
-
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use peerwire::crypto::Enode;
 use peerwire::protocol::Direction;
 use peerwire::server::DialError;
-use support::*;
+
+use crate::support::*;
 
 /// Every dial here ends well within this.
 const BOUND: Duration = Duration::from_secs(5);

@@ -1,13 +1,11 @@
-//! Property checks for the base-protocol decoders in `peerwire::wire`, shared by the fuzz
-//! targets (`#[path]`-included from `fuzz_targets/`) and by `tests/fuzz_seeds.rs`, which
-//! replays the seed corpora through them on stable.
-//!
-//! Only the public API is used. Each check returns the decoder's verdict so the replay test can
-//! tell that a seed got past the first checks, and panics when a property is broken: a decoded
-//! value must survive its own encoder, limits must hold, and related decoders must agree.
+//! The base-protocol targets: Hello, Disconnect, snappy and capability matching, through the
+//! public API of `crate::wire` alone. Each returns the decoder's verdict and panics when a
+//! property is broken: a decoded value must survive its own encoder, limits must hold, and
+//! related decoders must agree.
 
-use peerwire::wire::snappy::{self, compress, decompress, decompress_max, SnappyError};
-use peerwire::wire::{
+use crate::rlpx::MAX_FRAME_SIZE;
+use crate::wire::snappy::{self, compress, decompress, decompress_max, SnappyError};
+use crate::wire::{
     match_capabilities, Capability, DisconnectDecodeError, DisconnectReason, Hello, HelloError,
     PayloadCodec, SharedCapability, BASE_PROTOCOL_LENGTH, MAX_HELLO_SIZE,
 };
@@ -16,7 +14,7 @@ use peerwire::wire::{
 ///
 /// One exception is checked instead of refused: the client id is read lossily, so each invalid
 /// UTF-8 byte grows into a 3-byte U+FFFD and the re-encoding can exceed [`MAX_HELLO_SIZE`].
-pub fn hello(data: &[u8]) -> Result<Hello, HelloError> {
+pub(super) fn hello_decode(data: &[u8]) -> Result<Hello, HelloError> {
     let decoded = Hello::decode(data);
     match &decoded {
         Ok(hello) => {
@@ -53,19 +51,11 @@ pub fn hello(data: &[u8]) -> Result<Hello, HelloError> {
     decoded
 }
 
-/// What the two Disconnect decoders made of one input.
-#[derive(Debug)]
-pub struct DisconnectVerdict {
-    /// `DisconnectReason::decode`.
-    pub plain: Result<DisconnectReason, DisconnectDecodeError>,
-    /// `DisconnectReason::decode_message`.
-    pub message: Result<DisconnectReason, DisconnectDecodeError>,
-}
-
 /// Reads `data` with both Disconnect decoders. Every reason either returns re-encodes (as a
 /// list, a bare integer, compressed and not) and decodes to itself; `decode_message` agrees with
-/// `decode` whenever the plain form reads; unknown codes are really unknown.
-pub fn disconnect(data: &[u8]) -> DisconnectVerdict {
+/// `decode` whenever the plain form reads; unknown codes are really unknown. Returns what
+/// `decode_message` made of it.
+pub(super) fn disconnect_decode(data: &[u8]) -> Result<DisconnectReason, DisconnectDecodeError> {
     let plain = DisconnectReason::decode(data);
     let message = DisconnectReason::decode_message(data);
     for result in [&plain, &message] {
@@ -83,7 +73,7 @@ pub fn disconnect(data: &[u8]) -> DisconnectVerdict {
     if data.is_empty() || data == [0xc0] {
         assert_eq!(plain, Ok(DisconnectReason::Requested));
     }
-    DisconnectVerdict { plain, message }
+    message
 }
 
 fn reason_round_trips(reason: DisconnectReason) {
@@ -106,12 +96,12 @@ fn reason_round_trips(reason: DisconnectReason) {
 }
 
 /// The small limit `snappy` checks `decompress_max` with (the one Disconnect uses).
-pub const SMALL_LIMIT: usize = 64;
+const SMALL_LIMIT: usize = 64;
 
 /// Decompresses `data` with the frame limit and with [`SMALL_LIMIT`]: the two agree, outputs
 /// respect their limit, a refused size is the real size; the output recompresses to itself,
 /// and `data` itself survives compress → decompress, with its exact length as the limit.
-pub fn snappy(data: &[u8]) -> Result<Vec<u8>, SnappyError> {
+pub(super) fn snappy_decode(data: &[u8]) -> Result<Vec<u8>, SnappyError> {
     let full = decompress(data);
     let small = decompress_max(data, SMALL_LIMIT);
     match (&full, &small) {
@@ -126,7 +116,7 @@ pub fn snappy(data: &[u8]) -> Result<Vec<u8>, SnappyError> {
         // A block declaring more than SMALL_LIMIT is refused before it is read.
         (Err(SnappyError::Corrupt), Err(SnappyError::Corrupt | SnappyError::TooLarge { .. })) => {}
         (Err(SnappyError::TooLarge { size, max }), Err(SnappyError::TooLarge { size: s, .. })) => {
-            assert_eq!(*max, peerwire::rlpx::MAX_FRAME_SIZE);
+            assert_eq!(*max, MAX_FRAME_SIZE);
             assert!(size > max);
             assert_eq!(size, s);
         }
@@ -142,7 +132,7 @@ pub fn snappy(data: &[u8]) -> Result<Vec<u8>, SnappyError> {
         );
     }
     if let Ok(out) = &full {
-        assert!(out.len() <= peerwire::rlpx::MAX_FRAME_SIZE);
+        assert!(out.len() <= MAX_FRAME_SIZE);
         assert_eq!(decompress(&compress(out)).as_ref(), Ok(out));
     }
     round_trip(data);
@@ -170,14 +160,14 @@ fn round_trip(data: &[u8]) {
 
 /// Names the capability input draws from: prefixes, case and normalisation variants, so
 /// that fuzzed lists share names often and sort in interesting ways.
-pub const CAP_NAMES: [&str; 16] = [
+const CAP_NAMES: [&str; 16] = [
     "", "a", "aa", "b", "eth", "Eth", "eth2", "et", "snap", "les", "foo", "bar", "\u{e9}",
     "e\u{301}", "zzz", "A",
 ];
 
 /// The capability version a byte stands for: small numbers mostly, the top of the range for
 /// the last eight byte values.
-pub fn cap_version(b: u8) -> u32 {
+fn cap_version(b: u8) -> u32 {
     if b >= 0xf8 {
         u32::MAX - u32::from(b & 7)
     } else {
@@ -187,7 +177,7 @@ pub fn cap_version(b: u8) -> u32 {
 
 /// The local and remote lists of a capability input: byte 0 is the number of local entries,
 /// each `[name, version, length]`; the rest is remote entries `[name, version]`.
-pub fn cap_lists(data: &[u8]) -> (Vec<(Capability, u64)>, Vec<Capability>) {
+fn cap_lists(data: &[u8]) -> (Vec<(Capability, u64)>, Vec<Capability>) {
     let cap = |n: u8, v: u8| Capability::new(CAP_NAMES[usize::from(n) % 16], cap_version(v));
     let Some((&n_local, rest)) = data.split_first() else {
         return (Vec::new(), Vec::new());
@@ -202,7 +192,7 @@ pub fn cap_lists(data: &[u8]) -> (Vec<(Capability, u64)>, Vec<Capability>) {
     (local, remote)
 }
 
-/// The input [`cap_lists`] reads back as these lists of (name index, version byte, length).
+/// The input `cap_lists` reads back as these lists of (name index, version byte, length).
 pub fn cap_input(local: &[(u8, u8, u8)], remote: &[(u8, u8)]) -> Vec<u8> {
     let mut data = vec![u8::try_from(local.len()).expect("at most 255 local entries")];
     for (n, v, l) in local {
@@ -217,7 +207,7 @@ pub fn cap_input(local: &[(u8, u8, u8)], remote: &[(u8, u8)]) -> Vec<u8> {
 /// Matches the lists `data` describes and checks the devp2p rule: shared capabilities are
 /// exactly the names both sides run, each at its highest common version with a local length,
 /// sorted bytewise by name, with ranges from 0x10 on that are contiguous and do not overlap.
-pub fn capabilities(data: &[u8]) -> Vec<SharedCapability> {
+pub(super) fn capability_match(data: &[u8]) -> Vec<SharedCapability> {
     let (local, remote) = cap_lists(data);
     let shared = match_capabilities(&local, &remote);
 

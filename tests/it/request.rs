@@ -1,8 +1,6 @@
 //! The request/response helper: correlation, timeouts, the outstanding bound, unknown ids,
 //! over the in-memory pipe (paused clock) and between two servers.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,9 +12,10 @@ use peerwire::protocol::request::{
 };
 use peerwire::protocol::Protocol;
 use peerwire::wire::Capability;
-use support::*;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+
+use crate::support::*;
 
 const GET: u64 = 0;
 const VALUE: u64 = 1;

@@ -6,8 +6,6 @@
 //! PATH each of these tests skips, printing one line that says what to install; with the `CI`
 //! environment variable set, a missing Node.js is a failure instead.
 
-mod support;
-
 use std::time::Duration;
 
 use peerwire::crypto::Enode;
@@ -18,9 +16,10 @@ use peerwire::wire::{Capability, DisconnectReason};
 use peerwire_foobar::{FooBar, FooBarEvent};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use support::node::*;
-use support::*;
 use tokio::sync::mpsc;
+
+use crate::support::node::*;
+use crate::support::*;
 
 #[test]
 fn missing_node_skips_off_ci_and_fails_on_ci() {
@@ -38,7 +37,8 @@ fn without_node_on_path_an_interop_test_skips_or_fails_on_ci() {
     let run = |ci: Option<&str>| {
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
         // Not an empty PATH: execvp falls back to a default search path for that.
-        cmd.args(["--exact", TEST])
+        // libtest names it by its path in the test binary.
+        cmd.args(["--exact", &format!("interop::{TEST}")])
             .env("PATH", "/nonexistent/peerwire-no-node")
             .env_remove("CI");
         if let Some(ci) = ci {

@@ -1,7 +1,5 @@
 //! Admission rules, static redial, Hello failures, and three servers.
 
-mod support;
-
 use std::time::Duration;
 
 use peerwire::protocol::Direction;
@@ -9,8 +7,9 @@ use peerwire::protocol::SessionEnd;
 use peerwire::rlpx::{RlpxConfig, RlpxStream};
 use peerwire::server::PeerEvent;
 use peerwire::wire::{code, Capability, DisconnectReason, Hello};
-use support::*;
 use tokio::net::TcpStream;
+
+use crate::support::*;
 
 fn caps() -> Vec<Capability> {
     vec![Capability::new("idle", 1)]
@@ -28,10 +27,10 @@ async fn inbound_slots_fill_then_too_many_peers_and_trusted_still_enter() {
     let mut c = config(vec![idle("idle")]);
     c.max_peers = 3; // dial_ratio 3: one dialed slot, two inbound
     let server = start(c).await;
-    let mut first = RawPeer::connect(&server, key(), caps()).await;
-    let _second = RawPeer::connect(&server, key(), caps()).await;
+    let mut first = Hand::connect(&server, key(), caps()).await;
+    let _second = Hand::connect(&server, key(), caps()).await;
     eventually(|| server.peer_count() == 2).await;
-    let mut third = RawPeer::connect(&server, key(), caps()).await;
+    let mut third = Hand::connect(&server, key(), caps()).await;
     assert_eq!(
         third.disconnect_reason().await,
         DisconnectReason::TooManyPeers
@@ -39,7 +38,7 @@ async fn inbound_slots_fill_then_too_many_peers_and_trusted_still_enter() {
 
     let trusted = key();
     server.add_trusted_peer(trusted.id());
-    let _vip = RawPeer::connect(&server, trusted, caps()).await;
+    let _vip = Hand::connect(&server, trusted, caps()).await;
     eventually(|| server.peer_count() == 3).await;
 
     // A slot freed by a leaving peer is available again.
@@ -47,7 +46,7 @@ async fn inbound_slots_fill_then_too_many_peers_and_trusted_still_enter() {
         .send(code::DISCONNECT, &DisconnectReason::Requested.encode())
         .await;
     eventually(|| server.peer_count() == 2).await;
-    let _fourth = RawPeer::connect(&server, key(), caps()).await;
+    let _fourth = Hand::connect(&server, key(), caps()).await;
     eventually(|| server.peer_count() == 3).await;
     server.stop().await;
 }
@@ -56,9 +55,9 @@ async fn inbound_slots_fill_then_too_many_peers_and_trusted_still_enter() {
 async fn second_connection_from_the_same_node_gets_already_connected() {
     let server = start(config(vec![idle("idle")])).await;
     let k = key();
-    let _first = RawPeer::connect(&server, k.clone(), caps()).await;
+    let _first = Hand::connect(&server, k.clone(), caps()).await;
     eventually(|| server.peer_count() == 1).await;
-    let mut second = RawPeer::connect(&server, k, caps()).await;
+    let mut second = Hand::connect(&server, k, caps()).await;
     assert_eq!(
         second.disconnect_reason().await,
         DisconnectReason::AlreadyConnected
@@ -83,7 +82,7 @@ async fn handshakes_beyond_max_pending_wait_for_a_free_slot() {
     let mut c = config(vec![idle("idle")]);
     c.gating.max_pending = 2;
     // With no reserve for static and trusted peers, a full pool leaves connections waiting in
-    // the backlog (with a reserve, strangers are refused: tests/server_gating.rs).
+    // the backlog (with a reserve, strangers are refused: tests/it/server_gating.rs).
     c.gating.reserved_pending = 0;
     let server = start(c).await;
     let addr = server.local_enode().tcp_addr();
@@ -284,9 +283,9 @@ async fn a_frame_larger_than_a_hello_before_hello_is_refused_unread() {
 async fn bare_integer_disconnect_in_a_compressed_session_is_understood() {
     let server = start(config(vec![idle("idle")])).await;
     let mut events = server.events();
-    let mut raw = RawPeer::connect(&server, key(), caps()).await;
+    let mut raw = Hand::connect(&server, key(), caps()).await;
     // Neither compressed nor a list, as some implementations send it.
-    raw.stream.send(code::DISCONNECT, &[0x04]).await.unwrap();
+    raw.send_raw(code::DISCONNECT, &[0x04]).await;
     let end = next_event(&mut events, |e| match e {
         PeerEvent::Dropped { end, .. } => Some(*end),
         _ => None,

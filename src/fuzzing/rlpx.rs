@@ -1,7 +1,6 @@
-//! What the cargo-fuzz targets run, shared with the test that replays their seed corpora.
-//!
-//! Each entry point feeds arbitrary bytes to a decoder that reads network input. They return
-//! the decoder's verdict so the replay test can check that seeds get past the first checks.
+//! The RLPx targets: frames of an established session, and the handshake packets and bodies
+//! addressed to the EIP-8 vectors' nodes. Each returns the decoder's verdict; the property is
+//! that the decoder returns at all, typed.
 
 use std::sync::OnceLock;
 
@@ -9,9 +8,7 @@ use bytes::BytesMut;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::crypto::{Enode, NodeId, NodeKey};
-use crate::discovery::enr::{to_enode, Record};
-use crate::discovery::v4::PacketError;
+use crate::crypto::{NodeId, NodeKey};
 use crate::rlpx::{
     AckProgress, AuthProgress, Frame, FrameError, HandshakeError, Initiator, Opener, Recipient,
     Sealer,
@@ -41,7 +38,7 @@ fn fixtures() -> &'static Fixtures {
 }
 
 /// Opens frames from `data` with an established session; returns how many opened.
-pub fn frame_decode(data: &[u8]) -> Result<usize, FrameError> {
+pub(super) fn frame_decode(data: &[u8]) -> Result<usize, FrameError> {
     let mut opener = fixtures().opener.clone();
     let mut buf = BytesMut::from(data);
     let mut frames = 0;
@@ -53,7 +50,7 @@ pub fn frame_decode(data: &[u8]) -> Result<usize, FrameError> {
 
 /// Seals `data` as raw frame data (no message id added) and opens it on the other end: reaches
 /// the message-id parser, which a fuzzer cannot reach through valid MACs by chance.
-pub fn frame_plaintext(data: &[u8]) -> Result<Frame, FrameError> {
+pub(super) fn frame_plaintext(data: &[u8]) -> Result<Frame, FrameError> {
     let f = fixtures();
     let (mut sealer, mut opener) = (f.sealer.duplicate(), f.opener.clone());
     let mut wire = BytesMut::new();
@@ -62,7 +59,7 @@ pub fn frame_plaintext(data: &[u8]) -> Result<Frame, FrameError> {
 }
 
 /// Reads `data` as an auth addressed to node B of the EIP-8 vectors; `Some` when complete.
-pub fn auth_decode(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
+pub(super) fn auth_decode(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
     let v = &fixtures().vectors;
     let mut rng = StdRng::seed_from_u64(1);
     let recipient = Recipient::new(&mut rng, &NodeKey::new(v.key("static_key_b")));
@@ -73,7 +70,7 @@ pub fn auth_decode(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
 }
 
 /// Reads `data` as the ack answering node A's auth2 of the EIP-8 vectors; `Some` when complete.
-pub fn ack_decode(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
+pub(super) fn ack_decode(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
     let v = &fixtures().vectors;
     match vector_initiator(v).read_ack(&mut BytesMut::from(data))? {
         AckProgress::NeedMore(_) => Ok(None),
@@ -106,7 +103,7 @@ fn seal_body(data: &[u8], to: &secp256k1::PublicKey, legacy_len: usize) -> Bytes
 
 /// Seals `data` as an auth body (EIP-8, or legacy if the first byte is odd) to node B of the
 /// vectors and reads it: reaches the body decoding and signature recovery behind ECIES.
-pub fn auth_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
+pub(super) fn auth_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
     use crate::rlpx::handshake::LEGACY_AUTH_LEN;
     let v = &fixtures().vectors;
     let key_b = NodeKey::new(v.key("static_key_b"));
@@ -120,7 +117,7 @@ pub fn auth_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
 
 /// Seals `data` as an ack body (EIP-8, or legacy if the first byte is odd) to node A of the
 /// vectors and reads it as the answer to auth2.
-pub fn ack_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
+pub(super) fn ack_body(data: &[u8]) -> Result<Option<NodeId>, HandshakeError> {
     use crate::rlpx::handshake::LEGACY_ACK_LEN;
     let v = &fixtures().vectors;
     let key_a = v.key("static_key_a");
@@ -161,8 +158,8 @@ fn body_seed(v: &Vectors, section: &str, key: &str, legacy_len: usize) -> (Strin
     (format!("{section}_body"), seed)
 }
 
-/// The seed inputs of each target, built from the EIP-8 vectors.
-pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+/// The seed inputs of each RLPx target, built from the EIP-8 vectors.
+pub(super) fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     let v = Vectors::eip8();
     let named = |names: &[&str]| {
         names
@@ -207,78 +204,8 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
                 vec![0x88, 1, 2, 3, 4, 5, 6, 7, 8, 0xc0],
             ),
         ],
-        "discv4_packet" => discv4_seeds(&v),
-        "enr_decode" => enr_seeds(),
         other => panic!("no fuzz target {other}"),
     }
-}
-
-/// Decodes `data` as a discv4 packet (hash, signature, message), at UNIX time 0 so that no
-/// expiration check cuts the decoding short.
-pub fn discv4_packet(data: &[u8]) -> Result<crate::discovery::v4::Packet, PacketError> {
-    crate::discovery::v4::decode_packet(data, 0)
-}
-
-/// Decodes `data` as an RLP node record (EIP-778, signature checked); `Some` with its
-/// endpoint when it has one.
-pub fn enr_decode(data: &[u8]) -> Result<Option<Enode>, alloy_rlp::Error> {
-    let record: Record = alloy_rlp::Decodable::decode(&mut &data[..])?;
-    Ok(to_enode(&record))
-}
-
-/// The discv4 vectors, plus an ENRRequest and an ENRResponse signed with the vectors' key
-/// (ECDSA signatures here are deterministic, RFC 6979).
-fn discv4_seeds(v: &Vectors) -> Vec<(String, Vec<u8>)> {
-    use crate::discovery::v4::{encode_packet, EnrRequest, EnrResponse, Message};
-    let mut seeds: Vec<(String, Vec<u8>)> = [
-        "discv4_ping_v4_extra",
-        "discv4_ping_v555_extra_data",
-        "discv4_pong_extra_data",
-        "discv4_findnode_extra_data",
-        "discv4_neighbours_extra_data",
-    ]
-    .iter()
-    .map(|n| (n.to_string(), v.blob(n).to_vec()))
-    .collect();
-    // The vector file holds a valid secp256k1 key here.
-    let key = NodeKey::new(
-        secp256k1::SecretKey::from_slice(v.blob("discv4_signing_key")).expect("vector key"),
-    );
-    let request = Message::EnrRequest(EnrRequest {
-        expiration: 1 << 40,
-    });
-    let response = Message::EnrResponse(EnrResponse {
-        request_hash: [7; 32],
-        record: enr_seed_record(&key),
-    });
-    for (name, msg) in [("enr_request", request), ("enr_response", response)] {
-        // Small messages always encode.
-        seeds.push((
-            name.to_string(),
-            encode_packet(&key, &msg).expect("small packet").bytes,
-        ));
-    }
-    seeds
-}
-
-/// EIP-778's example record (key b71c71a6..., the discv4 vectors' signing key).
-const EIP778_EXAMPLE: &str = "enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCB\
-    OonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_\
-    QAdpzBQA8yWM0xOIN1ZHCCdl8";
-
-fn enr_seed_record(_key: &NodeKey) -> Record {
-    // The example from the EIP parses.
-    EIP778_EXAMPLE.parse().expect("EIP-778 example")
-}
-
-/// The EIP-778 example record. (Records we sign ourselves are not reproducible, their
-/// ECDSA nonces being random, so further seeds are committed files, not generated.)
-fn enr_seeds() -> Vec<(String, Vec<u8>)> {
-    let key = NodeKey::new(Vectors::eip8().key("static_key_b"));
-    vec![(
-        "eip778_example".to_string(),
-        alloy_rlp::encode(enr_seed_record(&key)),
-    )]
 }
 
 /// Frames sealed by the other end of the `frame_decode` session: the frame vector's message,

@@ -3,16 +3,15 @@
 //! one `write_all` and then only reads, so nothing later can unstick a stalled session; the
 //! server's Ping interval and idle timeout are a minute, so no Ping can either.
 
-mod support;
-
 use std::time::Duration;
 
 use bytes::BytesMut;
 use peerwire::server::ServerConfig;
 use peerwire::server::SessionTimeouts;
 use peerwire::wire::{code, Capability, DisconnectReason};
-use support::hand::{rlp_text, Hand, Next, Outcome};
-use support::*;
+
+use crate::support::peer::{rlp_text, Hand, Next, Outcome};
+use crate::support::*;
 
 /// Far beyond every bound below: a stall is not resolved by the server's own timers.
 fn quiet_config() -> ServerConfig {

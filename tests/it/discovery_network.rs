@@ -3,12 +3,11 @@
 //! least 10 others in its discovery table and 3 connected peers. Prints the time that took
 //! and the UDP packets spent.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use peerwire::server::{DiscoveryMode, ServerHandle};
-use support::*;
+
+use crate::support::*;
 
 const NODES: usize = 15;
 

@@ -1,11 +1,10 @@
 //! Two servers on loopback: handshake, Hello, capability negotiation, messages both ways.
 
-mod support;
-
 use peerwire::server::PeerEvent;
 use peerwire::wire::DisconnectReason;
-use support::*;
 use tokio::sync::mpsc;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn two_servers_exchange_messages_on_two_protocols() {

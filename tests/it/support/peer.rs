@@ -1,6 +1,8 @@
-//! Hand-driven peers below `RlpxStream`: the test seals frames into its own buffer and writes
-//! them in one call, as a real peer pipelines its Hello and first messages, or writes bytes
-//! no honest peer would.
+//! The hand-driven peer: a devp2p peer whose every step the test takes. It works below
+//! `RlpxStream`, sealing frames into its own buffer and writing them in one call, as a real
+//! peer pipelines its Hello and first messages, or writes bytes no honest peer would; and it
+//! has the one-step shortcuts (`connect`, `send`, `recv`) for tests that only need a polite
+//! peer.
 
 use std::time::Duration;
 
@@ -48,6 +50,23 @@ impl Hand {
         Hand::from_rlpx(key, stream)
     }
 
+    /// RLPx with `server`, then Hellos exchanged, ours (version 5: snappy on) advertising
+    /// `caps`.
+    pub async fn connect(server: &ServerHandle, key: NodeKey, caps: Vec<Capability>) -> Hand {
+        let mut hand = Hand::dial(server, key).await;
+        hand.hello(caps).await;
+        hand
+    }
+
+    /// Sends our Hello (version 5) advertising `caps` and reads the server's.
+    pub async fn hello(&mut self, caps: Vec<Capability>) -> Hello {
+        let mut out = BytesMut::new();
+        self.seal_hello(caps, &mut out);
+        self.write(&out).await;
+        self.server_hello().await
+    }
+
+    /// Takes over an RLPx session made with `key` (from another source address, say).
     pub fn from_rlpx(key: NodeKey, stream: RlpxStream<TcpStream>) -> Hand {
         let parts = stream.into_framed().into_parts();
         Hand {
@@ -112,6 +131,18 @@ impl Hand {
         self.io.write_all(bytes).await.unwrap();
     }
 
+    /// Sends one message, its payload snappy-compressed.
+    pub async fn send(&mut self, code: u64, plain: &[u8]) {
+        self.send_raw(code, &snappy::compress(plain)).await;
+    }
+
+    /// Sends one frame with `payload` as given.
+    pub async fn send_raw(&mut self, code: u64, payload: &[u8]) {
+        let mut out = BytesMut::new();
+        self.seal(code, payload, &mut out);
+        self.write(&out).await;
+    }
+
     /// The next frame, within `within`.
     pub async fn next(&mut self, within: Duration) -> Next {
         let read = async {
@@ -137,6 +168,32 @@ impl Hand {
         match self.next(Duration::from_secs(5)).await {
             Next::Frame(frame) => frame,
             other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    /// The next message's code and decompressed payload, within 5 s; `None` when the server
+    /// closed the connection.
+    pub async fn recv(&mut self) -> Option<(u64, Vec<u8>)> {
+        match self.next(Duration::from_secs(5)).await {
+            Next::Frame(frame) => {
+                let plain = snappy::decompress(&frame.payload).unwrap();
+                Some((frame.code, plain))
+            }
+            Next::Closed => None,
+            Next::Silent => panic!("no frame within 5 s"),
+        }
+    }
+
+    /// Reads until a Disconnect arrives and returns its reason.
+    pub async fn disconnect_reason(&mut self) -> DisconnectReason {
+        loop {
+            match self.recv().await {
+                Some((code::DISCONNECT, payload)) => {
+                    return DisconnectReason::decode(&payload).unwrap()
+                }
+                Some(_) => continue,
+                None => panic!("closed without Disconnect"),
+            }
         }
     }
 
@@ -198,8 +255,7 @@ pub fn rlp_text(text: &str) -> Vec<u8> {
 /// A polite peer can still connect to `server` (which runs `echo("foo", 1)`) and get an echo.
 pub async fn polite_peer_is_served(server: &ServerHandle) {
     let check = async {
-        let mut raw =
-            super::RawPeer::connect(server, super::key(), vec![Capability::new("foo", 1)]).await;
+        let mut raw = Hand::connect(server, super::key(), vec![Capability::new("foo", 1)]).await;
         raw.send(0x10, &rlp_text("still here")).await;
         loop {
             let (code, payload) = raw.recv().await.expect("echo");

@@ -1,7 +1,8 @@
-//! Replays every input under `fuzz/seeds/` through its fuzz target, so CI runs them on stable.
+//! Replays every input under `fuzz/seeds/` through its fuzz target's property
+//! (`peerwire::fuzzing`, what the fuzzer runs), so CI checks them on stable.
 //!
-//! `PEERWIRE_WRITE_SEEDS=1 cargo test --test fuzz_seeds` rewrites the seeds built from the
-//! vectors; files added by hand (e.g. a crash reproducer) are replayed too.
+//! `PEERWIRE_WRITE_SEEDS=1 cargo test --test it fuzz_seeds` rewrites the generated seeds;
+//! files added by hand (e.g. a crash reproducer) are replayed too.
 
 use std::fs;
 use std::path::PathBuf;
@@ -53,43 +54,12 @@ fn every_seed_decodes_fully() {
         for entry in fs::read_dir(seed_dir(target)).unwrap() {
             let path = entry.unwrap().path();
             let data = fs::read(&path).unwrap();
-            let name = path.display();
-            match target {
-                "frame_decode" => {
-                    let frames =
-                        fuzzing::frame_decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    assert!(frames >= 1, "{name}: no frame opened");
-                }
-                "discv4_packet" => {
-                    let p = fuzzing::discv4_packet(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    assert_ne!(p.hash, [0; 32], "{name}");
-                }
-                "enr_decode" => {
-                    let enode =
-                        fuzzing::enr_decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    assert!(enode.is_some(), "{name}: no endpoint");
-                }
-                "frame_plaintext" => {
-                    let frame = fuzzing::frame_plaintext(&data);
-                    assert!(frame.is_ok(), "{name}: {frame:?}");
-                }
-                "auth_body" => {
-                    let id = fuzzing::auth_body(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    assert!(id.is_some(), "{name}: incomplete");
-                }
-                "ack_body" => {
-                    let id = fuzzing::ack_body(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    assert!(id.is_some(), "{name}: incomplete");
-                }
-                "auth_decode" => {
-                    let id = fuzzing::auth_decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    assert!(id.is_some(), "{name}: incomplete");
-                }
-                _ => {
-                    let id = fuzzing::ack_decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    assert!(id.is_some(), "{name}: incomplete");
-                }
-            }
+            // A frame opened, a complete handshake, a packet, a record with an endpoint.
+            assert!(
+                fuzzing::check(target, &data),
+                "{}: not accepted in full",
+                path.display()
+            );
             count += 1;
         }
         assert!(count >= 3, "{target}: only {count} seeds");
@@ -114,26 +84,46 @@ fn targets_survive_mangled_seeds() {
     }
 }
 
-fn run(target: &str, data: &[u8]) {
-    match target {
-        "frame_decode" => drop(fuzzing::frame_decode(data)),
-        "discv4_packet" => drop(fuzzing::discv4_packet(data)),
-        "enr_decode" => drop(fuzzing::enr_decode(data)),
-        "frame_plaintext" => drop(fuzzing::frame_plaintext(data)),
-        "auth_body" => drop(fuzzing::auth_body(data)),
-        "ack_body" => drop(fuzzing::ack_body(data)),
-        "auth_decode" => drop(fuzzing::auth_decode(data)),
-        _ => drop(fuzzing::ack_decode(data)),
+/// The fuzz targets, their seed folders and the properties in `peerwire::fuzzing` are one set,
+/// and each target runs its own property: the replay here checks what the fuzzers check.
+#[test]
+fn every_fuzz_target_runs_its_property_and_has_seeds() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let names = |dir: &str, ext: &str| {
+        let mut names: Vec<String> = fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|n| n.strip_suffix(ext).map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    };
+    let mut properties: Vec<String> = fuzzing::TARGETS.iter().map(|t| t.name.into()).collect();
+    properties.sort();
+    let mut replayed: Vec<String> = TARGETS
+        .iter()
+        .chain(&wire::TARGETS)
+        .map(|t| t.to_string())
+        .collect();
+    replayed.sort();
+    assert_eq!(names("fuzz_targets", ".rs"), properties);
+    assert_eq!(names("seeds", ""), properties);
+    assert_eq!(replayed, properties);
+    for name in &properties {
+        let source = fs::read_to_string(root.join(format!("fuzz_targets/{name}.rs"))).unwrap();
+        assert!(
+            source.contains(&format!("peerwire::fuzzing::{name}(data)")),
+            "fuzz_targets/{name}.rs does not run its property"
+        );
     }
 }
 
-#[path = "../fuzz/wire_checks.rs"]
-#[allow(dead_code)]
-mod wire_checks;
+fn run(target: &str, data: &[u8]) {
+    fuzzing::check(target, data);
+}
 
-/// The base-protocol targets (`fuzz/wire_checks.rs`): their seeds are built here from the
-/// public `peerwire::wire` API alone, and replayed through the same checks the fuzzers run.
-/// Nothing in this module needs `peerwire::fuzzing`.
+/// The base-protocol targets: their seeds are built here from the public `peerwire::wire` API
+/// alone, and replayed through the same properties the fuzzers run.
 mod wire {
     use std::fs;
 
@@ -142,10 +132,11 @@ mod wire {
     use peerwire::wire::snappy::compress;
     use peerwire::wire::{Capability, DisconnectReason, Hello, MAX_HELLO_SIZE, P2P_VERSION};
 
-    use super::{seed_dir, wire_checks};
-    use wire_checks::cap_input;
+    use peerwire::fuzzing::{self, cap_input};
 
-    const TARGETS: [&str; 4] = [
+    use super::seed_dir;
+
+    pub(super) const TARGETS: [&str; 4] = [
         "hello_decode",
         "disconnect_decode",
         "snappy_decode",
@@ -333,7 +324,7 @@ mod wire {
     }
 
     fn capability_seeds() -> Vec<Seed> {
-        // Name indices into wire_checks::CAP_NAMES: 0 "", 1 a, 3 b, 4 eth, 5 Eth, 8 snap,
+        // Name indices into the capability names of `peerwire::fuzzing`: 0 "", 1 a, 3 b, 4 eth, 5 Eth, 8 snap,
         // 10 foo, 11 bar, 12 é, 13 e + combining acute, 14 zzz, 15 A.
         let same = |caps: &[(u8, u8, u8)]| {
             let remote: Vec<(u8, u8)> = caps.iter().map(|(n, v, _)| (*n, *v)).collect();
@@ -394,14 +385,9 @@ mod wire {
         }
     }
 
-    /// Runs the target's checks; whether its decoder accepted the input.
+    /// Runs the target's property; whether its decoder accepted the input.
     fn accepts(target: &str, data: &[u8]) -> bool {
-        match target {
-            "hello_decode" => wire_checks::hello(data).is_ok(),
-            "disconnect_decode" => wire_checks::disconnect(data).message.is_ok(),
-            "snappy_decode" => wire_checks::snappy(data).is_ok(),
-            _ => !wire_checks::capabilities(data).is_empty(),
-        }
+        fuzzing::check(target, data)
     }
 
     #[test]

@@ -3,14 +3,13 @@
 //! say where they see it (127.0.0.1); once enough agree, its record moves there, with a higher
 //! `seq` and a fresh signature, and nodes that ask for its record (ENRRequest) get that one.
 
-mod support;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use peerwire::crypto::Enode;
 use peerwire::discovery::v4::{DiscoveryEvent, Discv4Handle, ServiceConfig};
-use support::*;
+
+use crate::support::*;
 
 /// Every wait here ends within this (it takes well under a second).
 const BOUND: Duration = Duration::from_secs(8);

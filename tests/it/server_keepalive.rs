@@ -4,15 +4,14 @@
 //! The exact timing (Ping interval, idle timeout, write timeout, linger, slow handlers) is
 //! tested on tokio's paused clock over an in-memory duplex, in `src/session/tests.rs`.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use peerwire::protocol::SessionEnd;
 use peerwire::server::PeerEvent;
 use peerwire::server::SessionTimeouts;
 use peerwire::wire::{code, Capability, DisconnectReason, EMPTY_LIST};
-use support::*;
+
+use crate::support::*;
 
 fn timeouts(ping_ms: u64, idle_ms: u64) -> SessionTimeouts {
     SessionTimeouts {
@@ -26,7 +25,7 @@ fn timeouts(ping_ms: u64, idle_ms: u64) -> SessionTimeouts {
 #[tokio::test]
 async fn ping_is_answered_with_pong() {
     let server = start(config(vec![idle("idle")])).await;
-    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
+    let mut raw = Hand::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
     for _ in 0..3 {
         raw.send(code::PING, &EMPTY_LIST).await;
         let (code, payload) = raw.recv().await.unwrap();
@@ -43,7 +42,7 @@ async fn silent_peer_is_dropped_with_ping_timeout() {
     c.connection.session = timeouts(10_000, 300);
     let server = start(c).await;
     let mut events = server.events();
-    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
+    let mut raw = Hand::connect(&server, key(), vec![Capability::new("idle", 1)]).await;
     let started = Instant::now();
     assert_eq!(raw.disconnect_reason().await, DisconnectReason::PingTimeout);
     assert!(started.elapsed() >= Duration::from_millis(250));

@@ -1,17 +1,12 @@
-//! The `peerwire` binary, run for real.
+//! The `peerwire` binary, run for real: one test binary, one module per area; the helpers
+//! that start and read nodes are here.
 
-// In `cli/`, not beside this file: cargo would build those as test crates of their own.
-#[path = "cli/blobs.rs"]
 mod blobs;
-#[path = "cli/hostile.rs"]
 mod hostile;
-#[path = "cli/keys.rs"]
 mod keys;
-#[path = "cli/logs.rs"]
 mod logs;
-#[path = "cli/peer.rs"]
+mod metrics;
 mod peer;
-#[path = "cli/stress.rs"]
 mod stress;
 
 use std::io::{BufRead, BufReader, Write};
@@ -97,6 +92,19 @@ impl Node {
             let line = self.line();
             if line.contains(needle) {
                 return line;
+            }
+        }
+    }
+
+    /// Reads lines until a JSON event named `name` (`--json`), each within 10 s; skips lines
+    /// that are not JSON.
+    fn event(&self, name: &str) -> serde_json::Value {
+        loop {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&self.line()) else {
+                continue;
+            };
+            if value["event"] == name {
+                return value;
             }
         }
     }

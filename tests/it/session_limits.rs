@@ -1,8 +1,6 @@
 //! Issue 9 §3: outbound queues bounded in bytes, messages received before a Disconnect still
 //! reach the handler, and a protocol whose `run` panics before returning a future.
 
-mod support;
-
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -12,9 +10,10 @@ use peerwire::protocol::{
 };
 use peerwire::server::{PeerEvent, SessionTimeouts};
 use peerwire::wire::{code, Capability, DisconnectReason, PayloadCodec};
-use support::hand::Hand;
-use support::*;
 use tokio::sync::mpsc;
+
+use crate::support::peer::Hand;
+use crate::support::*;
 
 /// Lets the pipe's forwarding tasks run.
 async fn settle() {
@@ -94,7 +93,7 @@ async fn the_writer_frees_outbound_room_as_it_writes() {
     })
     .with_outbound_bytes(1 << 20);
     let server = start(config(vec![sender])).await;
-    let mut raw = RawPeer::connect(&server, key(), vec![Capability::new("out", 1)]).await;
+    let mut raw = Hand::connect(&server, key(), vec![Capability::new("out", 1)]).await;
     for i in 0..COUNT {
         let (code, payload) = raw.recv().await.expect("message");
         assert_eq!(
@@ -177,7 +176,7 @@ async fn run_panicking_before_returning_a_future_frees_the_peer_slot() {
     let k = key();
     for attempt in 0..2 {
         let caps = vec![Capability::new("boom", 1), Capability::new("foo", 1)];
-        let mut raw = RawPeer::connect(&server, k.clone(), caps).await;
+        let mut raw = Hand::connect(&server, k.clone(), caps).await;
         assert_eq!(
             raw.disconnect_reason().await,
             DisconnectReason::SubprotocolError,

@@ -1,0 +1,28 @@
+//! The integration tests, in one binary: one module per area, and the helpers they share in
+//! `support`. A test that changes or measures what the whole process shares runs in a child
+//! process of this binary (`support::in_own_process`); `tests/steady_state_alloc.rs` is a
+//! binary of its own because it installs a counting global allocator.
+
+mod support;
+
+mod accept_emfile;
+mod discovery_external_ip;
+mod discovery_network;
+mod fuzz_seeds;
+mod hostile;
+mod interop;
+mod interop_discovery;
+mod metrics;
+mod peer_send;
+mod pipe;
+mod pipelined;
+mod request;
+mod rlpx_stream;
+mod server_admission;
+mod server_basic;
+mod server_budget;
+mod server_dial;
+mod server_gating;
+mod server_keepalive;
+mod server_protocols;
+mod session_limits;
