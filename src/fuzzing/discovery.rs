@@ -22,14 +22,14 @@ fn resigning_key() -> &'static NodeKey {
 /// message signed again by another key decodes to the same message from that key; an
 /// ENRResponse, which carries its sender's own record, must then be refused.
 pub(super) fn discv4_packet(data: &[u8]) -> Result<Packet, PacketError> {
-    let packet = v4::decode(data, 0)?;
+    let packet = v4::decode_packet(data, 0)?;
     assert!(data.len() <= v4::MAX_PACKET_SIZE);
     assert_ne!(packet.hash, [0; 32]);
     let key = resigning_key();
     // A decoded message may not fit once re-encoded (extra elements were dropped, so it can
     // only shrink, but a record may be re-encoded differently); when it does, it round-trips.
-    if let Ok(encoded) = v4::encode(key, &packet.message) {
-        let again = v4::decode(&encoded.bytes, 0);
+    if let Ok(encoded) = v4::encode_packet(key, &packet.message) {
+        let again = v4::decode_packet(&encoded.bytes, 0);
         if let Message::EnrResponse(_) = packet.message {
             assert_eq!(again.err(), Some(PacketError::EnrNotSenders));
         } else {
@@ -90,7 +90,7 @@ pub(super) fn discv4_seeds() -> Vec<(String, Vec<u8>)> {
         // Small messages always encode.
         seeds.push((
             name.to_string(),
-            v4::encode(&key, &msg).expect("small packet").bytes,
+            v4::encode_packet(&key, &msg).expect("small packet").bytes,
         ));
     }
     seeds

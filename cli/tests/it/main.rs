@@ -2,6 +2,7 @@
 //! that start and read nodes are here.
 
 mod blobs;
+mod crawl;
 mod hostile;
 mod keys;
 mod logs;

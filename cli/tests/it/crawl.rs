@@ -1,0 +1,53 @@
+//! `peerwire crawl` against a plain DHT: it walks until its timeout and reports.
+
+use std::time::{Duration, Instant};
+
+use peerwire::crypto::NodeKey;
+use peerwire::discovery::v4::{Discv4Handle, ServiceConfig};
+
+use crate::command;
+
+/// Forty discovery nodes on 127.0.0.1 that know the first one, running on their own runtime.
+fn dht(nodes: usize) -> (tokio::runtime::Runtime, Vec<Discv4Handle>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let handles = runtime.block_on(async {
+        let mut handles: Vec<Discv4Handle> = Vec::new();
+        for _ in 0..nodes {
+            let mut config =
+                ServiceConfig::new(NodeKey::random(), "127.0.0.1:0".parse().unwrap(), 0);
+            if let Some(boot) = handles.first() {
+                config.driver.bootnodes = vec![boot.local_enode()];
+            }
+            handles.push(Discv4Handle::spawn(config).await.unwrap());
+        }
+        handles
+    });
+    (runtime, handles)
+}
+
+#[test]
+fn crawl_runs_until_its_timeout_and_prints_its_summary() {
+    let (_runtime, nodes) = dht(40);
+    let boot = nodes[0].local_enode().to_string();
+    let started = Instant::now();
+    let out = command()
+        .args(["crawl", "--bootnodes", &boot, "--timeout", "6", "--json"])
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "crawl failed after {elapsed:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        elapsed >= Duration::from_secs(6),
+        "stopped early: {elapsed:?}"
+    );
+    let last = stdout.lines().last().expect("output");
+    let done = crate::json(last);
+    assert_eq!(done["event"], "done", "{last}");
+    let found = stdout.lines().filter(|l| l.contains("\"node\"")).count();
+    assert!(found >= 20, "found {found} of 40 nodes");
+}
