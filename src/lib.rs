@@ -45,7 +45,6 @@
 //! ```
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod crypto;
 pub mod discovery;

@@ -17,8 +17,6 @@
 //! form. Built on peerwire's
 //! public API only.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
