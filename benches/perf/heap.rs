@@ -26,6 +26,7 @@ fn count(size: usize, sign: isize) {
     LIVE_BY_CLASS[class(size)].fetch_add(sign, Ordering::Relaxed);
 }
 
+#[expect(unsafe_code, reason = "a counting GlobalAlloc in front of the system allocator")]
 // SAFETY: every call is passed to `System` unchanged; the counters only observe sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
