@@ -51,7 +51,7 @@ impl Vectors {
                 (k, bytes)
             })
             .collect();
-        Vectors { blobs, values }
+        Self { blobs, values }
     }
 
     /// The hex blob of a section, e.g. `auth2`.

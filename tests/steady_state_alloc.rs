@@ -2,6 +2,10 @@
 //! session allocates nothing per message beyond the copy of a short received payload.
 //!
 //! Counts this thread's allocations through a wrapping global allocator.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the test collects what it observes; the test bounds what is sent"
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -15,7 +19,10 @@ thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
-#[expect(unsafe_code, reason = "a counting GlobalAlloc in front of the system allocator")]
+#[expect(
+    unsafe_code,
+    reason = "a counting GlobalAlloc in front of the system allocator"
+)]
 // SAFETY: defers every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

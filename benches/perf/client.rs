@@ -11,18 +11,18 @@ use peerwire::wire::{code, Capability, Hello, PayloadCodec, EMPTY_LIST, P2P_VERS
 use tokio::net::{TcpSocket, TcpStream};
 
 /// The capability every bench server runs.
-pub fn capability() -> Capability {
+pub(crate) fn capability() -> Capability {
     Capability::new("bench", 1)
 }
 
 /// A peer past Hello.
-pub struct Connected {
+pub(crate) struct Connected {
     pub stream: RlpxStream<TcpStream>,
 }
 
 /// Connects to `server` from `source` (port chosen by the kernel), runs the handshake with
 /// `key` and exchanges Hellos. Fails if the server sends anything but Hello first.
-pub async fn connect(
+pub(crate) async fn connect(
     server: &Enode,
     source: IpAddr,
     key: &NodeKey,
@@ -47,7 +47,7 @@ pub async fn connect(
 }
 
 /// Ping or Pong as both sides encode it after a version-5 Hello.
-pub fn empty_list() -> Bytes {
+pub(crate) fn empty_list() -> Bytes {
     PayloadCodec::Snappy
         .encode(Bytes::from_static(&EMPTY_LIST))
         .expect("one byte fits")
@@ -55,7 +55,7 @@ pub fn empty_list() -> Bytes {
 
 impl Connected {
     /// Answers the server's Pings until the connection ends.
-    pub async fn idle(mut self) {
+    pub(crate) async fn idle(mut self) {
         let pong = empty_list();
         while let Ok(Some(frame)) = self.stream.recv().await {
             if frame.code == code::PING && self.stream.send(code::PONG, &pong).await.is_err() {
@@ -66,6 +66,6 @@ impl Connected {
 }
 
 /// The `index`-th of `count` loopback source addresses, 127.0.0.2 onwards.
-pub fn source(index: usize, count: usize) -> IpAddr {
+pub(crate) fn source(index: usize, count: usize) -> IpAddr {
     IpAddr::from([127, 0, 0, 2 + (index % count) as u8])
 }

@@ -6,7 +6,7 @@ use peerwire::protocol::Protocol;
 use peerwire::server::ServerConfig;
 
 /// A server config with `protocols`, listening on loopback if `listen`.
-pub fn config(protocols: Vec<Protocol>, listen: bool, max_peers: usize) -> ServerConfig {
+pub(crate) fn config(protocols: Vec<Protocol>, listen: bool, max_peers: usize) -> ServerConfig {
     let mut c = ServerConfig::new(NodeKey::random());
     c.listen_addr = listen.then(|| "127.0.0.1:0".parse().unwrap());
     c.protocols = protocols;
@@ -15,7 +15,7 @@ pub fn config(protocols: Vec<Protocol>, listen: bool, max_peers: usize) -> Serve
 }
 
 /// Resident set size of this process, bytes.
-pub fn rss() -> u64 {
+pub(crate) fn rss() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()
@@ -27,12 +27,12 @@ pub fn rss() -> u64 {
 
 /// Raises this process's open-file limit to its hard limit: the idle bench holds 10,000
 /// connections.
-pub fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
 }
 
 /// CPU time this process has used so far, user and system, all threads.
-pub fn cpu_time() -> std::time::Duration {
+pub(crate) fn cpu_time() -> std::time::Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // utime and stime are fields 14 and 15; the command name before them may hold spaces.
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
@@ -47,14 +47,14 @@ pub fn cpu_time() -> std::time::Duration {
 }
 
 /// The `q` quantile of `times` (nearest rank; sorts them in place).
-pub fn quantile(times: &mut [std::time::Duration], q: f64) -> std::time::Duration {
+pub(crate) fn quantile(times: &mut [std::time::Duration], q: f64) -> std::time::Duration {
     times.sort_unstable();
     let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
     times[i]
 }
 
 /// `len` random bytes from `seed`: snappy cannot shrink them.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     use rand::{RngCore, SeedableRng};
     let mut raw = vec![0u8; len];
     rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut raw);

@@ -38,7 +38,7 @@ const WARM_UP: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(6);
 
 /// Child process: `IN_FLIGHT` loops of connect, handshake, Hello, close, until killed.
-pub async fn clients(server: Enode) {
+pub(crate) async fn clients(server: Enode) {
     // A saturated server sheds load by refusing some connections (too many handshakes in
     // progress): counted, and reported once a second rather than line by line.
     let failed = Arc::new(AtomicUsize::new(0));
@@ -160,7 +160,7 @@ async fn measure() -> Figures {
     }
 }
 
-pub fn rows(runtime: &Runtime) -> Vec<Row> {
+pub(crate) fn rows(runtime: &Runtime) -> Vec<Row> {
     let f = runtime.block_on(measure());
     vec![Row::new(
         format!("TCP handshakes, {IN_FLIGHT} in flight (server, RLPx + Hello + session)"),

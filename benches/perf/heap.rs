@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 /// Size classes: allocations of up to 2^i bytes (from 16) fall in class i.
 const CLASSES: usize = 28;
 
-pub struct Counting;
+pub(crate) struct Counting;
 
 /// Whether allocations are counted; a read-only flag once cleared, so it costs no contention.
 static COUNTING: AtomicBool = AtomicBool::new(true);
@@ -26,7 +26,10 @@ fn count(size: usize, sign: isize) {
     LIVE_BY_CLASS[class(size)].fetch_add(sign, Ordering::Relaxed);
 }
 
-#[expect(unsafe_code, reason = "a counting GlobalAlloc in front of the system allocator")]
+#[expect(
+    unsafe_code,
+    reason = "a counting GlobalAlloc in front of the system allocator"
+)]
 // SAFETY: every call is passed to `System` unchanged; the counters only observe sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -49,18 +52,18 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// Stops counting for good: the figures are wrong from then on, and nothing reads them.
-pub fn stop_counting() {
+pub(crate) fn stop_counting() {
     COUNTING.store(false, Ordering::Relaxed);
 }
 
 /// Live heap now: total bytes and allocations per size class.
 #[derive(Clone, Copy, Debug)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub bytes: isize,
     classes: [isize; CLASSES],
 }
 
-pub fn snapshot() -> Snapshot {
+pub(crate) fn snapshot() -> Snapshot {
     Snapshot {
         bytes: LIVE_BYTES.load(Ordering::Relaxed),
         classes: std::array::from_fn(|i| LIVE_BY_CLASS[i].load(Ordering::Relaxed)),
@@ -69,7 +72,7 @@ pub fn snapshot() -> Snapshot {
 
 impl Snapshot {
     /// Allocations per `per` that appeared since `before`, by size class, as text.
-    pub fn growth_since(&self, before: &Snapshot, per: usize) -> String {
+    pub(crate) fn growth_since(&self, before: &Self, per: usize) -> String {
         let mut out = String::new();
         for i in 0..CLASSES {
             let n = self.classes[i] - before.classes[i];

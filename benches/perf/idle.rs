@@ -34,7 +34,7 @@ const CONNECTING: usize = 64;
 const PINGS: usize = 2000;
 
 /// Child process: `count` light peers connecting to `server`, then idle until killed.
-pub async fn clients(server: Enode, count: usize) {
+pub(crate) async fn clients(server: Enode, count: usize) {
     raise_fd_limit();
     let setup = std::sync::Arc::new(Semaphore::new(CONNECTING));
     for i in 0..count {
@@ -168,7 +168,7 @@ async fn measure() -> Figures {
     }
 }
 
-pub fn rows(runtime: &Runtime) -> Vec<Row> {
+pub(crate) fn rows(runtime: &Runtime) -> Vec<Row> {
     let f = runtime.block_on(measure());
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     vec![

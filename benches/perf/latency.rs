@@ -105,14 +105,14 @@ fn quantile_ms(times: &mut [Duration], q: f64) -> f64 {
 }
 
 /// A short run, for `cargo test --benches`.
-pub fn smoke(runtime: &Runtime) {
+pub(crate) fn smoke(runtime: &Runtime) {
     for (_, sockets) in SOCKETS {
         let (times, _) = runtime.block_on(round_trips(10, true, sockets));
         assert_eq!(times.len(), 10);
     }
 }
 
-pub fn rows(runtime: &Runtime) -> Vec<Row> {
+pub(crate) fn rows(runtime: &Runtime) -> Vec<Row> {
     let (mut idle, _) = runtime.block_on(round_trips(ROUND_TRIPS, false, SOCKETS[0].1));
     let idle_p50 = quantile_ms(&mut idle, 0.5);
     let idle_p99 = quantile_ms(&mut idle, 0.99);

@@ -7,6 +7,10 @@
 //! Markdown, the form README's performance section uses. The bench binary is also its own
 //! child process: `--idle-clients` and `--handshake-clients` run the remote peers of
 //! `idle.rs` and `handshake_tcp.rs`.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the benchmarks' own drivers collect replies; the benchmark bounds what is sent"
+)]
 
 mod client;
 mod common;

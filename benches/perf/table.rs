@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 /// What a row's figure must reach.
 #[derive(Clone, Copy, Debug)]
-pub enum Target {
+pub(crate) enum Target {
     /// The ratio to the baseline must be at least this.
     RatioAtLeast(f64),
     /// The value itself must be at least this.
@@ -17,7 +17,7 @@ pub enum Target {
 
 /// One measured figure.
 #[derive(Clone, Debug)]
-pub struct Row {
+pub(crate) struct Row {
     pub name: String,
     pub value: f64,
     pub unit: &'static str,
@@ -27,8 +27,8 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn new(name: impl Into<String>, value: f64, unit: &'static str) -> Self {
-        Row {
+    pub(crate) fn new(name: impl Into<String>, value: f64, unit: &'static str) -> Self {
+        Self {
             name: name.into(),
             value,
             unit,
@@ -37,22 +37,22 @@ impl Row {
         }
     }
 
-    pub fn against(mut self, baseline: f64, what: impl Into<String>) -> Self {
+    pub(crate) fn against(mut self, baseline: f64, what: impl Into<String>) -> Self {
         self.baseline = Some((baseline, what.into()));
         self
     }
 
-    pub fn target(mut self, target: Target) -> Self {
+    pub(crate) fn target(mut self, target: Target) -> Self {
         self.target = target;
         self
     }
 
-    pub fn ratio(&self) -> Option<f64> {
+    pub(crate) fn ratio(&self) -> Option<f64> {
         self.baseline.as_ref().map(|(b, _)| self.value / b)
     }
 
     /// `Some(true)` for MET, `Some(false)` for MISSED, `None` without a target.
-    pub fn met(&self) -> Option<bool> {
+    pub(crate) fn met(&self) -> Option<bool> {
         match self.target {
             Target::RatioAtLeast(t) => self.ratio().map(|r| r >= t),
             Target::AtLeast(t) => Some(self.value >= t),
@@ -73,7 +73,7 @@ fn number(v: f64) -> String {
 }
 
 /// The table as Markdown, so the same text goes into the README.
-pub fn render(rows: &[Row]) -> String {
+pub(crate) fn render(rows: &[Row]) -> String {
     let mut out = String::new();
     out.push_str("| figure | value | baseline | ratio | target | verdict |\n");
     out.push_str("|---|---:|---|---:|---|---|\n");

@@ -17,7 +17,7 @@ use crate::common::{config, cpu_time, random_bytes};
 use crate::table::{Row, Target};
 
 /// Counts what arrives for capability `name`: (messages, payload bytes).
-pub fn counting_sink(name: &'static str, counts: Arc<(AtomicU64, AtomicU64)>) -> Protocol {
+pub(crate) fn counting_sink(name: &'static str, counts: Arc<(AtomicU64, AtomicU64)>) -> Protocol {
     Protocol::new(Capability::new(name, 1), 1, move |_peer, mut rw| {
         let counts = counts.clone();
         async move {
@@ -35,7 +35,10 @@ pub fn counting_sink(name: &'static str, counts: Arc<(AtomicU64, AtomicU64)>) ->
 
 /// Hands the `MsgReadWriter` of capability `name` out to the bench, for as long as the peer
 /// stays connected.
-pub fn handing_out(name: &'static str, tx: mpsc::UnboundedSender<MsgReadWriter>) -> Protocol {
+pub(crate) fn handing_out(
+    name: &'static str,
+    tx: mpsc::UnboundedSender<MsgReadWriter>,
+) -> Protocol {
     Protocol::new(Capability::new(name, 1), 1, move |peer, rw| {
         let tx = tx.clone();
         async move {
@@ -102,8 +105,8 @@ async fn transfer(payload: Bytes, count: u64) -> Transfer {
 /// The keccak-256 the frame MAC uses in this build, and its name.
 #[cfg(not(feature = "asm-keccak"))]
 mod keccak {
-    pub const NAME: &str = "keccak-256 (sha3, pure Rust)";
-    pub fn digest(data: &[u8]) -> [u8; 32] {
+    pub(super) const NAME: &str = "keccak-256 (sha3, pure Rust)";
+    pub(super) fn digest(data: &[u8]) -> [u8; 32] {
         use sha3::Digest;
         sha3::Keccak256::digest(data).into()
     }
@@ -162,7 +165,7 @@ fn hash_list() -> Bytes {
 }
 
 /// A short run, for `cargo test --benches`.
-pub fn smoke(runtime: &Runtime) {
+pub(crate) fn smoke(runtime: &Runtime) {
     let done = runtime.block_on(transfer(Bytes::from(vec![1u8; 1024]), 100));
     assert_eq!(done.bytes, 100.0 * 1024.0);
     let payload = noise(97);
@@ -172,7 +175,7 @@ pub fn smoke(runtime: &Runtime) {
     assert!(codec_ceiling(Duration::from_millis(10)) > 0.0);
 }
 
-pub fn rows(runtime: &Runtime) -> Vec<Row> {
+pub(crate) fn rows(runtime: &Runtime) -> Vec<Row> {
     // The baseline before and after the transfer, so that a change in the machine's load
     // during the run weighs on both sides of the ratio.
     let before = keccak_throughput(Duration::from_secs(1));
@@ -231,7 +234,7 @@ pub fn rows(runtime: &Runtime) -> Vec<Row> {
 }
 
 /// 100-byte messages on one connection, beside what the frame codec alone allows.
-pub fn small_rows(runtime: &Runtime) -> Vec<Row> {
+pub(crate) fn small_rows(runtime: &Runtime) -> Vec<Row> {
     let before = codec_ceiling(Duration::from_millis(500));
     let small = runtime.block_on(transfer(noise(97), 1_000_000));
     let after = codec_ceiling(Duration::from_millis(500));

@@ -20,14 +20,14 @@ fn mean_ns(group: &str, bench: &str) -> Option<f64> {
 
 /// One line comparing `bench` with `baseline` in `group`; `None` when criterion did not
 /// measure them in this run (e.g. under `--test`).
-pub fn ratio(group: &str, bench: &str, baseline: &str) -> Option<(f64, f64, f64)> {
+pub(crate) fn ratio(group: &str, bench: &str, baseline: &str) -> Option<(f64, f64, f64)> {
     let t = mean_ns(group, bench)?;
     let base = mean_ns(group, baseline)?;
     Some((t, base, base / t))
 }
 
 /// Prints `bench` against `baseline` with its target (if any), and whether it was met.
-pub fn report(
+pub(crate) fn report(
     group: &str,
     bench: &str,
     baseline: &str,

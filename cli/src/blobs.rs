@@ -13,14 +13,14 @@ use serde_json::json;
 
 use crate::output::Output;
 
-pub fn open(dir: &Path) -> Result<Blobs, String> {
+pub(crate) fn open(dir: &Path) -> Result<Blobs, String> {
     let store = DiskStore::open(dir)
         .map_err(|e| format!("cannot open blob directory {}: {e}", dir.display()))?;
     Ok(Blobs::new(Arc::new(store)))
 }
 
 /// Imports the plain files of `dir`, printing `blob_added` {hash, name, size} for each.
-pub async fn import(blobs: &Blobs, dir: &Path, out: Output) -> Result<(), String> {
+pub(crate) async fn import(blobs: &Blobs, dir: &Path, out: Output) -> Result<(), String> {
     let cannot = |e: std::io::Error| format!("cannot read blob directory {}: {e}", dir.display());
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(cannot)? {

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::output::Output;
 
 /// `--nat extip:IP`.
-pub fn parse_nat(text: &str) -> Result<IpAddr, String> {
+pub(crate) fn parse_nat(text: &str) -> Result<IpAddr, String> {
     let ip = text
         .strip_prefix("extip:")
         .ok_or_else(|| "expected extip:IP".to_string())?;
@@ -23,7 +23,7 @@ pub fn parse_nat(text: &str) -> Result<IpAddr, String> {
 }
 
 /// An enode URL or an `enr:` record.
-pub fn parse_node(text: &str) -> Result<Enode, String> {
+pub(crate) fn parse_node(text: &str) -> Result<Enode, String> {
     if text.starts_with("enr:") {
         let record = Record::from_str(text).map_err(|e| format!("bad ENR: {e}"))?;
         return enr::to_enode(&record).ok_or_else(|| "ENR has no IP address or port".into());
@@ -32,7 +32,7 @@ pub fn parse_node(text: &str) -> Result<Enode, String> {
 }
 
 /// Prints `node_found` lines for nodes discovery adds to the table, until it stops.
-pub fn print_found_nodes(out: Output, discovery: &Discv4Handle) {
+pub(crate) fn print_found_nodes(out: Output, discovery: &Discv4Handle) {
     let mut events = discovery.events();
     tokio::spawn(async move {
         loop {
@@ -76,7 +76,7 @@ async fn service(bootnodes: Vec<Enode>) -> Result<Discv4Handle, String> {
     Discv4Handle::spawn(config).await.map_err(|e| e.to_string())
 }
 
-pub async fn discover(node: Enode, timeout: u64, json: bool) -> Result<(), String> {
+pub(crate) async fn discover(node: Enode, timeout: u64, json: bool) -> Result<(), String> {
     let disc = service(Vec::new()).await?;
     let limit = Duration::from_secs(timeout.max(1));
     let record = tokio::time::timeout(limit, disc.resolve(node))
@@ -108,7 +108,7 @@ pub async fn discover(node: Enode, timeout: u64, json: bool) -> Result<(), Strin
 /// How long `crawl` waits before asking again when the service's lookup queue is full.
 const BUSY_RETRY: Duration = Duration::from_millis(100);
 
-pub async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Result<(), String> {
+pub(crate) async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Result<(), String> {
     if bootnodes.is_empty() {
         return Err("crawl needs --bootnodes".into());
     }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::output::Output;
 
-pub async fn run(
+pub(crate) async fn run(
     enode: Enode,
     hash: BlobHash,
     out_path: &Path,

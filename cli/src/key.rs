@@ -6,11 +6,11 @@ use peerwire::crypto::{parse_secret_key, NodeKey};
 
 /// The environment variable holding a node key in hex. Only the process's own user (and
 /// root) can read its environment, unlike its command line.
-pub const KEY_ENV: &str = "PEERWIRE_KEY";
+pub(crate) const KEY_ENV: &str = "PEERWIRE_KEY";
 
 /// The key options, for any command that runs a node (flattened into its arguments).
 #[derive(clap::Args, Debug)]
-pub struct KeyArgs {
+pub(crate) struct KeyArgs {
     /// Node key as 64 hex digits. Other users of the machine can read it in the process
     /// list: prefer --keyfile or $PEERWIRE_KEY.
     #[arg(long, conflicts_with = "keyfile")]
@@ -24,7 +24,7 @@ impl KeyArgs {
     /// The key from `--key` or `--keyfile`, else from `$PEERWIRE_KEY` if it is set and not
     /// empty, else a new random one. A key given with `--key` is used, with a warning on
     /// stderr that it is visible to other users.
-    pub fn load(&self) -> Result<NodeKey, String> {
+    pub(crate) fn load(&self) -> Result<NodeKey, String> {
         let secret = if let Some(hex) = &self.key {
             let secret = parse_secret_key(hex).map_err(|e| format!("bad --key: {e}"))?;
             eprintln!(

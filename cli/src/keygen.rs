@@ -5,7 +5,7 @@ use std::path::Path;
 
 use peerwire::crypto::NodeKey;
 
-pub fn run(out: Option<&Path>) -> Result<(), String> {
+pub(crate) fn run(out: Option<&Path>) -> Result<(), String> {
     let key = NodeKey::random();
     if let Some(path) = out {
         write_key_file(path, &hex::encode(key.secret().secret_bytes()))?;

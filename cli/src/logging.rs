@@ -7,7 +7,7 @@ use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 /// Logs what `RUST_LOG` asks for when it is set (its full syntax, e.g.
 /// `peerwire::server=debug`); otherwise at the level `-v` asks for: none, then info, debug,
 /// trace with each `-v`. With neither, nothing is logged.
-pub fn init(verbose: u8) {
+pub(crate) fn init(verbose: u8) {
     let level = match verbose {
         0 => LevelFilter::OFF,
         1 => LevelFilter::INFO,

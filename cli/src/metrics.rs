@@ -26,7 +26,7 @@ const MAX_CONNECTIONS: usize = 16;
 /// Installs the Prometheus recorder (before the server starts, so that every handle the
 /// library makes records into it), binds `addr` and serves scrapes until the process ends.
 /// Returns the bound address.
-pub async fn serve(addr: SocketAddr) -> Result<SocketAddr, String> {
+pub(crate) async fn serve(addr: SocketAddr) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;

@@ -25,7 +25,7 @@ use crate::stdin::{Line, LineReader, MAX_LINE};
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(clap::Args, Debug)]
-pub struct NodeArgs {
+pub(crate) struct NodeArgs {
     /// Address to listen on, e.g. 127.0.0.1:30303 (port 0 picks one).
     #[arg(long)]
     listen: SocketAddr,
@@ -61,7 +61,7 @@ pub struct NodeArgs {
     blobs: Option<PathBuf>,
 }
 
-pub async fn run(args: NodeArgs) -> Result<(), String> {
+pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     let out = Output { json: args.json };
     let key = args.key.load()?;
     let (foobar, mut messages) = FooBar::new();

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 /// Prints events as text lines or as one JSON object per line.
 #[derive(Clone, Copy, Debug)]
-pub struct Output {
+pub(crate) struct Output {
     pub json: bool,
 }
 
@@ -20,7 +20,7 @@ impl Output {
     /// Prints `text`, or `value` when in JSON mode. Stdout is flushed so that a reader of a
     /// pipe sees each line at once. `text` is printed as it is: remote-supplied parts must be
     /// [`escape`]d by the caller (see [`Output::event`], which does it for the whole line).
-    pub fn line(&self, text: impl FnOnce() -> String, value: impl FnOnce() -> Value) {
+    pub(crate) fn line(&self, text: impl FnOnce() -> String, value: impl FnOnce() -> Value) {
         let mut stdout = std::io::stdout().lock();
         let line = if self.json {
             value().to_string()
@@ -34,7 +34,7 @@ impl Output {
 
     /// Prints one event: `text` [`escape`]d as a whole, so it stays one line whatever peers
     /// put in it, or `fields` with `"event": event` added.
-    pub fn event(&self, event: &str, text: impl FnOnce() -> String, mut fields: Value) {
+    pub(crate) fn event(&self, event: &str, text: impl FnOnce() -> String, mut fields: Value) {
         if let Value::Object(map) = &mut fields {
             map.insert("event".into(), json!(event));
         }
@@ -47,7 +47,7 @@ impl Output {
 /// the escapes are unambiguous. Escaped are the control characters (C0, DEL, C1: ESC, CSI and
 /// NEL among them), the Unicode line and paragraph separators, and the bidirectional
 /// formatting characters (which can make a line display as something else).
-pub fn escape(text: &str) -> Cow<'_, str> {
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
     if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }

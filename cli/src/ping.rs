@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 
 use crate::output::{escape, Output};
 
-pub async fn run(enode: Enode, timeout_secs: u64, json: bool) -> Result<(), String> {
+pub(crate) async fn run(enode: Enode, timeout_secs: u64, json: bool) -> Result<(), String> {
     let limit = Duration::from_secs(timeout_secs.max(1));
     let hello = tokio::time::timeout(limit, exchange(&enode, limit))
         .await

@@ -9,11 +9,11 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 /// The longest line sent, in bytes (without the newline); longer lines are dropped. A peer
 /// keeps at most 4 KiB of a message (`peerwire_foobar::MAX_TEXT`), but other implementations
 /// may keep more, so this is well above that and well below the 16 MiB frame limit.
-pub const MAX_LINE: usize = 1 << 20;
+pub(crate) const MAX_LINE: usize = 1 << 20;
 
 /// One line of input.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Line {
+pub(crate) enum Line {
     /// Its text, without the line end; bytes that are not UTF-8 are replaced by U+FFFD.
     Text(String),
     /// A line longer than [`MAX_LINE`], dropped; it had this many bytes.
@@ -22,7 +22,7 @@ pub enum Line {
 
 /// Splits a byte stream into [`Line`]s.
 #[derive(Debug)]
-pub struct LineReader<R> {
+pub(crate) struct LineReader<R> {
     reader: R,
     /// The line so far, at most [`MAX_LINE`] bytes.
     buf: Vec<u8>,
@@ -31,8 +31,8 @@ pub struct LineReader<R> {
 }
 
 impl<R: AsyncBufRead + Unpin> LineReader<R> {
-    pub fn new(reader: R) -> Self {
-        LineReader {
+    pub(crate) fn new(reader: R) -> Self {
+        Self {
             reader,
             buf: Vec::new(),
             dropped: None,
@@ -43,7 +43,7 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     /// without a newline is returned too.
     ///
     /// Cancel-safe: a partly read line stays in the reader, and the next call goes on with it.
-    pub async fn next_line(&mut self) -> Option<Line> {
+    pub(crate) async fn next_line(&mut self) -> Option<Line> {
         loop {
             let chunk = self.reader.fill_buf().await.ok()?;
             if chunk.is_empty() {

@@ -52,7 +52,7 @@ pub enum EnodeError {
 impl Enode {
     /// An enode for `id` listening on `addr` (UDP port = TCP port).
     pub fn new(id: NodeId, addr: SocketAddr) -> Self {
-        Enode {
+        Self {
             id,
             ip: addr.ip(),
             tcp_port: addr.port(),
@@ -97,7 +97,7 @@ impl FromStr for Enode {
             Some(query) => parse_discport(query)?.unwrap_or(tcp_port),
             None => tcp_port,
         };
-        Ok(Enode {
+        Ok(Self {
             id,
             ip,
             tcp_port,

@@ -36,7 +36,7 @@ impl NodeId {
         let uncompressed = key.serialize_uncompressed();
         let mut id = [0u8; NODE_ID_LEN];
         id.copy_from_slice(&uncompressed[1..]);
-        NodeId(id)
+        Self(id)
     }
 
     /// The id belonging to a secret key.
@@ -53,7 +53,7 @@ impl NodeId {
         tagged[0] = 0x04;
         tagged[1..].copy_from_slice(&bytes);
         PublicKey::from_slice(&tagged).map_err(|_| NodeIdError::NotOnCurve)?;
-        Ok(NodeId(bytes))
+        Ok(Self(bytes))
     }
 
     /// The public key this id encodes.
@@ -115,7 +115,7 @@ pub struct NodeKey {
 impl NodeKey {
     /// The key pair of `secret`.
     pub fn new(secret: SecretKey) -> Self {
-        NodeKey {
+        Self {
             id: NodeId::from_secret_key(&secret),
             secret,
         }

@@ -32,9 +32,9 @@ pub enum RecordError {
 impl From<enr::Error> for RecordError {
     fn from(e: enr::Error) -> Self {
         match e {
-            enr::Error::ExceedsMaxSize => RecordError::TooLarge,
-            enr::Error::SequenceNumberTooHigh => RecordError::SeqExhausted,
-            _ => RecordError::Signing,
+            enr::Error::ExceedsMaxSize => Self::TooLarge,
+            enr::Error::SequenceNumberTooHigh => Self::SeqExhausted,
+            _ => Self::Signing,
         }
     }
 }
@@ -106,7 +106,7 @@ impl LocalRecord {
     /// The first record (`seq` 1) for `key` at `endpoint`.
     pub fn new(key: NodeKey, endpoint: Endpoint) -> Result<Self, RecordError> {
         let record = build(&key, 1, &endpoint)?;
-        Ok(LocalRecord {
+        Ok(Self {
             key,
             endpoint,
             record,

@@ -52,7 +52,7 @@ impl std::fmt::Debug for FairMix {
 impl FairMix {
     /// An empty mix.
     pub fn new() -> Self {
-        FairMix::default()
+        Self::default()
     }
 
     /// Adds a source.

@@ -140,7 +140,7 @@ pub(super) fn snappy_decode(data: &[u8]) -> Result<Vec<u8>, SnappyError> {
 }
 
 fn round_trip(data: &[u8]) {
-    let packed = snappy::compress(data);
+    let packed = compress(data);
     assert_eq!(decompress(&packed).as_deref(), Ok(data), "round trip");
     assert_eq!(
         decompress_max(&packed, data.len()).as_deref(),

@@ -19,7 +19,7 @@ pub struct InfoValue(Arc<dyn erased_serde::Serialize + Send + Sync>);
 
 impl InfoValue {
     fn new<T: Serialize + Send + Sync + 'static>(value: T) -> Self {
-        InfoValue(Arc::new(value))
+        Self(Arc::new(value))
     }
 }
 
@@ -113,7 +113,7 @@ impl PeerReport {
             .filter(|p| peer.sender(&p.capability).is_ok())
             .filter_map(|p| Some((p.capability.name.clone(), p.peer_info(peer)?)))
             .collect();
-        PeerReport {
+        Self {
             info: peer.info().clone(),
             enode: peer.enode(),
             protocols,

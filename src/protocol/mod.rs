@@ -90,7 +90,7 @@ impl Protocol {
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
         let run: Arc<RunFn> = Arc::new(move |peer, rw| Box::pin(run(peer, rw)));
-        Protocol {
+        Self {
             capability,
             length,
             weight: 1,

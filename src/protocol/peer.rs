@@ -53,7 +53,7 @@ pub struct Peer {
 
 impl Peer {
     pub(crate) fn new(info: Arc<PeerInfo>, control: Arc<SessionControl>) -> Self {
-        Peer {
+        Self {
             info,
             control,
             senders: Arc::default(),

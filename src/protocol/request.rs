@@ -75,7 +75,7 @@ pub struct RequestConfig {
 impl RequestConfig {
     /// The given code pairs with the default timeout and bound.
     pub fn new(pairs: &[(u64, u64)]) -> Self {
-        RequestConfig {
+        Self {
             pairs: pairs.to_vec(),
             timeout: DEFAULT_TIMEOUT,
             max_outstanding: DEFAULT_MAX_OUTSTANDING,

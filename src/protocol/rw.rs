@@ -85,7 +85,7 @@ impl MsgReadWriter {
             codec,
             control,
         } = channels;
-        MsgReadWriter {
+        Self {
             reader: MsgReader {
                 inbound,
                 control: control.clone(),

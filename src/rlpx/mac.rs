@@ -57,7 +57,7 @@ pub(crate) struct FrameMac<H = MacKeccak> {
 impl<H: MacHash> FrameMac<H> {
     pub(crate) fn new(mac_secret: &[u8; 32], hash: H) -> Self {
         let digest = hash.digest();
-        FrameMac {
+        Self {
             hash,
             cipher: Aes256::new(mac_secret.into()),
             digest,

@@ -27,7 +27,7 @@ pub struct FrameReader<R> {
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// A reader that opens `buffered` before reading from `io`.
     pub fn new(io: R, opener: Opener, buffered: BytesMut) -> Self {
-        FrameReader {
+        Self {
             io,
             opener: Box::new(opener),
             buf: buffered,

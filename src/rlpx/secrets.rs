@@ -67,7 +67,7 @@ pub(crate) struct Transcript<'a> {
 }
 
 impl Secrets {
-    pub(crate) fn derive(transcript: &Transcript<'_>, remote_id: NodeId) -> Secrets {
+    pub(crate) fn derive(transcript: &Transcript<'_>, remote_id: NodeId) -> Self {
         let t = transcript;
         let ephemeral_key = ecdh_x(t.remote_ephemeral, t.local_ephemeral);
         let (initiator_nonce, recipient_nonce) = match t.role {
@@ -87,7 +87,7 @@ impl Secrets {
         };
         let egress_mac = mac_init(&mac_secret, t.remote_nonce, sent);
         let ingress_mac = mac_init(&mac_secret, t.local_nonce, received);
-        Secrets {
+        Self {
             remote_id,
             aes_secret,
             mac_secret,

@@ -24,7 +24,7 @@ pub struct RlpxConfig {
 
 impl Default for RlpxConfig {
     fn default() -> Self {
-        RlpxConfig {
+        Self {
             handshake_timeout: Duration::from_secs(5),
             max_frame_size: MAX_FRAME_SIZE,
         }
@@ -70,7 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
         let mut parts = FramedParts::new::<(u64, &[u8])>(io, codec);
         // Frames the remote sent right behind its handshake packet.
         parts.read_buf = read_buf;
-        RlpxStream {
+        Self {
             framed: Framed::from_parts(parts),
             remote_id,
             failed: false,

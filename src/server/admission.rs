@@ -14,7 +14,7 @@ pub(crate) trait Connected {
 
 impl Connected for Peer {
     fn direction(&self) -> Direction {
-        Peer::direction(self)
+        Self::direction(self)
     }
 }
 
@@ -39,7 +39,7 @@ impl<P: Connected> Admission<P> {
         max_dialed: usize,
         trusted: impl IntoIterator<Item = NodeId>,
     ) -> Self {
-        Admission {
+        Self {
             local_id,
             max_peers,
             max_inbound,

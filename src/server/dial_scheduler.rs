@@ -57,7 +57,7 @@ pub(crate) struct DialState {
 
 impl DialState {
     pub(crate) fn new(local: NodeId, max_dialed: usize, max_concurrent: usize) -> Self {
-        DialState {
+        Self {
             local,
             max_dialed,
             max_concurrent: max_concurrent.max(1),

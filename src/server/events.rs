@@ -77,16 +77,14 @@ pub enum PeerEvent {
 /// The hook a session calls for each message when message events are on: sends
 /// [`PeerEvent::Msg`] for peer `id` on `events`.
 pub(crate) fn msg_hook(events: broadcast::Sender<PeerEvent>, id: NodeId) -> MsgHook {
-    MsgHook(std::sync::Arc::new(
-        move |cap: &Capability, code, size, direction| {
-            // No subscribers is fine.
-            let _ = events.send(PeerEvent::Msg {
-                id,
-                cap: cap.clone(),
-                code,
-                size,
-                direction,
-            });
-        },
-    ))
+    MsgHook(Arc::new(move |cap: &Capability, code, size, direction| {
+        // No subscribers is fine.
+        let _ = events.send(PeerEvent::Msg {
+            id,
+            cap: cap.clone(),
+            code,
+            size,
+            direction,
+        });
+    }))
 }

@@ -66,9 +66,9 @@ pub enum ThrottleExempt {
 impl ThrottleExempt {
     fn spares(self, ip: IpAddr) -> bool {
         match self {
-            ThrottleExempt::None => false,
-            ThrottleExempt::Loopback => ip.is_loopback(),
-            ThrottleExempt::Lan => ip.is_loopback() || is_lan(ip),
+            Self::None => false,
+            Self::Loopback => ip.is_loopback(),
+            Self::Lan => ip.is_loopback() || is_lan(ip),
         }
     }
 }
@@ -94,13 +94,13 @@ pub enum BanTarget {
 
 impl From<IpAddr> for BanTarget {
     fn from(ip: IpAddr) -> Self {
-        BanTarget::Ip(ip.to_canonical())
+        Self::Ip(ip.to_canonical())
     }
 }
 
 impl From<NodeId> for BanTarget {
     fn from(id: NodeId) -> Self {
-        BanTarget::Node(id)
+        Self::Node(id)
     }
 }
 
@@ -147,7 +147,7 @@ pub(crate) struct Gate {
 
 impl Gate {
     pub(crate) fn new(config: GateConfig) -> Self {
-        Gate {
+        Self {
             config,
             bans: HashMap::new(),
             throttled: HashMap::new(),
@@ -329,9 +329,9 @@ impl Gate {
 
 impl BanTarget {
     /// An IPv4-mapped IPv6 address (seen on dual-stack sockets) as the IPv4 address.
-    pub(crate) fn canonical(self) -> BanTarget {
+    pub(crate) fn canonical(self) -> Self {
         match self {
-            BanTarget::Ip(ip) => BanTarget::Ip(ip.to_canonical()),
+            Self::Ip(ip) => Self::Ip(ip.to_canonical()),
             other => other,
         }
     }

@@ -43,7 +43,7 @@ pub(crate) struct InboundBudget {
 impl InboundBudget {
     pub(crate) fn new(limit: usize) -> Arc<Self> {
         let limit = effective_limit(limit);
-        Arc::new(InboundBudget {
+        Arc::new(Self {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
             used: AtomicUsize::new(0),
@@ -98,7 +98,7 @@ pub(crate) struct OutboundRoom {
 impl OutboundRoom {
     fn new(permit: OwnedSemaphorePermit, queued: &Gauge) -> Self {
         queued.increment(1.0);
-        OutboundRoom {
+        Self {
             _permit: permit,
             queued: queued.clone(),
         }
@@ -114,7 +114,7 @@ impl Drop for OutboundRoom {
 impl OutboundLimit {
     pub(crate) fn new(limit: usize) -> Self {
         let limit = effective_limit(limit);
-        OutboundLimit {
+        Self {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
             queued: Gauge::noop(),

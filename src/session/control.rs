@@ -25,8 +25,8 @@ impl SessionEnd {
     /// The reason to report: ours, the peer's, or `TcpError` for a dead connection.
     pub fn reason(self) -> DisconnectReason {
         match self {
-            SessionEnd::Local(r) | SessionEnd::Remote(r) => r,
-            SessionEnd::Closed => DisconnectReason::TcpError,
+            Self::Local(r) | Self::Remote(r) => r,
+            Self::Closed => DisconnectReason::TcpError,
         }
     }
 }
@@ -76,9 +76,9 @@ impl InboundCharge {
 impl SessionControl {
     /// The control of a session whose received messages also count against `server`.
     pub(crate) fn with_budget(server: Arc<InboundBudget>) -> Self {
-        SessionControl {
+        Self {
             server_budget: Some(server),
-            ..SessionControl::default()
+            ..Self::default()
         }
     }
 

@@ -47,7 +47,7 @@ impl PerCode {
                 (counter!(messages, &labels), counter!(bytes, &labels))
             })
             .unzip();
-        PerCode {
+        Self {
             messages: messages.into_boxed_slice(),
             bytes: bytes.into_boxed_slice(),
         }
@@ -91,7 +91,7 @@ impl CapMetrics {
     /// every message, if message events are on.
     pub(crate) fn new(cap: &Capability, offset: u64, length: u64, hook: Option<MsgHook>) -> Self {
         let name = cap.to_string();
-        CapMetrics {
+        Self {
             cap: cap.clone(),
             offset,
             ingress: PerCode::new(INGRESS_MESSAGES, INGRESS_BYTES, &name, length),

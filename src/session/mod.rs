@@ -71,7 +71,7 @@ pub struct SessionTimeouts {
 
 impl Default for SessionTimeouts {
     fn default() -> Self {
-        SessionTimeouts {
+        Self {
             ping_interval: Duration::from_secs(15),
             read_idle: Duration::from_secs(30),
             write: Duration::from_secs(20),
@@ -139,7 +139,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         server_budget: Arc<InboundBudget>,
         timeouts: SessionTimeouts,
     ) -> Self {
-        Session {
+        Self {
             stream,
             codec,
             control: Arc::new(SessionControl::with_budget(server_budget)),

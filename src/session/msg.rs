@@ -28,7 +28,7 @@ pub(crate) struct Inbound {
 impl Msg {
     /// A message as a handler would receive it.
     pub fn new(code: u64, payload: Bytes) -> Self {
-        Msg {
+        Self {
             code,
             payload,
             received_at: Instant::now(),

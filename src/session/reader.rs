@@ -64,7 +64,7 @@ impl Route {
         queue: mpsc::Sender<Inbound>,
         metrics: Arc<CapMetrics>,
     ) -> Self {
-        Route {
+        Self {
             offset,
             length,
             queue,

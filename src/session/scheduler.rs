@@ -29,7 +29,7 @@ impl Drr {
     pub(crate) fn new(weights: Vec<u32>) -> Self {
         let weights: Vec<u32> = weights.into_iter().map(|w| w.max(1)).collect();
         let deficits = weights.iter().map(|w| QUANTUM * i64::from(*w)).collect();
-        Drr {
+        Self {
             weights,
             deficits,
             current: 0,

@@ -52,12 +52,12 @@ impl SetupError {
     /// The Disconnect we send for this failure, if the connection can still carry one.
     pub(crate) fn disconnect_reason(&self) -> Option<DisconnectReason> {
         match self {
-            SetupError::Hello(e) => Some(e.disconnect_reason()),
-            SetupError::UnexpectedIdentity => Some(DisconnectReason::UnexpectedIdentity),
-            SetupError::UnexpectedMessage(_) => Some(DisconnectReason::ProtocolError),
-            SetupError::NoSharedCapability => Some(DisconnectReason::UselessPeer),
-            SetupError::Timeout => Some(DisconnectReason::ProtocolError),
-            SetupError::Rlpx(_) | SetupError::Disconnected(_) | SetupError::Closed => None,
+            Self::Hello(e) => Some(e.disconnect_reason()),
+            Self::UnexpectedIdentity => Some(DisconnectReason::UnexpectedIdentity),
+            Self::UnexpectedMessage(_) => Some(DisconnectReason::ProtocolError),
+            Self::NoSharedCapability => Some(DisconnectReason::UselessPeer),
+            Self::Timeout => Some(DisconnectReason::ProtocolError),
+            Self::Rlpx(_) | Self::Disconnected(_) | Self::Closed => None,
         }
     }
 }

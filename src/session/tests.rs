@@ -42,7 +42,7 @@ fn timeouts(ping: u64, idle: u64) -> SessionTimeouts {
 /// A protocol at `offset` with `length` codes and queues of `capacity` messages.
 fn slot(offset: u64, length: u64, capacity: usize) -> Slot {
     Slot {
-        capability: crate::wire::Capability::new("test", 1),
+        capability: Capability::new("test", 1),
         offset,
         length,
         weight: 1,
@@ -135,7 +135,7 @@ impl Local {
         timeouts: SessionTimeouts,
         slots: Vec<Slot>,
         inbound_budget: usize,
-    ) -> Local {
+    ) -> Self {
         let server_budget = super::budget::InboundBudget::new(usize::MAX);
         let session = Session::new(stream, CODEC, inbound_budget, server_budget, timeouts);
         let control = session.control().clone();
@@ -162,7 +162,7 @@ impl Local {
         };
         let running = tokio::spawn(session.run(tracing::Span::none(), slots, attach));
         let handlers = handed_rx.await.expect("session attached its handlers");
-        Local {
+        Self {
             handlers,
             control,
             running,

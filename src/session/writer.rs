@@ -36,7 +36,7 @@ const KEEP_CAPACITY: usize = 2 * FLUSH_AT;
 pub(crate) struct OutQueue {
     pub(crate) queue: mpsc::Receiver<Outgoing>,
     pub(crate) weight: u32,
-    pub(crate) metrics: std::sync::Arc<CapMetrics>,
+    pub(crate) metrics: Arc<CapMetrics>,
 }
 
 struct Protocols<'a>(&'a mut [OutQueue]);

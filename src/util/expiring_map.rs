@@ -43,7 +43,7 @@ pub(crate) struct ExpiringMap<K, V> {
 impl<K: Eq + Hash + Clone, V> ExpiringMap<K, V> {
     /// An empty map holding at most `capacity` entries (at least one).
     pub(crate) fn new(capacity: usize) -> Self {
-        ExpiringMap {
+        Self {
             capacity: capacity.max(1),
             entries: HashMap::new(),
         }

@@ -23,7 +23,7 @@ pub struct Capability {
 impl Capability {
     /// A capability.
     pub fn new(name: impl Into<String>, version: u32) -> Self {
-        Capability {
+        Self {
             name: name.into(),
             version,
         }
@@ -48,7 +48,7 @@ impl rlp::Decodable for Capability {
         if !rlp.is_list() {
             return Err(rlp::DecoderError::RlpExpectedToBeList);
         }
-        Ok(Capability {
+        Ok(Self {
             name: rlp.val_at(0)?,
             version: rlp.val_at(1)?,
         })

@@ -72,26 +72,26 @@ const ALL: [DisconnectReason; 13] = [
 
 impl DisconnectReason {
     /// Every reason devp2p defines.
-    pub fn all() -> &'static [DisconnectReason] {
+    pub fn all() -> &'static [Self] {
         &ALL
     }
 
     /// The wire code.
     pub fn code(self) -> u8 {
         match self {
-            DisconnectReason::Requested => 0x00,
-            DisconnectReason::TcpError => 0x01,
-            DisconnectReason::ProtocolError => 0x02,
-            DisconnectReason::UselessPeer => 0x03,
-            DisconnectReason::TooManyPeers => 0x04,
-            DisconnectReason::AlreadyConnected => 0x05,
-            DisconnectReason::IncompatibleVersion => 0x06,
-            DisconnectReason::InvalidIdentity => 0x07,
-            DisconnectReason::Quitting => 0x08,
-            DisconnectReason::UnexpectedIdentity => 0x09,
-            DisconnectReason::ConnectedToSelf => 0x0a,
-            DisconnectReason::PingTimeout => 0x0b,
-            DisconnectReason::SubprotocolError => 0x10,
+            Self::Requested => 0x00,
+            Self::TcpError => 0x01,
+            Self::ProtocolError => 0x02,
+            Self::UselessPeer => 0x03,
+            Self::TooManyPeers => 0x04,
+            Self::AlreadyConnected => 0x05,
+            Self::IncompatibleVersion => 0x06,
+            Self::InvalidIdentity => 0x07,
+            Self::Quitting => 0x08,
+            Self::UnexpectedIdentity => 0x09,
+            Self::ConnectedToSelf => 0x0a,
+            Self::PingTimeout => 0x0b,
+            Self::SubprotocolError => 0x10,
         }
     }
 
@@ -110,7 +110,7 @@ impl DisconnectReason {
     /// Reads `[reason]`, a bare integer, or an empty payload or list (read as `Requested`).
     pub fn decode(payload: &[u8]) -> Result<Self, DisconnectDecodeError> {
         if payload.is_empty() {
-            return Ok(DisconnectReason::Requested);
+            return Ok(Self::Requested);
         }
         let item = rlp::Rlp::new(payload);
         let info = item
@@ -122,7 +122,7 @@ impl DisconnectReason {
         let value = if !item.is_list() {
             item
         } else if item.item_count() == Ok(0) {
-            return Ok(DisconnectReason::Requested);
+            return Ok(Self::Requested);
         } else {
             item.at(0).map_err(|_| DisconnectDecodeError::Malformed)?
         };
@@ -150,7 +150,7 @@ impl DisconnectReason {
     /// The reason of a received Disconnect. One we cannot read still ends the session, as a
     /// breach of protocol.
     pub fn read_message(payload: &[u8]) -> Self {
-        Self::decode_message(payload).unwrap_or(DisconnectReason::ProtocolError)
+        Self::decode_message(payload).unwrap_or(Self::ProtocolError)
     }
 
     /// Reads a Disconnect message payload, compressed or not: the plain form is tried first,
@@ -168,19 +168,19 @@ impl DisconnectReason {
 impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            DisconnectReason::Requested => "disconnect requested",
-            DisconnectReason::TcpError => "network error",
-            DisconnectReason::ProtocolError => "breach of protocol",
-            DisconnectReason::UselessPeer => "useless peer",
-            DisconnectReason::TooManyPeers => "too many peers",
-            DisconnectReason::AlreadyConnected => "already connected",
-            DisconnectReason::IncompatibleVersion => "incompatible p2p protocol version",
-            DisconnectReason::InvalidIdentity => "invalid node identity",
-            DisconnectReason::Quitting => "client quitting",
-            DisconnectReason::UnexpectedIdentity => "unexpected identity",
-            DisconnectReason::ConnectedToSelf => "connected to self",
-            DisconnectReason::PingTimeout => "ping timeout",
-            DisconnectReason::SubprotocolError => "subprotocol error",
+            Self::Requested => "disconnect requested",
+            Self::TcpError => "network error",
+            Self::ProtocolError => "breach of protocol",
+            Self::UselessPeer => "useless peer",
+            Self::TooManyPeers => "too many peers",
+            Self::AlreadyConnected => "already connected",
+            Self::IncompatibleVersion => "incompatible p2p protocol version",
+            Self::InvalidIdentity => "invalid node identity",
+            Self::Quitting => "client quitting",
+            Self::UnexpectedIdentity => "unexpected identity",
+            Self::ConnectedToSelf => "connected to self",
+            Self::PingTimeout => "ping timeout",
+            Self::SubprotocolError => "subprotocol error",
         })
     }
 }

@@ -51,15 +51,15 @@ impl HelloError {
     /// The Disconnect reason this failure calls for.
     pub fn disconnect_reason(&self) -> DisconnectReason {
         match self {
-            HelloError::InvalidIdentity => DisconnectReason::InvalidIdentity,
-            HelloError::TooLarge(_) | HelloError::Malformed(_) => DisconnectReason::ProtocolError,
+            Self::InvalidIdentity => DisconnectReason::InvalidIdentity,
+            Self::TooLarge(_) | Self::Malformed(_) => DisconnectReason::ProtocolError,
         }
     }
 }
 
 impl From<rlp::DecoderError> for HelloError {
     fn from(e: rlp::DecoderError) -> Self {
-        HelloError::Malformed(e)
+        Self::Malformed(e)
     }
 }
 
@@ -92,7 +92,7 @@ impl Hello {
         if !id.is_data() {
             return Err(HelloError::InvalidIdentity);
         }
-        Ok(Hello {
+        Ok(Self {
             protocol_version: list.val_at(0)?,
             client_id: String::from_utf8_lossy(&client_id).into_owned(),
             capabilities: capabilities(&list.at(2)?)?,

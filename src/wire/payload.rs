@@ -43,7 +43,7 @@ pub struct WirePayload {
 
 impl WirePayload {
     fn whole(body: Bytes) -> Self {
-        WirePayload {
+        Self {
             head: [0; snappy::MAX_LITERAL_HEADER],
             head_len: 0,
             body,
@@ -91,15 +91,15 @@ impl PayloadCodec {
     /// The codec both sides use after exchanging Hellos announcing these `p2p` versions.
     pub fn negotiate(ours: u64, theirs: u64) -> Self {
         if ours >= 5 && theirs >= 5 {
-            PayloadCodec::Snappy
+            Self::Snappy
         } else {
-            PayloadCodec::Plain
+            Self::Plain
         }
     }
 
     /// Whether payloads are compressed.
     pub fn is_snappy(self) -> bool {
-        self == PayloadCodec::Snappy
+        self == Self::Snappy
     }
 
     /// Encodes a payload for the wire. Fails, before and after compressing, when it would not
@@ -115,8 +115,8 @@ impl PayloadCodec {
             return Err(PayloadTooLarge(payload.len()));
         }
         let encoded = match self {
-            PayloadCodec::Plain => WirePayload::whole(payload),
-            PayloadCodec::Snappy if snappy::looks_incompressible(&payload) => {
+            Self::Plain => WirePayload::whole(payload),
+            Self::Snappy if snappy::looks_incompressible(&payload) => {
                 let (head, len) = snappy::literal_header(payload.len());
                 WirePayload {
                     head,
@@ -126,9 +126,7 @@ impl PayloadCodec {
                 }
             }
             // Sampled just above: the match search is what is left.
-            PayloadCodec::Snappy => {
-                WirePayload::whole(Bytes::from(snappy::compress_matching(&payload)))
-            }
+            Self::Snappy => WirePayload::whole(Bytes::from(snappy::compress_matching(&payload))),
         };
         if encoded.len() > MAX_PAYLOAD_SIZE {
             return Err(PayloadTooLarge(encoded.len()));
@@ -140,8 +138,8 @@ impl PayloadCodec {
     /// can be checked (and budgeted) before anything is allocated.
     pub fn decoded_len(self, payload: &[u8]) -> Result<usize, SnappyError> {
         match self {
-            PayloadCodec::Plain => Ok(payload.len()),
-            PayloadCodec::Snappy => snappy::decompressed_len(payload),
+            Self::Plain => Ok(payload.len()),
+            Self::Snappy => snappy::decompressed_len(payload),
         }
     }
 
@@ -154,8 +152,8 @@ impl PayloadCodec {
     pub fn decode(self, payload: Bytes, max: usize) -> Result<Bytes, SnappyError> {
         let too_large = |size| Err(SnappyError::TooLarge { size, max });
         let literal = match self {
-            PayloadCodec::Plain => 0,
-            PayloadCodec::Snappy => match snappy::single_literal(&payload) {
+            Self::Plain => 0,
+            Self::Snappy => match snappy::single_literal(&payload) {
                 Some(start) => start,
                 None => return snappy::decompress_max(&payload, max).map(Bytes::from),
             },
@@ -173,8 +171,8 @@ impl PayloadCodec {
     /// The Ping and Pong payload, the empty list, as it goes on the wire.
     pub fn empty_list(self) -> Bytes {
         match self {
-            PayloadCodec::Plain => Bytes::from_static(&EMPTY_LIST),
-            PayloadCodec::Snappy => Bytes::from(snappy::compress(&EMPTY_LIST)),
+            Self::Plain => Bytes::from_static(&EMPTY_LIST),
+            Self::Snappy => Bytes::from(snappy::compress(&EMPTY_LIST)),
         }
     }
 }

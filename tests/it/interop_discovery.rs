@@ -32,7 +32,7 @@ struct Dpt {
 
 impl Dpt {
     /// A DPT node on 127.0.0.1 bootstrapping from `bootnodes`, with `extra` arguments.
-    async fn spawn(bootnodes: &[Enode], extra: &[&str]) -> Dpt {
+    async fn spawn(bootnodes: &[Enode], extra: &[&str]) -> Self {
         let urls: Vec<String> = bootnodes.iter().map(Enode::to_string).collect();
         let mut args = vec!["--refresh", DPT_REFRESH_MS];
         for url in &urls {
@@ -51,7 +51,7 @@ impl Dpt {
         .parse()
         .unwrap();
         assert_eq!(enode.id, js.id());
-        Dpt { js, enode }
+        Self { js, enode }
     }
 
     /// Waits (within [`BOUND`]) until DPT has reported `peer_added` for each of `ids`;

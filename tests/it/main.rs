@@ -2,6 +2,10 @@
 //! `support`. A test that changes or measures what the whole process shares runs in a child
 //! process of this binary (`support::in_own_process`); `tests/steady_state_alloc.rs` is a
 //! binary of its own because it installs a counting global allocator.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests collect what they observe in unbounded channels; the test bounds what is sent"
+)]
 
 mod support;
 

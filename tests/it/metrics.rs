@@ -31,8 +31,8 @@ struct Recorded {
 }
 
 impl Recorded {
-    fn new(recorder: &DebuggingRecorder) -> Recorded {
-        Recorded {
+    fn new(recorder: &DebuggingRecorder) -> Self {
+        Self {
             snapshotter: recorder.snapshotter(),
             totals: HashMap::new(),
         }
@@ -65,9 +65,9 @@ impl Recorded {
 struct Delta(HashMap<Key, f64>);
 
 impl Delta {
-    fn since(recorded: &mut Recorded, before: &HashMap<Key, f64>) -> Delta {
+    fn since(recorded: &mut Recorded, before: &HashMap<Key, f64>) -> Self {
         let now = recorded.totals();
-        Delta(
+        Self(
             now.into_iter()
                 .map(|(k, v)| {
                     let d = v - before.get(&k).copied().unwrap_or(0.0);

@@ -1,5 +1,9 @@
 //! The `peerwire` binary, run for real: one test binary, one module per area; the helpers
 //! that start and read nodes are here.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests collect a child's output lines; the child's run bounds them"
+)]
 
 mod blobs;
 mod crawl;
@@ -53,12 +57,12 @@ struct Node {
 }
 
 impl Node {
-    fn start(args: &[&str]) -> Node {
-        Node::start_with(args, &[])
+    fn start(args: &[&str]) -> Self {
+        Self::start_with(args, &[])
     }
 
     /// Starts a node with `args` after `node` and `env` set (see [`ENV`]).
-    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Node {
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = command()
             .arg("node")
             .args(args)
@@ -70,7 +74,7 @@ impl Node {
             .expect("node starts");
         let stdout: ChildStdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
-        Node {
+        Self {
             child,
             lines: read_lines(stdout),
             errors: read_lines(stderr),

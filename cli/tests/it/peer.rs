@@ -11,7 +11,7 @@ use tokio::net::{TcpSocket, TcpStream};
 /// Its receive buffer, small so that a peer that does not read fills up soon.
 const RECV_BUFFER: u32 = 16 * 1024;
 
-pub struct HandPeer {
+pub(crate) struct HandPeer {
     runtime: tokio::runtime::Runtime,
     stream: RlpxStream<TcpStream>,
     codec: PayloadCodec,
@@ -21,7 +21,7 @@ pub struct HandPeer {
 impl HandPeer {
     /// Dials `enode`, handshakes, sends a Hello with `client_id` and foo/1, and reads the
     /// node's Hello.
-    pub fn connect(enode: &str, client_id: &str) -> HandPeer {
+    pub(crate) fn connect(enode: &str, client_id: &str) -> Self {
         let enode: Enode = enode.parse().expect("an enode URL");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -48,7 +48,7 @@ impl HandPeer {
             let theirs = Hello::decode(&frame.payload).unwrap();
             (stream, theirs)
         });
-        HandPeer {
+        Self {
             runtime,
             stream,
             codec: PayloadCodec::negotiate(P2P_VERSION, theirs.protocol_version),
@@ -57,7 +57,7 @@ impl HandPeer {
     }
 
     /// Sends `text` as a foo/1 message, `["text"]`.
-    pub fn say(&mut self, text: &str) {
+    pub(crate) fn say(&mut self, text: &str) {
         let payload = rlp::encode_list::<&str, _>(&[text]).freeze();
         let payload = self.codec.encode(payload).unwrap();
         // foo/1 is the only capability: its code 0 comes right after the base protocol's.

@@ -12,7 +12,7 @@ pub struct BlobHash(pub [u8; 32]);
 impl BlobHash {
     /// The hash of `data`.
     pub fn of(data: &[u8]) -> Self {
-        BlobHash(Sha256::digest(data).into())
+        Self(Sha256::digest(data).into())
     }
 }
 
@@ -39,7 +39,7 @@ impl FromStr for BlobHash {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut hash = [0u8; 32];
         hex::decode_to_slice(text, &mut hash).map_err(|_| BlobHashError)?;
-        Ok(BlobHash(hash))
+        Ok(Self(hash))
     }
 }
 
@@ -56,7 +56,7 @@ impl peerwire::rlp::Decodable for BlobHash {
         let hash = bytes
             .try_into()
             .map_err(|_| peerwire::rlp::DecoderError::Custom("a blob hash is 32 bytes"))?;
-        Ok(BlobHash(hash))
+        Ok(Self(hash))
     }
 }
 

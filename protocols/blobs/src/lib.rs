@@ -22,7 +22,6 @@
 //! # Ok(()) }
 //! ```
 
-
 mod hash;
 mod store;
 pub mod wire;
@@ -70,7 +69,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
+        Self {
             max_blob_size: 256 << 20,
             request_timeout: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(300),
@@ -148,7 +147,7 @@ impl Blobs {
 
     /// With the given limits.
     pub fn with_limits(store: Arc<dyn Store>, limits: Limits) -> Self {
-        Blobs {
+        Self {
             shared: Arc::new(Shared {
                 store,
                 limits,

@@ -112,7 +112,7 @@ impl DiskStore {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir)?;
-        Ok(DiskStore { dir })
+        Ok(Self { dir })
     }
 
     fn path(&self, hash: &BlobHash) -> PathBuf {

@@ -46,7 +46,7 @@ impl Decodable for GetBlob {
         if rlp.item_count()? != 2 {
             return Err(DecoderError::RlpIncorrectListLen);
         }
-        Ok(GetBlob {
+        Ok(Self {
             hash: rlp.val_at(0)?,
             offset: rlp.val_at(1)?,
         })
@@ -65,10 +65,10 @@ pub(crate) enum BlobReply {
 impl Encodable for BlobReply {
     fn rlp_append(&self, s: &mut RlpStream) {
         match self {
-            BlobReply::Chunk { size, data } => {
+            Self::Chunk { size, data } => {
                 s.begin_list(2).append(size).append(&&data[..]);
             }
-            BlobReply::Missing => {
+            Self::Missing => {
                 s.begin_list(0);
             }
         }
@@ -78,8 +78,8 @@ impl Encodable for BlobReply {
 impl Decodable for BlobReply {
     fn decode(rlp: &Rlp<'_>) -> Result<Self, DecoderError> {
         match rlp.item_count()? {
-            0 => Ok(BlobReply::Missing),
-            2 => Ok(BlobReply::Chunk {
+            0 => Ok(Self::Missing),
+            2 => Ok(Self::Chunk {
                 size: rlp.val_at(0)?,
                 data: Bytes::copy_from_slice(rlp.at(1)?.data()?),
             }),

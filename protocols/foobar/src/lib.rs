@@ -17,7 +17,6 @@
 //! form. Built on peerwire's
 //! public API only.
 
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -119,9 +118,9 @@ impl FooBar {
     /// The protocol state and the stream of its events. The handlers wait when the
     /// application falls more than 1024 events behind, so nothing is dropped; each event's
     /// text is at most [`MAX_TEXT`] bytes, so the queue stays within a few MiB.
-    pub fn new() -> (FooBar, mpsc::Receiver<FooBarEvent>) {
+    pub fn new() -> (Self, mpsc::Receiver<FooBarEvent>) {
         let (events, rx) = mpsc::channel(EVENT_CAPACITY);
-        let foobar = FooBar {
+        let foobar = Self {
             shared: Arc::default(),
             events,
         };

@@ -288,7 +288,7 @@ async fn two_servers_play_foo_bar_and_broadcast() {
     assert!(matches!(
         fb.send(&NodeKey::generate(&mut rand::rngs::OsRng).id(), "x")
             .await,
-        Err(peerwire_foobar::FooBarError::UnknownPeer(_))
+        Err(FooBarError::UnknownPeer(_))
     ));
     b.stop().await;
     a.stop().await;

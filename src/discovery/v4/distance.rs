@@ -14,16 +14,16 @@ pub struct NodeHash(pub [u8; 32]);
 impl NodeHash {
     /// The hash of a node id.
     pub fn of_id(id: &NodeId) -> Self {
-        NodeHash(keccak256(&[id.as_bytes()]))
+        Self(keccak256(&[id.as_bytes()]))
     }
 
     /// The hash of a FindNode target.
     pub fn of_target(target: &Target) -> Self {
-        NodeHash(keccak256(&[target]))
+        Self(keccak256(&[target]))
     }
 
     /// `log2(distance) + 1`: 0 for the same point, 256 when the top bit differs.
-    pub fn log_distance(&self, other: &NodeHash) -> u32 {
+    pub fn log_distance(&self, other: &Self) -> u32 {
         for (i, (a, b)) in self.0.iter().zip(other.0.iter()).enumerate() {
             let x = a ^ b;
             if x != 0 {
@@ -35,7 +35,7 @@ impl NodeHash {
     }
 
     /// Whether `a` is closer to `self` than `b` (XOR distances compared as numbers).
-    pub fn cmp_distance(&self, a: &NodeHash, b: &NodeHash) -> Ordering {
+    pub fn cmp_distance(&self, a: &Self, b: &Self) -> Ordering {
         for i in 0..32 {
             let (da, db) = (a.0[i] ^ self.0[i], b.0[i] ^ self.0[i]);
             if da != db {

@@ -57,7 +57,7 @@ pub enum PacketError {
 
 impl From<DecoderError> for PacketError {
     fn from(e: DecoderError) -> Self {
-        PacketError::BadRlp(e)
+        Self::BadRlp(e)
     }
 }
 

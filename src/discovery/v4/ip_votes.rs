@@ -26,7 +26,7 @@ impl IpVotes {
     /// Statements count for `window`; a prediction needs `min_statements` of them
     /// (go-ethereum: 5 minutes and 10).
     pub(crate) fn new(window: Duration, min_statements: usize) -> Self {
-        IpVotes {
+        Self {
             window,
             min_statements: min_statements.max(1),
             statements: ExpiringMap::new(MAX_STATEMENTS),

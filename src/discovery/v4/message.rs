@@ -43,7 +43,7 @@ pub struct NodeRecord {
 impl NodeRecord {
     /// The table/lookup form of an enode.
     pub fn from_enode(enode: &Enode) -> Self {
-        NodeRecord {
+        Self {
             endpoint: Endpoint {
                 ip: enode.ip,
                 udp_port: enode.udp_port,
@@ -151,24 +151,24 @@ impl Message {
     /// The `packet-type` byte.
     pub fn packet_type(&self) -> u8 {
         match self {
-            Message::Ping(_) => 0x01,
-            Message::Pong(_) => 0x02,
-            Message::FindNode(_) => 0x03,
-            Message::Neighbors(_) => 0x04,
-            Message::EnrRequest(_) => 0x05,
-            Message::EnrResponse(_) => 0x06,
+            Self::Ping(_) => 0x01,
+            Self::Pong(_) => 0x02,
+            Self::FindNode(_) => 0x03,
+            Self::Neighbors(_) => 0x04,
+            Self::EnrRequest(_) => 0x05,
+            Self::EnrResponse(_) => 0x06,
         }
     }
 
     /// The expiration time stamp, if the message has one (ENRResponse has none).
     pub fn expiration(&self) -> Option<u64> {
         match self {
-            Message::Ping(m) => Some(m.expiration),
-            Message::Pong(m) => Some(m.expiration),
-            Message::FindNode(m) => Some(m.expiration),
-            Message::Neighbors(m) => Some(m.expiration),
-            Message::EnrRequest(m) => Some(m.expiration),
-            Message::EnrResponse(_) => None,
+            Self::Ping(m) => Some(m.expiration),
+            Self::Pong(m) => Some(m.expiration),
+            Self::FindNode(m) => Some(m.expiration),
+            Self::Neighbors(m) => Some(m.expiration),
+            Self::EnrRequest(m) => Some(m.expiration),
+            Self::EnrResponse(_) => None,
         }
     }
 
@@ -176,7 +176,7 @@ impl Message {
     pub(crate) fn encode_data(&self) -> Vec<u8> {
         let mut s = RlpStream::new();
         match self {
-            Message::Ping(m) => {
+            Self::Ping(m) => {
                 s.begin_list(4 + usize::from(m.enr_seq.is_some()));
                 s.append(&m.version);
                 append_endpoint(&mut s, &m.from);
@@ -186,7 +186,7 @@ impl Message {
                     s.append(&seq);
                 }
             }
-            Message::Pong(m) => {
+            Self::Pong(m) => {
                 s.begin_list(3 + usize::from(m.enr_seq.is_some()));
                 append_endpoint(&mut s, &m.to);
                 s.append(&m.ping_hash.as_slice());
@@ -195,12 +195,12 @@ impl Message {
                     s.append(&seq);
                 }
             }
-            Message::FindNode(m) => {
+            Self::FindNode(m) => {
                 s.begin_list(2);
                 s.append(&m.target.as_slice());
                 s.append(&m.expiration);
             }
-            Message::Neighbors(m) => {
+            Self::Neighbors(m) => {
                 s.begin_list(2);
                 s.begin_list(m.nodes.len());
                 for node in &m.nodes {
@@ -212,11 +212,11 @@ impl Message {
                 }
                 s.append(&m.expiration);
             }
-            Message::EnrRequest(m) => {
+            Self::EnrRequest(m) => {
                 s.begin_list(1);
                 s.append(&m.expiration);
             }
-            Message::EnrResponse(m) => {
+            Self::EnrResponse(m) => {
                 s.begin_list(2);
                 s.append(&m.request_hash.as_slice());
                 s.append_raw(&alloy_rlp::encode(&m.record), 1);
@@ -232,14 +232,14 @@ impl Message {
             return Err(DecoderError::RlpExpectedToBeList.into());
         }
         Ok(match packet_type {
-            0x01 => Message::Ping(Ping {
+            0x01 => Self::Ping(Ping {
                 version: list.val_at(0)?,
                 from: endpoint(&list.at(1)?)?,
                 to: endpoint(&list.at(2)?)?,
                 expiration: list.val_at(3)?,
                 enr_seq: optional_u64(&list, 4),
             }),
-            0x02 => Message::Pong(Pong {
+            0x02 => Self::Pong(Pong {
                 to: endpoint(&list.at(0)?)?,
                 ping_hash: bytes32(&list.at(1)?)?,
                 expiration: list.val_at(2)?,
@@ -251,7 +251,7 @@ impl Message {
                     .data()?
                     .try_into()
                     .map_err(|_| DecoderError::RlpInvalidLength)?;
-                Message::FindNode(FindNode {
+                Self::FindNode(FindNode {
                     target,
                     expiration: list.val_at(1)?,
                 })
@@ -266,12 +266,12 @@ impl Message {
                     .iter()
                     .map(|n| node_record(&n))
                     .collect::<Result<_, _>>()?;
-                Message::Neighbors(Neighbors {
+                Self::Neighbors(Neighbors {
                     nodes,
                     expiration: list.val_at(1)?,
                 })
             }
-            0x05 => Message::EnrRequest(EnrRequest {
+            0x05 => Self::EnrRequest(EnrRequest {
                 expiration: list.val_at(0)?,
             }),
             0x06 => {
@@ -279,7 +279,7 @@ impl Message {
                 let mut raw = list.at(1)?.as_raw();
                 let record = <Record as alloy_rlp::Decodable>::decode(&mut raw)
                     .map_err(|_| PacketError::BadEnr)?;
-                Message::EnrResponse(EnrResponse {
+                Self::EnrResponse(EnrResponse {
                     request_hash,
                     record,
                 })

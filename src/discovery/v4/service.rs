@@ -47,7 +47,7 @@ pub struct ServiceConfig {
 impl ServiceConfig {
     /// Defaults for `key` on `bind`, advertising TCP port `tcp_port`.
     pub fn new(key: NodeKey, bind: SocketAddr, tcp_port: u16) -> Self {
-        ServiceConfig {
+        Self {
             key,
             bind,
             tcp_port,
@@ -192,7 +192,7 @@ impl Discv4Handle {
         });
         tokio::spawn(run(inner.clone(), socket, driver, rx));
         tracing::info!(addr = %local_addr, "discovery started");
-        Ok(Discv4Handle {
+        Ok(Self {
             inner,
             _guard: Arc::new(StopOnDrop(cancel)),
         })

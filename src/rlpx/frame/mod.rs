@@ -93,7 +93,7 @@ impl FrameCodec {
             ingress_mac,
             ..
         } = secrets;
-        FrameCodec {
+        Self {
             sealer: Sealer::new(&aes_secret, &mac_secret, egress_mac),
             opener: Opener::new(&aes_secret, &mac_secret, ingress_mac),
         }

@@ -27,7 +27,7 @@ pub struct Opener {
 impl Opener {
     pub(crate) fn new(aes_secret: &[u8; 32], mac_secret: &[u8; 32], mac: MacKeccak) -> Self {
         let (cipher, mac) = super::direction(aes_secret, mac_secret, mac);
-        Opener {
+        Self {
             inner: Ingress::new(cipher, mac),
         }
     }
@@ -61,7 +61,7 @@ pub(crate) struct Ingress<H> {
 
 impl<H: MacHash> Ingress<H> {
     pub(crate) fn new(cipher: Aes256Ctr, mac: FrameMac<H>) -> Self {
-        Ingress {
+        Self {
             cipher,
             mac,
             state: ReadState::Header,

@@ -24,7 +24,7 @@ pub struct Sealer {
 impl Sealer {
     pub(crate) fn new(aes_secret: &[u8; 32], mac_secret: &[u8; 32], mac: MacKeccak) -> Self {
         let (cipher, mac) = super::direction(aes_secret, mac_secret, mac);
-        Sealer { cipher, mac }
+        Self { cipher, mac }
     }
 
     /// Appends the frame for `(code, payload)` to `out`.
@@ -76,7 +76,7 @@ impl Sealer {
     /// keystream. Fuzzing uses it to restart from one fixed state.
     #[cfg(any(test, feature = "test-utils"))]
     pub(crate) fn duplicate(&self) -> Self {
-        Sealer {
+        Self {
             cipher: self.cipher.clone(),
             mac: self.mac.clone(),
         }

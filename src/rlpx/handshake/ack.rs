@@ -51,7 +51,7 @@ impl Ack {
 
     pub(crate) fn decode_eip8(plaintext: &[u8]) -> Result<Self, HandshakeError> {
         let list = body_list(plaintext)?;
-        Ok(Ack {
+        Ok(Self {
             ephemeral: parse_key(&fixed(&list, 0)?)?,
             nonce: fixed(&list, 1)?,
             version: list.val_at(2)?,
@@ -59,7 +59,7 @@ impl Ack {
     }
 
     pub(crate) fn decode_legacy(plaintext: &[u8]) -> Result<Self, HandshakeError> {
-        Ok(Ack {
+        Ok(Self {
             ephemeral: parse_key(&split_legacy(plaintext, 0)?)?,
             nonce: split_legacy(plaintext, 64)?,
             version: VERSION,

@@ -51,7 +51,7 @@ impl Auth {
         let mut signature = [0u8; 65];
         signature[..64].copy_from_slice(&compact);
         signature[64] = i32::from(recovery_id) as u8;
-        Auth {
+        Self {
             signature,
             initiator_id: key.id(),
             nonce,
@@ -71,7 +71,7 @@ impl Auth {
 
     pub(crate) fn decode_eip8(plaintext: &[u8]) -> Result<Self, HandshakeError> {
         let list = body_list(plaintext)?;
-        Ok(Auth {
+        Ok(Self {
             signature: fixed(&list, 0)?,
             initiator_id: NodeId::from_slice(&fixed::<64>(&list, 1)?)?,
             nonce: fixed(&list, 2)?,
@@ -82,7 +82,7 @@ impl Auth {
     pub(crate) fn decode_legacy(plaintext: &[u8]) -> Result<Self, HandshakeError> {
         // The keccak256 of the ephemeral key at 65..97 is redundant with the signature and, as
         // in other implementations, not checked.
-        Ok(Auth {
+        Ok(Self {
             signature: split_legacy(plaintext, 0)?,
             initiator_id: NodeId::from_slice(&split_legacy::<64>(plaintext, 97)?)?,
             nonce: split_legacy(plaintext, 161)?,

@@ -25,7 +25,6 @@ use secp256k1::SecretKey;
 use self::ack::Ack;
 use self::auth::{Auth, VERSION};
 pub use self::packet::MAX_PACKET_SIZE;
-#[cfg(any(test, feature = "test-utils"))]
 pub(crate) use self::packet::{seal_eip8, seal_legacy};
 use self::packet::{Format, PacketReader};
 pub(crate) use self::packet::{LEGACY_ACK_LEN, LEGACY_AUTH_LEN};
@@ -62,7 +61,7 @@ pub enum HandshakeError {
 
 impl From<rlp::DecoderError> for HandshakeError {
     fn from(e: rlp::DecoderError) -> Self {
-        HandshakeError::Malformed(e)
+        Self::Malformed(e)
     }
 }
 
@@ -111,7 +110,7 @@ impl Initiator {
         let nonce = random_nonce(rng);
         let remote = remote_id.public_key();
         let auth = Auth::new(key, &remote, &ephemeral, nonce);
-        let auth = packet::seal_eip8(rng, &remote, &auth.encode_eip8());
+        let auth = seal_eip8(rng, &remote, &auth.encode_eip8());
         Self::from_parts(*key.secret(), remote_id, ephemeral, nonce, auth)
     }
 
@@ -123,7 +122,7 @@ impl Initiator {
         nonce: [u8; 32],
         auth: Vec<u8>,
     ) -> Self {
-        Initiator {
+        Self {
             key,
             remote_id,
             ephemeral,
@@ -196,7 +195,7 @@ impl std::fmt::Debug for Recipient {
 impl Recipient {
     /// Prepares to receive an auth, drawing the ephemeral key and nonce from `rng`.
     pub fn new<R: RngCore + CryptoRng>(rng: &mut R, key: &NodeKey) -> Self {
-        Recipient {
+        Self {
             key: *key.secret(),
             ephemeral: SecretKey::new(rng),
             nonce: random_nonce(rng),
@@ -226,8 +225,8 @@ impl Recipient {
         };
         // EIP-8: a recipient answers a legacy auth with a legacy ack.
         let ack = match opened.format {
-            Format::Eip8 => packet::seal_eip8(rng, &remote, &ack.encode_eip8()),
-            Format::Legacy => packet::seal_legacy(rng, &remote, &ack.encode_legacy()),
+            Format::Eip8 => seal_eip8(rng, &remote, &ack.encode_eip8()),
+            Format::Legacy => seal_legacy(rng, &remote, &ack.encode_legacy()),
         };
         let transcript = Transcript {
             role: Role::Recipient,

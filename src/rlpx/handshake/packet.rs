@@ -49,7 +49,7 @@ pub(crate) struct PacketReader {
 
 impl PacketReader {
     pub(crate) fn new(legacy_len: usize) -> Self {
-        PacketReader {
+        Self {
             legacy_len,
             legacy_tried: false,
         }

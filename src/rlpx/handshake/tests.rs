@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use secp256k1::SECP256K1;
 use sha3::Digest;
 
-use super::packet::{self, PacketReader, LEGACY_ACK_LEN};
+use super::packet::{PacketReader, LEGACY_ACK_LEN};
 use super::*;
 use crate::crypto::ecies::{self, EciesError};
 
@@ -160,7 +160,7 @@ fn off_curve_ecies_point_is_rejected() {
 
 /// Encrypts an arbitrary EIP-8 body to `to`, as a hostile peer could.
 fn eip8_packet(rng: &mut StdRng, to: &NodeKey, body: &[u8]) -> BytesMut {
-    BytesMut::from(&packet::seal_eip8(rng, &to.id().public_key(), body)[..])
+    BytesMut::from(&seal_eip8(rng, &to.id().public_key(), body)[..])
 }
 
 #[test]
@@ -254,7 +254,7 @@ fn eip8_packet_whose_size_prefix_starts_with_0x04_is_read_as_eip8() {
         .append(&auth.nonce.as_slice())
         .append(&4u64)
         .append(&vec![0xee_u8; 800]);
-    let packet = packet::seal_eip8(&mut p.rng, &p.key_b.id().public_key(), &s.out());
+    let packet = seal_eip8(&mut p.rng, &p.key_b.id().public_key(), &s.out());
     assert_eq!(packet[0], 0x04, "size prefix 0x04xx");
     assert_eq!(packet[2], 0x04, "ECIES point tag");
     let mut recipient = Recipient::new(&mut p.rng, &p.key_b);

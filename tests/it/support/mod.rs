@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests.
 
-pub mod node;
-pub mod peer;
+pub(crate) mod node;
+pub(crate) mod peer;
 
-pub use peer::Hand;
+pub(crate) use peer::Hand;
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
 /// A config on 127.0.0.1 with an OS-chosen port and short timeouts.
-pub fn config(protocols: Vec<Protocol>) -> ServerConfig {
+pub(crate) fn config(protocols: Vec<Protocol>) -> ServerConfig {
     let mut c = ServerConfig::new(NodeKey::generate(&mut rand::rngs::OsRng));
     c.listen_addr = Some("127.0.0.1:0".parse().unwrap());
     c.protocols = protocols;
@@ -33,20 +33,20 @@ pub fn config(protocols: Vec<Protocol>) -> ServerConfig {
 }
 
 /// `RUST_LOG=peerwire=debug cargo test ...` shows the library's logs.
-pub fn init_logs() {
+pub(crate) fn init_logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
 }
 
-pub async fn start(config: ServerConfig) -> ServerHandle {
+pub(crate) async fn start(config: ServerConfig) -> ServerHandle {
     init_logs();
     Server::start(config).await.expect("server starts")
 }
 
 /// The next event matching `pick`, within 5 s.
-pub async fn next_event<T>(
+pub(crate) async fn next_event<T>(
     events: &mut broadcast::Receiver<PeerEvent>,
     mut pick: impl FnMut(&PeerEvent) -> Option<T>,
 ) -> T {
@@ -69,7 +69,7 @@ pub async fn next_event<T>(
 }
 
 /// Waits until `cond` holds, polling, within 5 s.
-pub async fn eventually(mut cond: impl FnMut() -> bool) {
+pub(crate) async fn eventually(mut cond: impl FnMut() -> bool) {
     let wait = async {
         while !cond() {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -81,7 +81,7 @@ pub async fn eventually(mut cond: impl FnMut() -> bool) {
 }
 
 /// A protocol `name/version` whose handler does nothing until the session ends.
-pub fn idle(name: &str) -> Protocol {
+pub(crate) fn idle(name: &str) -> Protocol {
     Protocol::new(Capability::new(name, 1), 1, |peer, _rw| async move {
         peer.closed().await;
         Ok(())
@@ -89,13 +89,13 @@ pub fn idle(name: &str) -> Protocol {
 }
 
 /// What a [`probe`] hands to the test: the peer and the handler's channel.
-pub type Handed = tokio::sync::mpsc::UnboundedSender<(
+pub(crate) type Handed = tokio::sync::mpsc::UnboundedSender<(
     peerwire::protocol::Peer,
     peerwire::protocol::MsgReadWriter,
 )>;
 
 /// A protocol whose handler hands its peer and channel to the test, then waits for the end.
-pub fn probe(name: &str, version: u32, length: u64, tx: Handed) -> Protocol {
+pub(crate) fn probe(name: &str, version: u32, length: u64, tx: Handed) -> Protocol {
     Protocol::new(Capability::new(name, version), length, move |peer, rw| {
         let tx = tx.clone();
         async move {
@@ -108,12 +108,12 @@ pub fn probe(name: &str, version: u32, length: u64, tx: Handed) -> Protocol {
 }
 
 /// A fresh node key.
-pub fn key() -> peerwire::crypto::NodeKey {
-    peerwire::crypto::NodeKey::generate(&mut rand::rngs::OsRng)
+pub(crate) fn key() -> NodeKey {
+    NodeKey::generate(&mut rand::rngs::OsRng)
 }
 
 /// A protocol `name/version` whose handler echoes every string back, uppercased, on code 0.
-pub fn echo(name: &str, version: u32) -> Protocol {
+pub(crate) fn echo(name: &str, version: u32) -> Protocol {
     Protocol::new(
         Capability::new(name, version),
         2,
@@ -130,7 +130,7 @@ pub fn echo(name: &str, version: u32) -> Protocol {
 }
 
 /// An RLPx session with `server`, handshake done, nothing else sent.
-pub async fn rlpx_to(server: &ServerHandle, key: &NodeKey) -> RlpxStream<TcpStream> {
+pub(crate) async fn rlpx_to(server: &ServerHandle, key: &NodeKey) -> RlpxStream<TcpStream> {
     let enode = server.local_enode();
     let io = TcpStream::connect(enode.tcp_addr()).await.unwrap();
     RlpxStream::connect(io, key, enode.id, &RlpxConfig::default())
@@ -143,7 +143,7 @@ pub async fn rlpx_to(server: &ServerHandle, key: &NodeKey) -> RlpxStream<TcpStre
 /// subscriber) or measures it (resident memory). Call it as
 /// `in_own_process(module_path!(), "test_fn_name", || ...)`: in the child, `body` runs; here,
 /// the child's outcome is the test's.
-pub fn in_own_process(module: &str, name: &str, body: impl FnOnce()) {
+pub(crate) fn in_own_process(module: &str, name: &str, body: impl FnOnce()) {
     const CHILD: &str = "PEERWIRE_TEST_IN_OWN_PROCESS";
     // libtest names tests by their path below the crate root.
     let test = match module.split_once("::") {

@@ -15,18 +15,18 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
 /// Generous: a 15 MiB message through ethereumjs takes seconds on a loaded machine.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
-pub fn interop_dir() -> PathBuf {
+pub(crate) fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
 /// What to install to run these tests.
-pub const NEEDS: &str = "Node.js 20+ and npm on PATH (e.g. `apt-get install nodejs npm`)";
+pub(crate) const NEEDS: &str = "Node.js 20+ and npm on PATH (e.g. `apt-get install nodejs npm`)";
 
 /// What an interop test does about Node.js.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeVerdict {
+pub(crate) enum NodeVerdict {
     Run,
     /// Not on CI: a machine without Node.js still runs the rest of the suite.
     Skip,
@@ -34,7 +34,7 @@ pub enum NodeVerdict {
     Fail,
 }
 
-pub fn node_verdict(node_and_npm_found: bool, on_ci: bool) -> NodeVerdict {
+pub(crate) fn node_verdict(node_and_npm_found: bool, on_ci: bool) -> NodeVerdict {
     match (node_and_npm_found, on_ci) {
         (true, _) => NodeVerdict::Run,
         (false, false) => NodeVerdict::Skip,
@@ -43,12 +43,12 @@ pub fn node_verdict(node_and_npm_found: bool, on_ci: bool) -> NodeVerdict {
 }
 
 /// `CI` is set to anything but empty, `0` or `false` (CI services set `CI=true`).
-pub fn on_ci() -> bool {
+pub(crate) fn on_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
 }
 
 /// The first of `node` and `npm` that does not run from PATH, checked once per process.
-pub fn missing_node_tool() -> Option<&'static str> {
+pub(crate) fn missing_node_tool() -> Option<&'static str> {
     static MISSING: OnceLock<Option<&'static str>> = OnceLock::new();
     *MISSING.get_or_init(|| {
         ["node", "npm"].into_iter().find(|tool| {
@@ -62,7 +62,7 @@ pub fn missing_node_tool() -> Option<&'static str> {
 
 /// Call first in every interop test: `true` means return now (skipped). Without Node.js it
 /// prints one line saying what to install, or fails the test when `CI` is set.
-pub fn skip_without_node() -> bool {
+pub(crate) fn skip_without_node() -> bool {
     use std::io::Write as _;
 
     let missing = missing_node_tool();
@@ -87,7 +87,7 @@ pub fn skip_without_node() -> bool {
 }
 
 /// Runs `npm ci` once if the packages are missing (after [`skip_without_node`]).
-pub fn ensure_node_packages() {
+pub(crate) fn ensure_node_packages() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let ready = READY.get_or_init(|| {
         let dir = interop_dir();
@@ -117,7 +117,7 @@ pub fn ensure_node_packages() {
 }
 
 /// A running ethereumjs node; killed when dropped, also when a test fails.
-pub struct JsPeer {
+pub(crate) struct JsPeer {
     pub child: Child,
     pub stdin: ChildStdin,
     pub events: mpsc::UnboundedReceiver<Value>,
@@ -126,12 +126,12 @@ pub struct JsPeer {
 
 impl JsPeer {
     /// `peer.mjs` (an RLPx node) with `args`.
-    pub async fn spawn(args: &[&str]) -> JsPeer {
-        JsPeer::spawn_script("peer.mjs", args).await
+    pub(crate) async fn spawn(args: &[&str]) -> Self {
+        Self::spawn_script("peer.mjs", args).await
     }
 
     /// `tests/interop/<script>` with a fresh `--key` and `args`.
-    pub async fn spawn_script(script: &str, args: &[&str]) -> JsPeer {
+    pub(crate) async fn spawn_script(script: &str, args: &[&str]) -> Self {
         ensure_node_packages();
         let key = NodeKey::generate(&mut rand::rngs::OsRng);
         let mut child = Command::new("node")
@@ -158,7 +158,7 @@ impl JsPeer {
                 }
             }
         });
-        JsPeer {
+        Self {
             child,
             stdin,
             events,
@@ -167,8 +167,8 @@ impl JsPeer {
     }
 
     /// A listening ethereumjs node and its enode URL.
-    pub async fn listen(caps: &str) -> (JsPeer, Enode) {
-        let mut js = JsPeer::spawn(&["--listen", "--caps", caps]).await;
+    pub(crate) async fn listen(caps: &str) -> (Self, Enode) {
+        let mut js = Self::spawn(&["--listen", "--caps", caps]).await;
         let listening = js.event("listening").await;
         let port = listening["port"].as_u64().unwrap();
         let enode: Enode = format!(
@@ -182,23 +182,23 @@ impl JsPeer {
     }
 
     /// An ethereumjs node dialing `server`.
-    pub async fn dial(server: &ServerHandle, caps: &str) -> JsPeer {
+    pub(crate) async fn dial(server: &ServerHandle, caps: &str) -> Self {
         let enode = server.local_enode().to_string();
-        JsPeer::spawn(&["--dial", &enode, "--caps", caps]).await
+        Self::spawn(&["--dial", &enode, "--caps", caps]).await
     }
 
-    pub fn id(&self) -> NodeId {
+    pub(crate) fn id(&self) -> NodeId {
         self.key.id()
     }
 
-    pub async fn cmd(&mut self, command: Value) {
+    pub(crate) async fn cmd(&mut self, command: Value) {
         let line = format!("{command}\n");
         self.stdin.write_all(line.as_bytes()).await.unwrap();
         self.stdin.flush().await.unwrap();
     }
 
     /// The next event named `name` (others are skipped, errors fail the test).
-    pub async fn event(&mut self, name: &str) -> Value {
+    pub(crate) async fn event(&mut self, name: &str) -> Value {
         let wait = async {
             loop {
                 let event = self.events.recv().await.expect("driver exited");
@@ -215,7 +215,7 @@ impl JsPeer {
     }
 
     /// The next message event of capability `cap`.
-    pub async fn message(&mut self, cap: &str) -> Value {
+    pub(crate) async fn message(&mut self, cap: &str) -> Value {
         loop {
             let event = self.event("message").await;
             if event["cap"] == cap {
@@ -224,7 +224,7 @@ impl JsPeer {
         }
     }
 
-    pub async fn exit(mut self) {
+    pub(crate) async fn exit(mut self) {
         self.cmd(json!({"cmd": "exit"})).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// An established RLPx session whose frames the test seals and opens itself.
-pub struct Hand {
+pub(crate) struct Hand {
     pub key: NodeKey,
     pub io: TcpStream,
     pub codec: FrameCodec,
@@ -25,7 +25,7 @@ pub struct Hand {
 
 /// What the remote did next, seen from a [`Hand`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     Frame(Frame),
     /// EOF or reset.
     Closed,
@@ -35,7 +35,7 @@ pub enum Next {
 
 /// How the remote ended the connection.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Disconnect(DisconnectReason),
     /// Closed without a Disconnect.
     Closed,
@@ -45,21 +45,25 @@ pub enum Outcome {
 
 impl Hand {
     /// RLPx handshake with `server` as initiator; nothing else sent or read.
-    pub async fn dial(server: &ServerHandle, key: NodeKey) -> Hand {
+    pub(crate) async fn dial(server: &ServerHandle, key: NodeKey) -> Self {
         let stream = super::rlpx_to(server, &key).await;
-        Hand::from_rlpx(key, stream)
+        Self::from_rlpx(key, stream)
     }
 
     /// RLPx with `server`, then Hellos exchanged, ours (version 5: snappy on) advertising
     /// `caps`.
-    pub async fn connect(server: &ServerHandle, key: NodeKey, caps: Vec<Capability>) -> Hand {
-        let mut hand = Hand::dial(server, key).await;
+    pub(crate) async fn connect(
+        server: &ServerHandle,
+        key: NodeKey,
+        caps: Vec<Capability>,
+    ) -> Self {
+        let mut hand = Self::dial(server, key).await;
         hand.hello(caps).await;
         hand
     }
 
     /// Sends our Hello (version 5) advertising `caps` and reads the server's.
-    pub async fn hello(&mut self, caps: Vec<Capability>) -> Hello {
+    pub(crate) async fn hello(&mut self, caps: Vec<Capability>) -> Hello {
         let mut out = BytesMut::new();
         self.seal_hello(caps, &mut out);
         self.write(&out).await;
@@ -67,9 +71,9 @@ impl Hand {
     }
 
     /// Takes over an RLPx session made with `key` (from another source address, say).
-    pub fn from_rlpx(key: NodeKey, stream: RlpxStream<TcpStream>) -> Hand {
+    pub(crate) fn from_rlpx(key: NodeKey, stream: RlpxStream<TcpStream>) -> Self {
         let parts = stream.into_framed().into_parts();
-        Hand {
+        Self {
             key,
             io: parts.io,
             codec: parts.codec,
@@ -78,7 +82,7 @@ impl Hand {
     }
 
     /// A listener the server can dial: `(listener, enode to give to add_peer)`.
-    pub async fn listener(key: &NodeKey) -> (TcpListener, Enode) {
+    pub(crate) async fn listener(key: &NodeKey) -> (TcpListener, Enode) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let enode = Enode::new(key.id(), listener.local_addr().unwrap());
         (listener, enode)
@@ -86,7 +90,7 @@ impl Hand {
 
     /// Accepts one connection and runs the recipient handshake by hand. Returns the ack to
     /// send (not sent yet: the test writes it, with whatever follows, in one call).
-    pub async fn accept(listener: &TcpListener, key: NodeKey) -> (Hand, Vec<u8>) {
+    pub(crate) async fn accept(listener: &TcpListener, key: NodeKey) -> (Self, Vec<u8>) {
         let (mut io, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
             .await
             .expect("dialed within 5 s")
@@ -101,7 +105,7 @@ impl Hand {
             let n = io.read_buf(&mut buf).await.unwrap();
             assert_ne!(n, 0, "closed during the handshake");
         };
-        let hand = Hand {
+        let hand = Self {
             key,
             io,
             codec: FrameCodec::new(secrets),
@@ -111,40 +115,40 @@ impl Hand {
     }
 
     /// Appends a frame of `(code, payload)` to `out`, payload as given.
-    pub fn seal(&mut self, code: u64, payload: &[u8], out: &mut BytesMut) {
+    pub(crate) fn seal(&mut self, code: u64, payload: &[u8], out: &mut BytesMut) {
         self.codec.sealer().seal(code, payload, out).unwrap();
     }
 
     /// Appends a frame of `(code, snappy(plain))` to `out`.
-    pub fn seal_snappy(&mut self, code: u64, plain: &[u8], out: &mut BytesMut) {
+    pub(crate) fn seal_snappy(&mut self, code: u64, plain: &[u8], out: &mut BytesMut) {
         self.seal(code, &snappy::compress(plain), out);
     }
 
     /// Appends our Hello (version 5) advertising `caps`.
-    pub fn seal_hello(&mut self, caps: Vec<Capability>, out: &mut BytesMut) {
+    pub(crate) fn seal_hello(&mut self, caps: Vec<Capability>, out: &mut BytesMut) {
         let hello = hello(&self.key, 5, caps);
         self.seal(code::HELLO, &hello, out);
     }
 
     /// Writes `bytes` in one `write_all`.
-    pub async fn write(&mut self, bytes: &[u8]) {
+    pub(crate) async fn write(&mut self, bytes: &[u8]) {
         self.io.write_all(bytes).await.unwrap();
     }
 
     /// Sends one message, its payload snappy-compressed.
-    pub async fn send(&mut self, code: u64, plain: &[u8]) {
+    pub(crate) async fn send(&mut self, code: u64, plain: &[u8]) {
         self.send_raw(code, &snappy::compress(plain)).await;
     }
 
     /// Sends one frame with `payload` as given.
-    pub async fn send_raw(&mut self, code: u64, payload: &[u8]) {
+    pub(crate) async fn send_raw(&mut self, code: u64, payload: &[u8]) {
         let mut out = BytesMut::new();
         self.seal(code, payload, &mut out);
         self.write(&out).await;
     }
 
     /// The next frame, within `within`.
-    pub async fn next(&mut self, within: Duration) -> Next {
+    pub(crate) async fn next(&mut self, within: Duration) -> Next {
         let read = async {
             loop {
                 match self.codec.opener().open(&mut self.read_buf) {
@@ -164,7 +168,7 @@ impl Hand {
     }
 
     /// The next frame, which must come within 5 s.
-    pub async fn frame(&mut self) -> Frame {
+    pub(crate) async fn frame(&mut self) -> Frame {
         match self.next(Duration::from_secs(5)).await {
             Next::Frame(frame) => frame,
             other => panic!("expected a frame, got {other:?}"),
@@ -173,7 +177,7 @@ impl Hand {
 
     /// The next message's code and decompressed payload, within 5 s; `None` when the server
     /// closed the connection.
-    pub async fn recv(&mut self) -> Option<(u64, Vec<u8>)> {
+    pub(crate) async fn recv(&mut self) -> Option<(u64, Vec<u8>)> {
         match self.next(Duration::from_secs(5)).await {
             Next::Frame(frame) => {
                 let plain = snappy::decompress(&frame.payload).unwrap();
@@ -185,7 +189,7 @@ impl Hand {
     }
 
     /// Reads until a Disconnect arrives and returns its reason.
-    pub async fn disconnect_reason(&mut self) -> DisconnectReason {
+    pub(crate) async fn disconnect_reason(&mut self) -> DisconnectReason {
         loop {
             match self.recv().await {
                 Some((code::DISCONNECT, payload)) => {
@@ -198,7 +202,7 @@ impl Hand {
     }
 
     /// Reads the server's Hello (the first frame).
-    pub async fn server_hello(&mut self) -> Hello {
+    pub(crate) async fn server_hello(&mut self) -> Hello {
         let frame = self.frame().await;
         assert_eq!(frame.code, code::HELLO, "the server's Hello comes first");
         Hello::decode(&frame.payload).unwrap()
@@ -206,7 +210,7 @@ impl Hand {
 
     /// Reads until the connection ends or `within` passes with nothing but non-Disconnect
     /// frames; a Disconnect (compressed or not) ends it with its reason.
-    pub async fn outcome(&mut self, within: Duration) -> Outcome {
+    pub(crate) async fn outcome(&mut self, within: Duration) -> Outcome {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -224,7 +228,7 @@ impl Hand {
     }
 
     /// After a Disconnect: the server closes the connection within `within`.
-    pub async fn closes_within(&mut self, within: Duration) {
+    pub(crate) async fn closes_within(&mut self, within: Duration) {
         loop {
             match self.next(within).await {
                 Next::Closed => return,
@@ -236,7 +240,7 @@ impl Hand {
 }
 
 /// A Hello payload from `key`.
-pub fn hello(key: &NodeKey, version: u64, caps: Vec<Capability>) -> Vec<u8> {
+pub(crate) fn hello(key: &NodeKey, version: u64, caps: Vec<Capability>) -> Vec<u8> {
     Hello {
         protocol_version: version,
         client_id: "hand-driven".into(),
@@ -248,12 +252,12 @@ pub fn hello(key: &NodeKey, version: u64, caps: Vec<Capability>) -> Vec<u8> {
 }
 
 /// The reply the support `echo` protocol gives `text` sent on its code 0: code 1, uppercased.
-pub fn rlp_text(text: &str) -> Vec<u8> {
+pub(crate) fn rlp_text(text: &str) -> Vec<u8> {
     rlp::encode(&text).to_vec()
 }
 
 /// A polite peer can still connect to `server` (which runs `echo("foo", 1)`) and get an echo.
-pub async fn polite_peer_is_served(server: &ServerHandle) {
+pub(crate) async fn polite_peer_is_served(server: &ServerHandle) {
     let check = async {
         let mut raw = Hand::connect(server, super::key(), vec![Capability::new("foo", 1)]).await;
         raw.send(0x10, &rlp_text("still here")).await;

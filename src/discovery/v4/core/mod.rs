@@ -34,7 +34,7 @@ pub struct Discv4Config {
 
 impl Default for Discv4Config {
     fn default() -> Self {
-        Discv4Config {
+        Self {
             bond_lifetime: Duration::from_secs(12 * 3600),
             request_timeout: Duration::from_millis(500),
             packet_lifetime: Duration::from_secs(20),
@@ -163,7 +163,7 @@ impl Discv4 {
         now: Instant,
         unix_now: u64,
     ) -> Self {
-        Discv4 {
+        Self {
             table: Table::new(key.id()),
             key,
             local,

@@ -43,7 +43,7 @@ pub struct DriverConfig {
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        DriverConfig {
+        Self {
             core: Discv4Config::default(),
             bootnodes: Vec::new(),
             refresh_interval: Duration::from_secs(30),
@@ -189,7 +189,7 @@ impl Driver {
         unix_now: u64,
     ) -> Self {
         let votes = IpVotes::new(config.ip_window, config.ip_min_statements);
-        Driver {
+        Self {
             local: key.id(),
             disc: Discv4::new(key, local, config.core.clone(), now, unix_now),
             config,

@@ -30,7 +30,7 @@ fn addr(i: usize) -> SocketAddr {
 
 impl Net {
     fn new() -> Self {
-        Net {
+        Self {
             nodes: BTreeMap::new(),
             keys: BTreeMap::new(),
             nat: BTreeMap::new(),

@@ -66,7 +66,7 @@ impl Lookup {
         target: Target,
         seeds: impl IntoIterator<Item = NodeRecord>,
     ) -> Self {
-        let mut lookup = Lookup {
+        let mut lookup = Self {
             target,
             target_hash: NodeHash::of_target(&target),
             local,

@@ -46,7 +46,7 @@ impl Network {
             })
             .collect();
         let index = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        Network { ids, tables, index }
+        Self { ids, tables, index }
     }
 
     /// What `node` answers to FindNode(target): the closest 16 of its own table.

@@ -163,14 +163,14 @@ fn damaged_packets_are_rejected_by_kind() {
     // A valid hash over a bad recovery id.
     let mut bad_v = good.clone();
     bad_v[32 + 64] = 4;
-    let hash = crate::crypto::keccak::keccak256(&[&bad_v[32..]]);
+    let hash = keccak256(&[&bad_v[32..]]);
     bad_v[..32].copy_from_slice(&hash);
     assert_eq!(decode_packet(&bad_v, 0), Err(PacketError::BadSignature));
 
     // Re-hashing altered data: the signature then recovers to some other key, never ours.
     let mut altered = good.clone();
     altered[200] ^= 1;
-    let hash = crate::crypto::keccak::keccak256(&[&altered[32..]]);
+    let hash = keccak256(&[&altered[32..]]);
     altered[..32].copy_from_slice(&hash);
     if let Ok(p) = decode_packet(&altered, 0) {
         assert_ne!(p.sender, signing_key().id());

@@ -93,7 +93,7 @@ pub struct Table {
 impl Table {
     /// An empty table around `local`.
     pub fn new(local: NodeId) -> Self {
-        Table {
+        Self {
             local: NodeHash::of_id(&local),
             local_id: local,
             buckets: vec![Bucket::default(); BUCKETS],
