@@ -71,9 +71,9 @@ pub enum Discv4Event {
     /// A node pinged us and was answered: it now holds our endpoint proof, so it will
     /// answer our FindNode.
     Pinged(NodeId, SocketAddr),
-    /// A bonded node's Pong said where it sees us: the `to` endpoint (the statement our
-    /// external address is learned from).
-    Statement(NodeId, Endpoint),
+    /// A bonded node's Pong, received from the address given, said where it sees us: the
+    /// `to` endpoint (the statement our external address is learned from).
+    Statement(NodeId, SocketAddr, Endpoint),
     /// A Ping or Pong of a bonded node carried this ENR sequence number (EIP-868).
     EnrSeq(NodeId, SocketAddr, u64),
 }
@@ -410,7 +410,7 @@ impl Discv4 {
             }
         }
         self.events.push_back(Discv4Event::Bonded(id, from));
-        self.events.push_back(Discv4Event::Statement(id, pong.to));
+        self.events.push_back(Discv4Event::Statement(id, from, pong.to));
         if let Some(seq) = pong.enr_seq {
             self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
         }

@@ -33,7 +33,9 @@ pub struct DriverConfig {
     pub learn_ip: bool,
     /// Statements about our IP count this long. Default 5 min (go-ethereum).
     pub ip_window: Duration,
-    /// Nodes that must agree before our IP changes. Default 10 (go-ethereum).
+    /// Sources that must have spoken before our IP changes, the most of them agreeing; a
+    /// source is one IPv4 address or one IPv6 /64, however many node ids speak from it.
+    /// Default 10 (go-ethereum).
     pub ip_min_statements: usize,
     /// Lookups waiting to run; more are refused. Default 16.
     pub max_queued_lookups: usize,
@@ -447,7 +449,7 @@ impl Driver {
                     self.events
                         .push_back(DriverEvent::NodeAdded(NodeRecord { endpoint, id }));
                 }
-                Discv4Event::Statement(id, to) => self.on_statement(now, id, to.ip),
+                Discv4Event::Statement(_, from, to) => self.on_statement(now, from, to.ip),
                 Discv4Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq),
             }
         }
@@ -495,15 +497,15 @@ impl Driver {
         b.bonded_at.get_or_insert(now);
     }
 
-    fn on_statement(&mut self, now: Instant, id: NodeId, ip: IpAddr) {
-        if !self.config.learn_ip {
+    /// The node at `from` says it sees us at `ip` (see `ip_votes.rs` for what counts).
+    fn on_statement(&mut self, now: Instant, from: SocketAddr, ip: IpAddr) {
+        if !self.config.learn_ip || self.votes.add(now, from.ip(), ip).is_err() {
             return;
         }
-        self.votes.add(now, id, ip);
-        let Some(ip) = self.votes.predict(now) else {
+        let mut endpoint = self.disc.local_record().endpoint();
+        let Some(ip) = self.votes.predict(now, endpoint.ip) else {
             return;
         };
-        let mut endpoint = self.disc.local_record().endpoint();
         if endpoint.ip == ip {
             return;
         }
@@ -520,3 +522,5 @@ use lookups::{Active, Finds};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod attack_tests;

@@ -1,0 +1,140 @@
+//! One driver against hand-made packets from attackers (many keys, chosen addresses), on a
+//! clock the test sets: what they can make it believe, contact or store.
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::*;
+use crate::discovery::v4::message::{Message, Ping, Pong, PROTOCOL_VERSION};
+use crate::discovery::v4::packet::{decode_packet, encode_packet};
+
+const UNIX: u64 = 1_700_000_000;
+/// Our address: public, so that loopback and LAN rules apply to what others say.
+const US: &str = "1.1.1.1:30303";
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn endpoint(addr: SocketAddr) -> Endpoint {
+    Endpoint {
+        ip: addr.ip(),
+        udp_port: addr.port(),
+        tcp_port: addr.port(),
+    }
+}
+
+/// Our driver (at [`US`]) and the clock.
+struct Us {
+    d: Driver,
+    now: Instant,
+    rng: StdRng,
+}
+
+impl Us {
+    fn new(config: DriverConfig) -> Self {
+        let key = NodeKey::generate(&mut StdRng::seed_from_u64(1));
+        let local = LocalRecord::new(key.clone(), endpoint(sa(US))).unwrap();
+        let now = Instant::now();
+        Us {
+            d: Driver::new(key, local, config, now, UNIX),
+            now,
+            rng: StdRng::seed_from_u64(2),
+        }
+    }
+
+    fn sent(&mut self) -> Vec<Transmit> {
+        std::iter::from_fn(|| self.d.poll_transmit()).collect()
+    }
+
+    fn events(&mut self) -> Vec<DriverEvent> {
+        std::iter::from_fn(|| self.d.poll_event()).collect()
+    }
+
+    fn ip(&self) -> IpAddr {
+        self.d.core().local_record().endpoint().ip
+    }
+
+    /// Sends `msg` signed by `key` from `from`.
+    fn receive(&mut self, key: &NodeKey, from: SocketAddr, msg: &Message) {
+        let p = encode_packet(key, msg).unwrap();
+        self.d.handle_packet(self.now, from, &p.bytes);
+    }
+
+    /// The Pings we sent, by destination, with their hashes.
+    fn pings_sent(&mut self) -> Vec<(SocketAddr, [u8; 32])> {
+        self.sent()
+            .into_iter()
+            .filter_map(|t| {
+                let p = decode_packet(&t.bytes, UNIX).ok()?;
+                matches!(p.message, Message::Ping(_)).then_some((t.to, p.hash))
+            })
+            .collect()
+    }
+
+    /// `key` at `from` bonds with us the way any node does: it pings us, we answer and
+    /// ping back, it answers with a Pong whose `to` says it sees us at `seen_as`.
+    fn bond(&mut self, key: &NodeKey, from: SocketAddr, seen_as: SocketAddr) {
+        self.receive(key, from, &ping(from, sa(US)));
+        let hash = self
+            .pings_sent()
+            .into_iter()
+            .find(|(to, _)| *to == from)
+            .map(|(_, h)| h)
+            .expect("we ping back an unbonded node");
+        let pong = Message::Pong(Pong {
+            to: endpoint(seen_as),
+            ping_hash: hash,
+            expiration: UNIX + 60,
+            enr_seq: None,
+        });
+        self.receive(key, from, &pong);
+    }
+}
+
+fn ping(from: SocketAddr, to: SocketAddr) -> Message {
+    Message::Ping(Ping {
+        version: PROTOCOL_VERSION,
+        from: endpoint(from),
+        to: endpoint(to),
+        expiration: UNIX + 60,
+        enr_seq: None,
+    })
+}
+
+fn keys(n: usize, seed: u64) -> Vec<NodeKey> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| NodeKey::generate(&mut rng)).collect()
+}
+
+/// Ten throwaway keys on one host, each bonding with a Pong that says 6.6.6.6, are one
+/// voice: our record keeps its address. Ten hosts saying so move it.
+#[test]
+fn ten_keys_on_one_host_do_not_set_our_address() {
+    let claim = sa("6.6.6.6:30303");
+    let mut us = Us::new(DriverConfig::default());
+    for (i, key) in keys(10, 7).iter().enumerate() {
+        us.bond(key, sa(&format!("7.7.7.7:{}", 40000 + i)), claim);
+    }
+    assert_eq!(us.ip(), sa(US).ip(), "one host set our address");
+    assert!(!us
+        .events()
+        .iter()
+        .any(|e| matches!(e, DriverEvent::EndpointChanged(_))));
+
+    let mut us = Us::new(DriverConfig::default());
+    for (i, key) in keys(10, 8).iter().enumerate() {
+        us.bond(key, sa(&format!("7.7.{i}.7:30303")), claim);
+    }
+    assert_eq!(us.ip(), claim.ip(), "ten hosts agree");
+}
+
+/// A node on a public address cannot make us advertise a loopback address.
+#[test]
+fn loopback_statements_from_public_nodes_are_ignored() {
+    let mut us = Us::new(DriverConfig::default());
+    for (i, key) in keys(10, 9).iter().enumerate() {
+        us.bond(key, sa(&format!("7.7.{i}.7:30303")), sa("127.0.0.1:30303"));
+    }
+    assert_eq!(us.ip(), sa(US).ip());
+}
