@@ -10,7 +10,7 @@ use super::distance::NodeHash;
 use super::error::RequestError;
 use super::message::*;
 use super::packet;
-use super::table::{Revalidated, Table, TableInsert, BUCKET_SIZE};
+use super::table::{IpLimits, Revalidated, Table, TableInsert, BUCKET_SIZE};
 use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
 use crate::util::ExpiringMap;
@@ -30,6 +30,9 @@ pub struct Discv4Config {
     pub max_pending: usize,
     /// Endpoint proofs remembered at once.
     pub max_bonds: usize,
+    /// Nodes of one /24 (IPv4) or /64 (IPv6) the table keeps. Default 2 per bucket, 10 in
+    /// all (go-ethereum).
+    pub ip_limits: IpLimits,
 }
 
 impl Default for Discv4Config {
@@ -41,6 +44,7 @@ impl Default for Discv4Config {
             revalidate_interval: Duration::from_secs(10),
             max_pending: 256,
             max_bonds: 8192,
+            ip_limits: IpLimits::default(),
         }
     }
 }
@@ -164,7 +168,7 @@ impl Discv4 {
         unix_now: u64,
     ) -> Self {
         Discv4 {
-            table: Table::new(key.id()),
+            table: Table::with_limits(key.id(), config.ip_limits),
             key,
             local,
             anchor: (now, unix_now),

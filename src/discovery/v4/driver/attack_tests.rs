@@ -7,6 +7,7 @@ use rand::SeedableRng;
 use super::*;
 use crate::discovery::v4::message::{Message, Ping, Pong, PROTOCOL_VERSION};
 use crate::discovery::v4::packet::{decode_packet, encode_packet};
+use crate::discovery::v4::NodeHash;
 
 const UNIX: u64 = 1_700_000_000;
 /// Our address: public, so that loopback and LAN rules apply to what others say.
@@ -137,4 +138,32 @@ fn loopback_statements_from_public_nodes_are_ignored() {
         us.bond(key, sa(&format!("7.7.{i}.7:30303")), sa("127.0.0.1:30303"));
     }
     assert_eq!(us.ip(), sa(US).ip());
+}
+
+/// Nodes in `subnet` (an IPv4 /24 as "a.b.c") in our table, in all and in the fullest bucket.
+fn table_share(us: &Us, subnet: &str) -> (usize, usize) {
+    let table = us.d.core().table();
+    let local = NodeHash::of_id(&us.d.local);
+    let mut per_bucket: HashMap<u32, usize> = HashMap::new();
+    for e in table.iter() {
+        if e.endpoint.ip.to_string().starts_with(&format!("{subnet}.")) {
+            *per_bucket
+                .entry(local.log_distance(e.hash()))
+                .or_default() += 1;
+        }
+    }
+    (per_bucket.values().sum(), per_bucket.values().copied().max().unwrap_or(0))
+}
+
+/// Forty keys on one /24, each bonding with us, get at most 10 places in our table and at
+/// most 2 in any bucket; forty on loopback all get theirs.
+#[test]
+fn one_host_fills_at_most_ten_places_in_our_table() {
+    let mut us = Us::new(DriverConfig::default());
+    for (i, key) in keys(40, 10).iter().enumerate() {
+        us.bond(key, sa(&format!("9.9.9.{}:30303", i + 1)), sa(US));
+    }
+    let (all, fullest) = table_share(&us, "9.9.9");
+    assert!(all <= 10 && fullest <= 2, "{all} in the table, {fullest} in one bucket");
+    assert!(all >= 5, "distinct buckets still take some: {all}");
 }
