@@ -110,7 +110,9 @@ pub struct GatingConfig {
     /// for a few nodes behind one NAT address; with 50 pending slots one address holds 6 %.
     pub max_pending_per_ip: usize,
     /// Only addresses in these networks may connect or be dialed (go-ethereum's
-    /// `NetRestrict`). `None`: any address. Default `None`.
+    /// `NetRestrict`), and discovery contacts and stores only nodes in them
+    /// ([`DriverConfig::net_restrict`](crate::discovery::v4::DriverConfig::net_restrict)).
+    /// `None`: any address. Default `None`.
     pub net_restrict: Option<Vec<IpNet>>,
     /// After an inbound connection from an address, further inbound connections from it are
     /// refused for this long (go-ethereum's `inboundThrottleTime`). Zero: no throttle. The

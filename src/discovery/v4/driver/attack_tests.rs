@@ -5,7 +5,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::*;
-use crate::discovery::v4::message::{Message, Ping, Pong, PROTOCOL_VERSION};
+use crate::discovery::v4::message::{Message, Neighbors, Ping, Pong, PROTOCOL_VERSION};
 use crate::discovery::v4::packet::{decode_packet, encode_packet};
 use crate::discovery::v4::NodeHash;
 
@@ -166,4 +166,129 @@ fn one_host_fills_at_most_ten_places_in_our_table() {
     let (all, fullest) = table_share(&us, "9.9.9");
     assert!(all <= 10 && fullest <= 2, "{all} in the table, {fullest} in one bucket");
     assert!(all >= 5, "distinct buckets still take some: {all}");
+}
+
+/// Every datagram we send from now on for `secs` seconds of timers, decoded.
+fn run(us: &mut Us, secs: u64) -> Vec<(SocketAddr, Message)> {
+    let mut sent = Vec::new();
+    let end = us.now + Duration::from_secs(secs);
+    while us.now < end {
+        us.now += Duration::from_millis(100);
+        let now = us.now;
+        us.d.handle_timeout(now, &mut us.rng);
+        for t in us.sent() {
+            if let Ok(p) = decode_packet(&t.bytes, UNIX) {
+                sent.push((t.to, p.message));
+            }
+        }
+    }
+    sent
+}
+
+fn record(addr: &str, seed: u64) -> NodeRecord {
+    NodeRecord {
+        endpoint: endpoint(sa(addr)),
+        id: NodeKey::generate(&mut StdRng::seed_from_u64(seed)).id(),
+    }
+}
+
+/// A bonded node at `at` answers our lookup's FindNode with `records` (at most 16); returns
+/// every datagram we send while the lookup runs.
+fn lookup_answered_with(
+    config: DriverConfig,
+    at: SocketAddr,
+    records: Vec<NodeRecord>,
+) -> Vec<(SocketAddr, Message)> {
+    let mut us = Us::new(config);
+    let key = keys(1, 11).remove(0);
+    us.bond(&key, at, sa(US));
+    us.d.start_lookup(us.now, [3; 64]).unwrap();
+    let find = us.sent().into_iter().find(|t| t.to == at);
+    assert!(find.is_some(), "the lookup asks the bonded node");
+    let neighbors = Message::Neighbors(Neighbors {
+        nodes: records,
+        expiration: UNIX + 60,
+    });
+    us.receive(&key, at, &neighbors);
+    let mut sent: Vec<(SocketAddr, Message)> = us
+        .sent()
+        .into_iter()
+        .filter_map(|t| Some((t.to, decode_packet(&t.bytes, UNIX).ok()?.message)))
+        .collect();
+    sent.extend(run(&mut us, 10));
+    sent
+}
+
+fn pinged(sent: &[(SocketAddr, Message)]) -> Vec<SocketAddr> {
+    sent.iter()
+        .filter(|(_, m)| matches!(m, Message::Ping(_)))
+        .map(|(to, _)| *to)
+        .collect()
+}
+
+/// Records a public node relays that point at no node, at our host or network, or at a low
+/// port are never pinged; the usable ones are.
+#[test]
+fn neighbors_cannot_aim_our_pings_anywhere() {
+    let bad = [
+        "8.8.1.8:0",
+        "8.8.2.8:1000",
+        "8.8.3.8:1024",
+        "0.0.0.0:30303",
+        "224.0.0.1:30303",
+        "255.255.255.255:30303",
+        "127.0.0.7:30303",
+        "127.0.0.7:1000",
+        "10.0.0.7:30303",
+        "192.168.1.7:30303",
+    ];
+    let good = ["8.8.4.8:30303", "8.8.5.8:1025", "8.8.6.8:30303"];
+    let records = bad
+        .iter()
+        .chain(&good)
+        .enumerate()
+        .map(|(i, a)| record(a, 100 + i as u64))
+        .collect();
+    let sent = lookup_answered_with(DriverConfig::default(), sa("5.5.5.5:30303"), records);
+    let pinged = pinged(&sent);
+    for b in bad {
+        assert!(!pinged.contains(&sa(b)), "pinged {b}: {pinged:?}");
+    }
+    for g in good {
+        assert!(pinged.contains(&sa(g)), "did not ping {g}: {pinged:?}");
+    }
+}
+
+/// From a node on loopback, loopback records are fine (a test network on one host).
+#[test]
+fn loopback_nodes_may_relay_loopback_records() {
+    let records = vec![record("127.0.0.7:30303", 200), record("10.0.0.7:30303", 201)];
+    let sent = lookup_answered_with(DriverConfig::default(), sa("127.0.0.2:30303"), records);
+    let pinged = pinged(&sent);
+    assert!(pinged.contains(&sa("127.0.0.7:30303")), "{pinged:?}");
+    assert!(pinged.contains(&sa("10.0.0.7:30303")), "{pinged:?}");
+}
+
+/// With `net_restrict`, records elsewhere are not pinged and packets from elsewhere are not
+/// answered.
+#[test]
+fn net_restrict_bounds_whom_discovery_contacts() {
+    let config = || DriverConfig {
+        net_restrict: Some(vec!["5.0.0.0/8".parse().unwrap()]),
+        ..DriverConfig::default()
+    };
+    let records = vec![record("8.8.4.8:30303", 300), record("5.6.7.8:30303", 301)];
+    let sent = lookup_answered_with(config(), sa("5.5.5.5:30303"), records);
+    let pinged = pinged(&sent);
+    assert!(!pinged.contains(&sa("8.8.4.8:30303")), "{pinged:?}");
+    assert!(pinged.contains(&sa("5.6.7.8:30303")), "{pinged:?}");
+
+    let mut us = Us::new(config());
+    let key = keys(1, 12).remove(0);
+    let outside = sa("9.9.9.9:30303");
+    us.receive(&key, outside, &ping(outside, sa(US)));
+    assert_eq!(us.sent(), vec![], "no Pong, no ping-back outside net_restrict");
+    us.d.resolve(us.now, key.id(), endpoint(outside));
+    assert_eq!(us.sent(), vec![]);
+    assert_eq!(us.events(), vec![DriverEvent::ResolveFailed(key.id())]);
 }

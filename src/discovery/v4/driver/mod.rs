@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use rand::Rng;
 
 use super::core::{Discv4, Discv4Config, Discv4Event, RequestKind, Transmit};
@@ -41,6 +42,11 @@ pub struct DriverConfig {
     pub max_queued_lookups: usize,
     /// Lookups running at once (at least 1). Default 3.
     pub max_active_lookups: usize,
+    /// Only nodes in these networks are contacted or stored: packets from elsewhere are
+    /// dropped unread, Neighbors records elsewhere ignored, bootnodes and
+    /// [`Driver::resolve`] targets elsewhere not pinged (go-ethereum's `NetRestrict`; the
+    /// server passes its `GatingConfig::net_restrict`). `None`: any network. Default `None`.
+    pub net_restrict: Option<Vec<IpNet>>,
 }
 
 impl Default for DriverConfig {
@@ -56,6 +62,7 @@ impl Default for DriverConfig {
             ip_min_statements: 10,
             max_queued_lookups: 16,
             max_active_lookups: 3,
+            net_restrict: None,
         }
     }
 }
@@ -288,6 +295,10 @@ impl Driver {
     /// Pings `endpoint` (unless both endpoint proofs are there) and asks for its record; the
     /// answer comes as [`DriverEvent::Record`] or [`DriverEvent::ResolveFailed`].
     pub fn resolve(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) {
+        if !self.allowed(endpoint.ip) {
+            self.events.push_back(DriverEvent::ResolveFailed(id));
+            return;
+        }
         let b = self.bonding.entry(id).or_default();
         b.enr = true;
         b.endpoint = Some(endpoint);
@@ -297,8 +308,12 @@ impl Driver {
     }
 
     /// Handles one datagram received from `from` (the source address the socket reports),
-    /// then drain the queues. See [`Discv4::handle_packet`].
+    /// then drain the queues. See [`Discv4::handle_packet`]; a datagram from outside
+    /// `net_restrict` is dropped unread (no Pong, no ping-back, no table entry).
     pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if !self.allowed(from.ip()) {
+            return;
+        }
         self.disc.handle_packet(now, from, bytes);
         self.absorb(now);
     }
@@ -366,6 +381,15 @@ impl Driver {
             Err(_) if bonded => {}
             Err(_) => self.fail(id),
         }
+    }
+
+    /// Whether `ip` is inside `net_restrict` (always, without one).
+    fn allowed(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.config
+            .net_restrict
+            .as_ref()
+            .is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
     }
 
     fn they_hold_our_proof(&self, now: Instant, id: &NodeId) -> bool {
