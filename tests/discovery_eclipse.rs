@@ -92,7 +92,11 @@ async fn ten_keys_on_one_address_do_not_move_our_record() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let table = ours.table().await.unwrap();
     assert_eq!(table.len(), 10, "all ten bonded: {table:?}");
-    assert_eq!(ours.local_enode(), before, "ten keys on one address moved our record");
+    assert_eq!(
+        ours.local_enode(),
+        before,
+        "ten keys on one address moved our record"
+    );
     assert_eq!(ours.local_enr().ip4().map(IpAddr::V4), Some(before.ip));
 }
 

@@ -348,7 +348,10 @@ mod tests {
         s.finished(t0, id(2), true);
         assert_eq!(s.check_subnet(one(30), [one(1), one(2)]), Err(Skip::Subnet));
         assert_eq!(s.check_subnet(one(30), [one(1)]), Ok(()));
-        assert_eq!(s.check_subnet(IpAddr::from([6, 6, 7, 1]), [one(1), one(2)]), Ok(()));
+        assert_eq!(
+            s.check_subnet(IpAddr::from([6, 6, 7, 1]), [one(1), one(2)]),
+            Ok(())
+        );
         let lo = |i: u8| IpAddr::from([127, 0, 0, i]);
         assert_eq!(s.check_subnet(lo(9), (1..=10).map(lo)), Ok(()), "loopback");
         // A small server still dials one node of a network.

@@ -11,10 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub(crate) fn is_lan(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.octets()[0] == 0
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.octets()[0] == 0
         }
         IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local(),
     }
@@ -142,7 +139,13 @@ mod tests {
 
     #[test]
     fn lan_and_unusable_addresses() {
-        for lan in ["127.0.0.7", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.1.1"] {
+        for lan in [
+            "127.0.0.7",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+        ] {
             assert!(is_lan(ip(lan)), "{lan}");
         }
         for lan in ["::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1"] {
@@ -181,8 +184,14 @@ mod tests {
         assert_eq!(Subnet::of(ip("1.2.3.4")), Subnet::of(ip("1.2.3.200")));
         assert_ne!(Subnet::of(ip("1.2.3.4")), Subnet::of(ip("1.2.4.4")));
         assert_eq!(Subnet::of(ip("::ffff:1.2.3.4")), Subnet::of(ip("1.2.3.9")));
-        assert_eq!(Subnet::of(ip("2a00:1:2:3::1")), Subnet::of(ip("2a00:1:2:3:ffff::9")));
-        assert_ne!(Subnet::of(ip("2a00:1:2:3::1")), Subnet::of(ip("2a00:1:2:4::1")));
+        assert_eq!(
+            Subnet::of(ip("2a00:1:2:3::1")),
+            Subnet::of(ip("2a00:1:2:3:ffff::9"))
+        );
+        assert_ne!(
+            Subnet::of(ip("2a00:1:2:3::1")),
+            Subnet::of(ip("2a00:1:2:4::1"))
+        );
         let mut s = SubnetCounts::new(2);
         assert!(s.add(ip("1.2.3.4")) && s.add(ip("1.2.3.5")));
         assert!(!s.add(ip("1.2.3.6")), "a third in one /24");

@@ -171,9 +171,15 @@ mod tests {
         let public = ip("9.9.9.9");
         assert_eq!(v.add(t0, public, ip("0.0.0.0")), Err(Ignored::Unusable));
         assert_eq!(v.add(t0, public, ip("224.0.0.1")), Err(Ignored::Unusable));
-        assert_eq!(v.add(t0, public, ip("255.255.255.255")), Err(Ignored::Unusable));
+        assert_eq!(
+            v.add(t0, public, ip("255.255.255.255")),
+            Err(Ignored::Unusable)
+        );
         assert_eq!(v.add(t0, public, ip("2a00::1")), Err(Ignored::OtherFamily));
-        assert_eq!(v.add(t0, ip("2a00::9"), ip("1.2.3.4")), Err(Ignored::OtherFamily));
+        assert_eq!(
+            v.add(t0, ip("2a00::9"), ip("1.2.3.4")),
+            Err(Ignored::OtherFamily)
+        );
         assert_eq!(v.add(t0, public, ip("127.0.0.1")), Err(Ignored::Loopback));
         assert_eq!(v.predict(t0, ip("1.1.1.1")), None);
         // Loopback from loopback is what a node on one host sees.

@@ -414,7 +414,8 @@ impl Discv4 {
             }
         }
         self.events.push_back(Discv4Event::Bonded(id, from));
-        self.events.push_back(Discv4Event::Statement(id, from, pong.to));
+        self.events
+            .push_back(Discv4Event::Statement(id, from, pong.to));
         if let Some(seq) = pong.enr_seq {
             self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
         }

@@ -147,12 +147,13 @@ fn table_share(us: &Us, subnet: &str) -> (usize, usize) {
     let mut per_bucket: HashMap<u32, usize> = HashMap::new();
     for e in table.iter() {
         if e.endpoint.ip.to_string().starts_with(&format!("{subnet}.")) {
-            *per_bucket
-                .entry(local.log_distance(e.hash()))
-                .or_default() += 1;
+            *per_bucket.entry(local.log_distance(e.hash())).or_default() += 1;
         }
     }
-    (per_bucket.values().sum(), per_bucket.values().copied().max().unwrap_or(0))
+    (
+        per_bucket.values().sum(),
+        per_bucket.values().copied().max().unwrap_or(0),
+    )
 }
 
 /// Forty keys on one /24, each bonding with us, get at most 10 places in our table and at
@@ -164,7 +165,10 @@ fn one_host_fills_at_most_ten_places_in_our_table() {
         us.bond(key, sa(&format!("9.9.9.{}:30303", i + 1)), sa(US));
     }
     let (all, fullest) = table_share(&us, "9.9.9");
-    assert!(all <= 10 && fullest <= 2, "{all} in the table, {fullest} in one bucket");
+    assert!(
+        all <= 10 && fullest <= 2,
+        "{all} in the table, {fullest} in one bucket"
+    );
     assert!(all >= 5, "distinct buckets still take some: {all}");
 }
 
@@ -262,7 +266,10 @@ fn neighbors_cannot_aim_our_pings_anywhere() {
 /// From a node on loopback, loopback records are fine (a test network on one host).
 #[test]
 fn loopback_nodes_may_relay_loopback_records() {
-    let records = vec![record("127.0.0.7:30303", 200), record("10.0.0.7:30303", 201)];
+    let records = vec![
+        record("127.0.0.7:30303", 200),
+        record("10.0.0.7:30303", 201),
+    ];
     let sent = lookup_answered_with(DriverConfig::default(), sa("127.0.0.2:30303"), records);
     let pinged = pinged(&sent);
     assert!(pinged.contains(&sa("127.0.0.7:30303")), "{pinged:?}");
@@ -287,7 +294,11 @@ fn net_restrict_bounds_whom_discovery_contacts() {
     let key = keys(1, 12).remove(0);
     let outside = sa("9.9.9.9:30303");
     us.receive(&key, outside, &ping(outside, sa(US)));
-    assert_eq!(us.sent(), vec![], "no Pong, no ping-back outside net_restrict");
+    assert_eq!(
+        us.sent(),
+        vec![],
+        "no Pong, no ping-back outside net_restrict"
+    );
     us.d.resolve(us.now, key.id(), endpoint(outside));
     assert_eq!(us.sent(), vec![]);
     assert_eq!(us.events(), vec![DriverEvent::ResolveFailed(key.id())]);

@@ -545,6 +545,6 @@ mod lookups;
 use lookups::{Active, Finds};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod attack_tests;
+#[cfg(test)]
+mod tests;

@@ -131,7 +131,7 @@ fn ids_spread(t: &Table, n: usize, per_distance: usize) -> Vec<NodeId> {
     let mut ids = Vec::new();
     while ids.len() < n {
         let id = NodeKey::generate(&mut rng).id();
-        let d = u32::from(t.local.log_distance(&NodeHash::of_id(&id)));
+        let d = t.local.log_distance(&NodeHash::of_id(&id));
         let taken = by_distance.entry(d).or_default();
         if d > 240 && *taken < per_distance {
             *taken += 1;
@@ -206,7 +206,10 @@ fn replacements_count_against_the_limit_too() {
     assert_eq!(t.get(&ids[0]).unwrap().endpoint, at("9.9.0.1"));
     // The entry's failure promotes a replacement: the counts do not change.
     let next = far_bucket(&t).replacements.front().copied();
-    assert_eq!(t.revalidated(now, &ids[1], false), Revalidated::Replaced(next));
+    assert_eq!(
+        t.revalidated(now, &ids[1], false),
+        Revalidated::Replaced(next)
+    );
     assert_eq!(
         t.insert(now, ids[BUCKET_SIZE + 4], at("8.8.8.4")),
         TableInsert::IpLimit
