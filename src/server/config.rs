@@ -76,6 +76,12 @@ pub struct DialConfig {
     pub timeout: Duration,
     /// First and longest delay between redials of a static peer. Default 1 s and 30 s.
     pub redial_backoff: (Duration, Duration),
+    /// Discovered nodes in one /24 (IPv4) or /64 (IPv6) may take at most 1 / `subnet_share`
+    /// of the dialed slots (at least one), dials in progress counted; loopback and LAN
+    /// addresses are exempt. Static peers are not limited. Default 8: with the default 16
+    /// dialed slots one network gets 2, as many as it may hold in a discovery bucket, so
+    /// one host with many keys needs 8 networks to take every dialed slot.
+    pub subnet_share: usize,
 }
 
 impl Default for DialConfig {
@@ -86,6 +92,7 @@ impl Default for DialConfig {
             max_concurrent: 16,
             timeout: Duration::from_secs(15),
             redial_backoff: (Duration::from_secs(1), Duration::from_secs(30)),
+            subnet_share: 8,
         }
     }
 }
@@ -110,7 +117,9 @@ pub struct GatingConfig {
     /// for a few nodes behind one NAT address; with 50 pending slots one address holds 6 %.
     pub max_pending_per_ip: usize,
     /// Only addresses in these networks may connect or be dialed (go-ethereum's
-    /// `NetRestrict`). `None`: any address. Default `None`.
+    /// `NetRestrict`), and discovery contacts and stores only nodes in them
+    /// ([`DriverConfig::net_restrict`](crate::discovery::v4::DriverConfig::net_restrict)).
+    /// `None`: any address. Default `None`.
     pub net_restrict: Option<Vec<IpNet>>,
     /// After an inbound connection from an address, further inbound connections from it are
     /// refused for this long (go-ethereum's `inboundThrottleTime`). Zero: no throttle. The

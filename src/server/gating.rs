@@ -68,17 +68,8 @@ impl ThrottleExempt {
         match self {
             Self::None => false,
             Self::Loopback => ip.is_loopback(),
-            Self::Lan => ip.is_loopback() || is_lan(ip),
+            Self::Lan => crate::util::ip::is_lan(ip),
         }
-    }
-}
-
-fn is_lan(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private() || v4.is_link_local() || v4.octets()[0] == 0 || v4.is_loopback()
-        }
-        IpAddr::V6(v6) => v6.is_unique_local() || v6.is_unicast_link_local() || v6.is_loopback(),
     }
 }
 

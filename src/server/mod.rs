@@ -160,6 +160,8 @@ impl Server {
                 let mut disc = ServiceConfig::new(config.key.clone(), udp, tcp_port);
                 disc.external_ip = config.discovery.external_ip;
                 disc.driver.bootnodes = config.discovery.bootnodes.clone();
+                // Whom we may dial is whom discovery may contact and store.
+                disc.driver.net_restrict = config.gating.net_restrict.clone();
                 Some(
                     Discv4Handle::spawn(disc)
                         .await

@@ -1,16 +1,23 @@
 //! Learning our external IP address from what other nodes say they see (the `to` endpoint of
-//! their Pongs), the way go-ethereum's `netutil.IPTracker` does: each node's most recent
+//! their Pongs), the way go-ethereum's `netutil.IPTracker` does: each source's most recent
 //! statement counts once, statements older than a window are forgotten, and the IP most
-//! nodes agree on wins once enough of them have spoken.
+//! sources agree on wins once enough of them have spoken.
+//!
+//! A source is the sender's IP address, not its node id, as in current go-ethereum: keys cost
+//! nothing, so ten ids on one host are one voice. For IPv6 a source is the sender's /64, as
+//! one host is typically given a whole /64. IPv4 and IPv6 statements are tallied apart,
+//! each family only from senders of that family: a node that reached us over IPv4 cannot
+//! have seen our IPv6 address.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use crate::crypto::NodeId;
+use crate::util::ip::is_unusable;
 use crate::util::ExpiringMap;
 
-/// Statements remembered at once (one per node); the oldest is forgotten first.
+/// Statements remembered at once per address family (one per source); the oldest is
+/// forgotten first.
 pub(crate) const MAX_STATEMENTS: usize = 1024;
 
 /// Recent statements about our IP address.
@@ -18,96 +25,193 @@ pub(crate) const MAX_STATEMENTS: usize = 1024;
 pub(crate) struct IpVotes {
     window: Duration,
     min_statements: usize,
-    /// Each node's most recent statement.
-    statements: ExpiringMap<NodeId, IpAddr>,
+    /// Each IPv4 source's most recent statement about our IPv4 address.
+    v4: ExpiringMap<IpAddr, IpAddr>,
+    /// Each IPv6 source's (/64's) most recent statement about our IPv6 address.
+    v6: ExpiringMap<IpAddr, IpAddr>,
+}
+
+/// Why a statement was not counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ignored {
+    /// Unspecified, multicast or broadcast: no node has that address.
+    Unusable,
+    /// An IPv6 address stated by an IPv4 sender, or the reverse.
+    OtherFamily,
+    /// A loopback address stated by a sender that is not on loopback.
+    Loopback,
 }
 
 impl IpVotes {
-    /// Statements count for `window`; a prediction needs `min_statements` of them
-    /// (go-ethereum: 5 minutes and 10).
+    /// Statements count for `window`; a prediction needs `min_statements` of them from
+    /// distinct sources (go-ethereum: 5 minutes and 10).
     pub(crate) fn new(window: Duration, min_statements: usize) -> Self {
         Self {
             window,
             min_statements: min_statements.max(1),
-            statements: ExpiringMap::new(MAX_STATEMENTS),
+            v4: ExpiringMap::new(MAX_STATEMENTS),
+            v6: ExpiringMap::new(MAX_STATEMENTS),
         }
     }
 
-    /// `from` says it sees us at `ip`. Unspecified addresses say nothing and are ignored.
-    pub(crate) fn add(&mut self, now: Instant, from: NodeId, ip: IpAddr) {
-        if ip.is_unspecified() {
-            return;
+    /// The node at `source` says it sees us at `ip`. It replaces that source's earlier
+    /// statement, unless it is ignored (see [`Ignored`]).
+    pub(crate) fn add(&mut self, now: Instant, source: IpAddr, ip: IpAddr) -> Result<(), Ignored> {
+        let (source, ip) = (source.to_canonical(), ip.to_canonical());
+        if is_unusable(ip) {
+            return Err(Ignored::Unusable);
         }
-        self.statements
-            .insert(now, from, ip.to_canonical(), self.window);
+        if source.is_ipv4() != ip.is_ipv4() {
+            return Err(Ignored::OtherFamily);
+        }
+        if ip.is_loopback() && !source.is_loopback() {
+            return Err(Ignored::Loopback);
+        }
+        let window = self.window;
+        match source {
+            IpAddr::V4(_) => self.v4.insert(now, source, ip, window),
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !u128::from(u64::MAX);
+                let slash64 = IpAddr::V6(Ipv6Addr::from(bits));
+                self.v6.insert(now, slash64, ip, window);
+            }
+        }
+        Ok(())
     }
 
-    /// The IP address most recent statements agree on, if at least `min_statements` nodes
-    /// spoke within the window (ties: none).
-    pub(crate) fn predict(&mut self, now: Instant) -> Option<IpAddr> {
-        self.statements.expire(now);
-        if self.statements.len() < self.min_statements {
-            return None;
-        }
-        let mut counts: HashMap<IpAddr, usize> = HashMap::new();
-        for (_, ip) in self.statements.iter(now) {
-            *counts.entry(*ip).or_default() += 1;
-        }
-        let best = counts.values().copied().max()?;
-        let mut winners = counts.iter().filter(|(_, n)| **n == best);
-        let (ip, _) = winners.next()?;
-        winners.next().is_none().then_some(*ip)
+    /// The IP address most recent statements agree on, if at least `min_statements` sources
+    /// spoke within the window (ties: none). Statements of `current`'s family decide; the
+    /// other family's only when those predict nothing (a node learning it is reached over
+    /// IPv6 while it advertises an IPv4 fallback).
+    pub(crate) fn predict(&mut self, now: Instant, current: IpAddr) -> Option<IpAddr> {
+        let min = self.min_statements;
+        let (same, other) = if current.to_canonical().is_ipv4() {
+            (&mut self.v4, &mut self.v6)
+        } else {
+            (&mut self.v6, &mut self.v4)
+        };
+        majority(same, now, min).or_else(|| majority(other, now, min))
     }
+}
+
+fn majority(
+    statements: &mut ExpiringMap<IpAddr, IpAddr>,
+    now: Instant,
+    min_statements: usize,
+) -> Option<IpAddr> {
+    statements.expire(now);
+    if statements.len() < min_statements {
+        return None;
+    }
+    let mut counts: HashMap<IpAddr, usize> = HashMap::new();
+    for (_, ip) in statements.iter(now) {
+        *counts.entry(*ip).or_default() += 1;
+    }
+    let best = counts.values().copied().max()?;
+    let mut winners = counts.iter().filter(|(_, n)| **n == best);
+    let (ip, _) = winners.next()?;
+    winners.next().is_none().then_some(*ip)
 }
 
 #[cfg(test)]
 mod tests {
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
-
     use super::*;
-    use crate::crypto::NodeKey;
 
-    fn ids(n: usize) -> Vec<NodeId> {
-        let mut rng = StdRng::seed_from_u64(7);
-        (0..n).map(|_| NodeKey::generate(&mut rng).id()).collect()
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// The `i`-th of many public IPv4 sources.
+    fn source(i: usize) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::from(0x0900_0000 + i as u32))
     }
 
     #[test]
     fn majority_of_recent_statements_wins() {
         let t0 = Instant::now();
         let mut v = IpVotes::new(Duration::from_secs(300), 3);
-        let (a, b): (IpAddr, IpAddr) = ("1.2.3.4".parse().unwrap(), "5.6.7.8".parse().unwrap());
-        let n = ids(5);
-        v.add(t0, n[0], a);
-        v.add(t0, n[1], a);
-        assert_eq!(v.predict(t0), None, "two statements are not enough");
-        v.add(t0, n[2], b);
-        assert_eq!(v.predict(t0), Some(a));
-        // One node repeating itself counts once.
-        v.add(t0, n[2], b);
-        v.add(t0, n[3], b);
-        assert_eq!(v.predict(t0), None, "a tie predicts nothing");
-        v.add(t0, n[4], b);
-        assert_eq!(v.predict(t0), Some(b));
+        let (a, b) = (ip("1.2.3.4"), ip("5.6.7.8"));
+        let cur = ip("1.1.1.1");
+        v.add(t0, source(0), a).unwrap();
+        v.add(t0, source(1), a).unwrap();
+        assert_eq!(v.predict(t0, cur), None, "two statements are not enough");
+        v.add(t0, source(2), b).unwrap();
+        assert_eq!(v.predict(t0, cur), Some(a));
+        // One source repeating itself counts once.
+        v.add(t0, source(2), b).unwrap();
+        v.add(t0, source(3), b).unwrap();
+        assert_eq!(v.predict(t0, cur), None, "a tie predicts nothing");
+        v.add(t0, source(4), b).unwrap();
+        assert_eq!(v.predict(t0, cur), Some(b));
         // Old statements expire.
         let later = t0 + Duration::from_secs(301);
-        assert_eq!(v.predict(later), None);
+        assert_eq!(v.predict(later, cur), None);
+    }
+
+    #[test]
+    fn many_statements_from_one_address_count_once() {
+        let t0 = Instant::now();
+        let mut v = IpVotes::new(Duration::from_secs(300), 3);
+        for _ in 0..10 {
+            v.add(t0, ip("7.7.7.7"), ip("6.6.6.6")).unwrap();
+        }
+        assert_eq!(v.predict(t0, ip("1.1.1.1")), None);
+        // One IPv6 /64 is one source too.
+        for i in 0..10u16 {
+            let from = IpAddr::V6(Ipv6Addr::new(0x2a00, 1, 2, 3, i, 0, 0, 1));
+            v.add(t0, from, ip("2a00:9::1")).unwrap();
+        }
+        assert_eq!(v.predict(t0, ip("2a00:5::1")), None);
+    }
+
+    #[test]
+    fn useless_and_misleading_statements_are_ignored() {
+        let t0 = Instant::now();
+        let mut v = IpVotes::new(Duration::from_secs(300), 1);
+        let public = ip("9.9.9.9");
+        assert_eq!(v.add(t0, public, ip("0.0.0.0")), Err(Ignored::Unusable));
+        assert_eq!(v.add(t0, public, ip("224.0.0.1")), Err(Ignored::Unusable));
+        assert_eq!(
+            v.add(t0, public, ip("255.255.255.255")),
+            Err(Ignored::Unusable)
+        );
+        assert_eq!(v.add(t0, public, ip("2a00::1")), Err(Ignored::OtherFamily));
+        assert_eq!(
+            v.add(t0, ip("2a00::9"), ip("1.2.3.4")),
+            Err(Ignored::OtherFamily)
+        );
+        assert_eq!(v.add(t0, public, ip("127.0.0.1")), Err(Ignored::Loopback));
+        assert_eq!(v.predict(t0, ip("1.1.1.1")), None);
+        // Loopback from loopback is what a node on one host sees.
+        assert_eq!(v.add(t0, ip("127.0.0.2"), ip("127.0.0.1")), Ok(()));
+        assert_eq!(v.predict(t0, ip("1.1.1.1")), Some(ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn the_families_are_tallied_apart() {
+        let t0 = Instant::now();
+        let mut v = IpVotes::new(Duration::from_secs(300), 2);
+        let (v4, v6) = (ip("6.6.6.6"), ip("2a00:6::6"));
+        for i in 0..2u16 {
+            v.add(t0, source(i.into()), v4).unwrap();
+        }
+        for i in 0..3u16 {
+            let from = IpAddr::V6(Ipv6Addr::new(0x2a00, 9, i, 0, 0, 0, 0, 1));
+            v.add(t0, from, v6).unwrap();
+        }
+        // Three IPv6 sources do not outvote two IPv4 ones about our IPv4 address.
+        assert_eq!(v.predict(t0, ip("1.1.1.1")), Some(v4));
+        assert_eq!(v.predict(t0, ip("2a00:1::1")), Some(v6));
     }
 
     #[test]
     fn statements_are_bounded() {
         let t0 = Instant::now();
         let mut v = IpVotes::new(Duration::from_secs(300), 1);
-        let mut rng = StdRng::seed_from_u64(1);
         for i in 0..MAX_STATEMENTS + 10 {
             let at = t0 + Duration::from_millis(i as u64);
-            v.add(
-                at,
-                NodeKey::generate(&mut rng).id(),
-                "9.9.9.9".parse().unwrap(),
-            );
+            v.add(at, source(i), ip("9.9.9.9")).unwrap();
         }
-        assert_eq!(v.statements.len(), MAX_STATEMENTS);
+        assert_eq!(v.v4.len(), MAX_STATEMENTS);
     }
 }

@@ -37,4 +37,6 @@ pub use message::{
 };
 pub use packet::{decode_packet, encode_packet, EncodedPacket, Packet, MAX_PACKET_SIZE};
 pub use service::{DiscoveryEvent, Discv4Handle, ServiceConfig, ServiceStats};
-pub use table::{Revalidated, Table, TableEntry, TableInsert, BUCKET_SIZE, MAX_REPLACEMENTS};
+pub use table::{
+    IpLimits, Revalidated, Table, TableEntry, TableInsert, BUCKET_SIZE, MAX_REPLACEMENTS,
+};

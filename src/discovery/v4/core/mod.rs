@@ -10,7 +10,7 @@ use super::distance::NodeHash;
 use super::error::RequestError;
 use super::message::*;
 use super::packet;
-use super::table::{Revalidated, Table, TableInsert, BUCKET_SIZE};
+use super::table::{IpLimits, Revalidated, Table, TableInsert, BUCKET_SIZE};
 use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
 use crate::util::ExpiringMap;
@@ -30,6 +30,9 @@ pub struct Discv4Config {
     pub max_pending: usize,
     /// Endpoint proofs remembered at once.
     pub max_bonds: usize,
+    /// Nodes of one /24 (IPv4) or /64 (IPv6) the table keeps. Default 2 per bucket, 10 in
+    /// all (go-ethereum).
+    pub ip_limits: IpLimits,
 }
 
 impl Default for Discv4Config {
@@ -41,6 +44,7 @@ impl Default for Discv4Config {
             revalidate_interval: Duration::from_secs(10),
             max_pending: 256,
             max_bonds: 8192,
+            ip_limits: IpLimits::default(),
         }
     }
 }
@@ -71,9 +75,9 @@ pub enum Discv4Event {
     /// A node pinged us and was answered: it now holds our endpoint proof, so it will
     /// answer our FindNode.
     Pinged(NodeId, SocketAddr),
-    /// A bonded node's Pong said where it sees us: the `to` endpoint (the statement our
-    /// external address is learned from).
-    Statement(NodeId, Endpoint),
+    /// A bonded node's Pong, received from the address given, said where it sees us: the
+    /// `to` endpoint (the statement our external address is learned from).
+    Statement(NodeId, SocketAddr, Endpoint),
     /// A Ping or Pong of a bonded node carried this ENR sequence number (EIP-868).
     EnrSeq(NodeId, SocketAddr, u64),
 }
@@ -164,7 +168,7 @@ impl Discv4 {
         unix_now: u64,
     ) -> Self {
         Self {
-            table: Table::new(key.id()),
+            table: Table::with_limits(key.id(), config.ip_limits),
             key,
             local,
             anchor: (now, unix_now),
@@ -410,7 +414,8 @@ impl Discv4 {
             }
         }
         self.events.push_back(Discv4Event::Bonded(id, from));
-        self.events.push_back(Discv4Event::Statement(id, pong.to));
+        self.events
+            .push_back(Discv4Event::Statement(id, from, pong.to));
         if let Some(seq) = pong.enr_seq {
             self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
         }

@@ -192,11 +192,10 @@ fn bonded_find_node_gets_16_neighbors_in_two_packets() {
     bond(&mut a, &mut b, t0);
     for s in 10..40 {
         let k = NodeKey::generate(&mut StdRng::seed_from_u64(s));
-        b.d.table.insert(
-            t0,
-            k.id(),
-            endpoint_of("[2001:db8::1]:30303".parse().unwrap(), 30303),
-        );
+        // Full-length IPv6 addresses (the largest records), one /64 each: the table keeps
+        // at most two nodes of one /64 in a bucket.
+        let addr = format!("[2001:db8:{s:x}::1]:30303").parse().unwrap();
+        b.d.table.insert(t0, k.id(), endpoint_of(addr, 30303));
     }
     a.d.find_node(t0, b.key.id(), b.addr, [9; 64]).unwrap();
     let find = a.out();

@@ -2,7 +2,7 @@
 //! queries they send, one per node at a time (see the [`Driver`] docs).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::{Driver, DriverEvent, LookupId, LookupResult};
@@ -10,6 +10,10 @@ use crate::crypto::NodeId;
 use crate::discovery::v4::lookup::{Lookup, K};
 use crate::discovery::v4::message::{NodeRecord, Target};
 use crate::discovery::v4::NodeHash;
+use crate::util::ip::check_relay;
+
+/// Relayed records with a UDP port up to this are dropped (go-ethereum: `rn.UDP <= 1024`).
+const MAX_LOW_PORT: u16 = 1024;
 
 #[derive(Debug)]
 pub(super) struct Active {
@@ -62,7 +66,8 @@ impl Driver {
         }
     }
 
-    /// The table's closest nodes to `target`, or the bootnodes while it is empty.
+    /// The table's closest nodes to `target`, or the bootnodes (those in `net_restrict`)
+    /// while it is empty.
     fn seeds(&self, target: &Target) -> Vec<NodeRecord> {
         let seeds: Vec<NodeRecord> = self
             .disc
@@ -76,6 +81,7 @@ impl Driver {
                 .config
                 .bootnodes
                 .iter()
+                .filter(|b| self.allowed(b.ip))
                 .map(NodeRecord::from_enode)
                 .collect();
         }
@@ -174,13 +180,33 @@ impl Driver {
     }
 
     /// `id` answered the FindNode in flight to it: the reply goes to the lookup that sent
-    /// it, and the next lookup waiting for `id` sends its own.
+    /// it (without the records we must not contact, see [`relayable`](Self::relayable)),
+    /// and the next lookup waiting for `id` sends its own.
     pub(super) fn on_neighbors(&mut self, now: Instant, id: NodeId, nodes: &[NodeRecord]) {
-        let answered = self.finds.get_mut(&id).and_then(|f| f.in_flight.take());
+        let Some(f) = self.finds.get_mut(&id) else {
+            return;
+        };
+        let (answered, sender) = (f.in_flight.take(), f.to.ip());
+        let nodes: Vec<NodeRecord> = nodes
+            .iter()
+            .filter(|r| self.relayable(sender, r))
+            .copied()
+            .collect();
         if let Some(l) = answered.and_then(|l| self.lookup_mut(l)) {
-            l.on_response(&id, nodes);
+            l.on_response(&id, &nodes);
         }
         self.send_find(now, id);
+    }
+
+    /// Whether a record the node at `sender` relayed in Neighbors may be contacted, as
+    /// go-ethereum's `nodeFromRPC` decides: a UDP port above 1024 (0 is no port; low ports
+    /// belong to other services a relayed record could aim our packets at); an address that
+    /// is not unspecified, multicast or broadcast; loopback only from a loopback sender and
+    /// LAN only from a LAN sender (`util::ip::check_relay`); inside `net_restrict`.
+    pub(super) fn relayable(&self, sender: IpAddr, r: &NodeRecord) -> bool {
+        r.endpoint.udp_port > MAX_LOW_PORT
+            && check_relay(sender, r.endpoint.ip).is_ok()
+            && self.allowed(r.endpoint.ip)
     }
 
     /// Every query of every lookup to `id` failed.

@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use rand::Rng;
 
 use super::core::{Discv4, Discv4Config, Discv4Event, RequestKind, Transmit};
@@ -33,12 +34,19 @@ pub struct DriverConfig {
     pub learn_ip: bool,
     /// Statements about our IP count this long. Default 5 min (go-ethereum).
     pub ip_window: Duration,
-    /// Nodes that must agree before our IP changes. Default 10 (go-ethereum).
+    /// Sources that must have spoken before our IP changes, the most of them agreeing; a
+    /// source is one IPv4 address or one IPv6 /64, however many node ids speak from it.
+    /// Default 10 (go-ethereum).
     pub ip_min_statements: usize,
     /// Lookups waiting to run; more are refused. Default 16.
     pub max_queued_lookups: usize,
     /// Lookups running at once (at least 1). Default 3.
     pub max_active_lookups: usize,
+    /// Only nodes in these networks are contacted or stored: packets from elsewhere are
+    /// dropped unread, Neighbors records elsewhere ignored, bootnodes and
+    /// [`Driver::resolve`] targets elsewhere not pinged (go-ethereum's `NetRestrict`; the
+    /// server passes its `GatingConfig::net_restrict`). `None`: any network. Default `None`.
+    pub net_restrict: Option<Vec<IpNet>>,
 }
 
 impl Default for DriverConfig {
@@ -54,6 +62,7 @@ impl Default for DriverConfig {
             ip_min_statements: 10,
             max_queued_lookups: 16,
             max_active_lookups: 3,
+            net_restrict: None,
         }
     }
 }
@@ -286,6 +295,10 @@ impl Driver {
     /// Pings `endpoint` (unless both endpoint proofs are there) and asks for its record; the
     /// answer comes as [`DriverEvent::Record`] or [`DriverEvent::ResolveFailed`].
     pub fn resolve(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) {
+        if !self.allowed(endpoint.ip) {
+            self.events.push_back(DriverEvent::ResolveFailed(id));
+            return;
+        }
         let b = self.bonding.entry(id).or_default();
         b.enr = true;
         b.endpoint = Some(endpoint);
@@ -295,8 +308,12 @@ impl Driver {
     }
 
     /// Handles one datagram received from `from` (the source address the socket reports),
-    /// then drain the queues. See [`Discv4::handle_packet`].
+    /// then drain the queues. See [`Discv4::handle_packet`]; a datagram from outside
+    /// `net_restrict` is dropped unread (no Pong, no ping-back, no table entry).
     pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if !self.allowed(from.ip()) {
+            return;
+        }
         self.disc.handle_packet(now, from, bytes);
         self.absorb(now);
     }
@@ -364,6 +381,15 @@ impl Driver {
             Err(_) if bonded => {}
             Err(_) => self.fail(id),
         }
+    }
+
+    /// Whether `ip` is inside `net_restrict` (always, without one).
+    fn allowed(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.config
+            .net_restrict
+            .as_ref()
+            .is_none_or(|nets| nets.iter().any(|n| n.contains(&ip)))
     }
 
     fn they_hold_our_proof(&self, now: Instant, id: &NodeId) -> bool {
@@ -447,7 +473,7 @@ impl Driver {
                     self.events
                         .push_back(DriverEvent::NodeAdded(NodeRecord { endpoint, id }));
                 }
-                Discv4Event::Statement(id, to) => self.on_statement(now, id, to.ip),
+                Discv4Event::Statement(_, from, to) => self.on_statement(now, from, to.ip),
                 Discv4Event::EnrSeq(id, from, seq) => self.on_enr_seq(now, id, from, seq),
             }
         }
@@ -495,15 +521,15 @@ impl Driver {
         b.bonded_at.get_or_insert(now);
     }
 
-    fn on_statement(&mut self, now: Instant, id: NodeId, ip: IpAddr) {
-        if !self.config.learn_ip {
+    /// The node at `from` says it sees us at `ip` (see `ip_votes.rs` for what counts).
+    fn on_statement(&mut self, now: Instant, from: SocketAddr, ip: IpAddr) {
+        if !self.config.learn_ip || self.votes.add(now, from.ip(), ip).is_err() {
             return;
         }
-        self.votes.add(now, id, ip);
-        let Some(ip) = self.votes.predict(now) else {
+        let mut endpoint = self.disc.local_record().endpoint();
+        let Some(ip) = self.votes.predict(now, endpoint.ip) else {
             return;
         };
-        let mut endpoint = self.disc.local_record().endpoint();
         if endpoint.ip == ip {
             return;
         }
@@ -518,5 +544,7 @@ impl Driver {
 mod lookups;
 use lookups::{Active, Finds};
 
+#[cfg(test)]
+mod attack_tests;
 #[cfg(test)]
 mod tests;

@@ -7,8 +7,14 @@
 //! A full bucket does not evict on contact: like geth, newcomers wait in a bounded
 //! replacement list, and periodic revalidation pings the least-recently seen entry of a
 //! random bucket; an entry that fails is replaced by the most recent replacement.
+//!
+//! One host with many keys must not fill the table (and through it our dials): as in
+//! go-ethereum, at most [`IpLimits::per_bucket`] entries of one /24 (IPv4) or /64 (IPv6) in a
+//! bucket and [`IpLimits::per_table`] in the whole table, replacements counted. Loopback and
+//! LAN addresses are exempt (`util::ip::is_lan`): nodes there are ours or our neighbours'.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use rand::Rng;
@@ -16,12 +22,33 @@ use rand::Rng;
 use super::distance::NodeHash;
 use super::message::{Endpoint, NodeRecord};
 use crate::crypto::NodeId;
+use crate::util::ip::{is_lan, SubnetCounts};
 
 /// *"every k-bucket contains up to 16 node entries"*.
 pub const BUCKET_SIZE: usize = 16;
 /// Candidates kept per bucket to replace entries that fail revalidation.
 pub const MAX_REPLACEMENTS: usize = 10;
 const BUCKETS: usize = 256;
+
+/// How many nodes of one network the table keeps: a network is a /24 for IPv4 and a /64 for
+/// IPv6; entries and replacements both count; loopback and LAN addresses are not limited.
+/// Each network in use costs one small map entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpLimits {
+    /// In one bucket. Default 2 (go-ethereum's `bucketIPLimit`).
+    pub per_bucket: usize,
+    /// In the whole table. Default 10 (go-ethereum's `tableIPLimit`).
+    pub per_table: usize,
+}
+
+impl Default for IpLimits {
+    fn default() -> Self {
+        Self {
+            per_bucket: 2,
+            per_table: 10,
+        }
+    }
+}
 
 /// A node in the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +88,9 @@ pub enum TableInsert {
     Replacement,
     /// Our own id is never stored.
     Local,
+    /// Its network already has as many nodes as [`IpLimits`] allow in its bucket or the
+    /// table: not stored (a known node keeps its old endpoint).
+    IpLimit,
 }
 
 /// What [`Table::revalidated`] did with a dead entry.
@@ -74,12 +104,14 @@ pub enum Revalidated {
     Unknown,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Bucket {
     /// Least-recently seen first.
     entries: Vec<TableEntry>,
     /// Most recent first, at most [`MAX_REPLACEMENTS`].
     replacements: VecDeque<TableEntry>,
+    /// Networks of the entries and replacements (LAN addresses not counted).
+    ips: SubnetCounts,
 }
 
 /// The routing table of one node.
@@ -88,15 +120,51 @@ pub struct Table {
     local: NodeHash,
     local_id: NodeId,
     buckets: Vec<Bucket>,
+    /// Networks of all entries and replacements (LAN addresses not counted).
+    ips: SubnetCounts,
 }
 
 impl Table {
-    /// An empty table around `local`.
+    /// An empty table around `local`, with the default [`IpLimits`].
     pub fn new(local: NodeId) -> Self {
+        Self::with_limits(local, IpLimits::default())
+    }
+
+    /// An empty table around `local` keeping at most `limits` nodes per network.
+    pub fn with_limits(local: NodeId, limits: IpLimits) -> Self {
+        let bucket = Bucket {
+            entries: Vec::new(),
+            replacements: VecDeque::new(),
+            ips: SubnetCounts::new(limits.per_bucket),
+        };
         Self {
             local: NodeHash::of_id(&local),
             local_id: local,
-            buckets: vec![Bucket::default(); BUCKETS],
+            buckets: vec![bucket; BUCKETS],
+            ips: SubnetCounts::new(limits.per_table),
+        }
+    }
+
+    /// Counts `ip` in bucket `index` and the table if both have room (a LAN address always
+    /// fits and is not counted); returns whether it fits.
+    fn track(&mut self, index: usize, ip: IpAddr) -> bool {
+        if is_lan(ip) {
+            return true;
+        }
+        let bucket = &mut self.buckets[index].ips;
+        if !bucket.has_room(ip) || !self.ips.has_room(ip) {
+            return false;
+        }
+        bucket.add(ip);
+        self.ips.add(ip);
+        true
+    }
+
+    /// Undoes [`track`](Self::track) for an entry or replacement that leaves.
+    fn untrack(&mut self, index: usize, ip: IpAddr) {
+        if !is_lan(ip) {
+            self.buckets[index].ips.remove(ip);
+            self.ips.remove(ip);
         }
     }
 
@@ -144,17 +212,39 @@ impl Table {
         };
         let bucket = &mut self.buckets[index];
         if let Some(pos) = bucket.entries.iter().position(|e| e.id == id) {
+            let old = bucket.entries[pos].endpoint.ip;
+            if old != endpoint.ip {
+                self.untrack(index, old);
+                if !self.track(index, endpoint.ip) {
+                    // Room was just made for `old`, so it fits again.
+                    self.track(index, old);
+                    return TableInsert::IpLimit;
+                }
+            }
+            let bucket = &mut self.buckets[index];
             bucket.entries.remove(pos);
             bucket.entries.push(entry);
             return TableInsert::Refreshed;
         }
-        bucket.replacements.retain(|e| e.id != id);
+        if let Some(pos) = bucket.replacements.iter().position(|e| e.id == id) {
+            if let Some(old) = bucket.replacements.remove(pos) {
+                self.untrack(index, old.endpoint.ip);
+            }
+        }
+        if !self.track(index, endpoint.ip) {
+            return TableInsert::IpLimit;
+        }
+        let bucket = &mut self.buckets[index];
         if bucket.entries.len() < BUCKET_SIZE {
             bucket.entries.push(entry);
             return TableInsert::Added;
         }
         bucket.replacements.push_front(entry);
-        bucket.replacements.truncate(MAX_REPLACEMENTS);
+        if bucket.replacements.len() > MAX_REPLACEMENTS {
+            if let Some(dropped) = bucket.replacements.pop_back() {
+                self.untrack(index, dropped.endpoint.ip);
+            }
+        }
         TableInsert::Replacement
     }
 
@@ -179,12 +269,21 @@ impl Table {
     pub fn remove(&mut self, id: &NodeId) -> Option<TableEntry> {
         let index = self.bucket_index(&NodeHash::of_id(id))?;
         let bucket = &mut self.buckets[index];
-        bucket.replacements.retain(|e| e.id != *id);
+        if let Some(pos) = bucket.replacements.iter().position(|e| e.id == *id) {
+            if let Some(old) = bucket.replacements.remove(pos) {
+                self.untrack(index, old.endpoint.ip);
+            }
+        }
+        let bucket = &mut self.buckets[index];
         let pos = bucket.entries.iter().position(|e| e.id == *id)?;
-        bucket.entries.remove(pos);
-        let promoted = bucket.replacements.pop_front()?;
-        bucket.entries.push(promoted);
-        Some(promoted)
+        let gone = bucket.entries.remove(pos);
+        // A promoted replacement was counted in this bucket already.
+        let promoted = bucket.replacements.pop_front();
+        if let Some(p) = promoted {
+            bucket.entries.push(p);
+        }
+        self.untrack(index, gone.endpoint.ip);
+        promoted
     }
 
     /// Every node in the buckets (replacements not included): nearest bucket first, and

@@ -115,3 +115,116 @@ fn closest_returns_the_nearest_known_nodes_in_order() {
         assert!(target.cmp_distance(w[0].hash(), w[1].hash()).is_le());
     }
 }
+
+fn at(ip: &str) -> Endpoint {
+    Endpoint {
+        ip: ip.parse().unwrap(),
+        udp_port: 30303,
+        tcp_port: 30303,
+    }
+}
+
+/// `per_distance` ids at each log distance from 256 down, `n` in all.
+fn ids_spread(t: &Table, n: usize, per_distance: usize) -> Vec<NodeId> {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut by_distance: std::collections::HashMap<u32, usize> = Default::default();
+    let mut ids = Vec::new();
+    while ids.len() < n {
+        let id = NodeKey::generate(&mut rng).id();
+        let d = t.local.log_distance(&NodeHash::of_id(&id));
+        let taken = by_distance.entry(d).or_default();
+        if d > 240 && *taken < per_distance {
+            *taken += 1;
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+#[test]
+fn one_slash_24_gets_two_places_in_a_bucket() {
+    let now = Instant::now();
+    let (mut t, ids) = table_and_far_ids(20);
+    let results: Vec<TableInsert> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| t.insert(now, *id, at(&format!("9.9.9.{i}"))))
+        .collect();
+    let admitted = results.iter().filter(|r| **r == TableInsert::Added).count();
+    assert_eq!(admitted, 2, "{results:?}");
+    assert_eq!(results[2..], [TableInsert::IpLimit; 18]);
+    // One /64 is one network for IPv6.
+    let (mut t, ids) = table_and_far_ids(5);
+    for (i, id) in ids.iter().enumerate() {
+        t.insert(now, *id, at(&format!("2a00:1:2:3::{}", i + 1)));
+    }
+    assert_eq!(t.len(), 2);
+}
+
+#[test]
+fn one_slash_24_gets_ten_places_in_the_table() {
+    let now = Instant::now();
+    let mut t = table_and_far_ids(0).0;
+    let ids = ids_spread(&t, 11, 2);
+    for (i, id) in ids.iter().take(10).enumerate() {
+        assert_eq!(
+            t.insert(now, *id, at(&format!("9.9.9.{i}"))),
+            TableInsert::Added
+        );
+    }
+    assert_eq!(t.insert(now, ids[10], at("9.9.9.10")), TableInsert::IpLimit);
+    assert_eq!(t.len(), 10);
+    // A node leaving makes room.
+    t.remove(&ids[0]);
+    assert_eq!(t.insert(now, ids[10], at("9.9.9.10")), TableInsert::Added);
+}
+
+#[test]
+fn replacements_count_against_the_limit_too() {
+    let now = Instant::now();
+    let (mut t, ids) = table_and_far_ids(BUCKET_SIZE + 5);
+    for (i, id) in ids.iter().take(BUCKET_SIZE).enumerate() {
+        t.insert(now, *id, at(&format!("9.9.{i}.1")));
+    }
+    let late: Vec<TableInsert> = ids[BUCKET_SIZE..]
+        .iter()
+        .enumerate()
+        .map(|(i, id)| t.insert(now, *id, at(&format!("8.8.8.{i}"))))
+        .collect();
+    assert_eq!(
+        late,
+        [
+            TableInsert::Replacement,
+            TableInsert::Replacement,
+            TableInsert::IpLimit,
+            TableInsert::IpLimit,
+            TableInsert::IpLimit
+        ]
+    );
+    // An entry may not move into a full network; it keeps its endpoint.
+    assert_eq!(t.insert(now, ids[0], at("8.8.8.9")), TableInsert::IpLimit);
+    assert_eq!(t.get(&ids[0]).unwrap().endpoint, at("9.9.0.1"));
+    // The entry's failure promotes a replacement: the counts do not change.
+    let next = far_bucket(&t).replacements.front().copied();
+    assert_eq!(
+        t.revalidated(now, &ids[1], false),
+        Revalidated::Replaced(next)
+    );
+    assert_eq!(
+        t.insert(now, ids[BUCKET_SIZE + 4], at("8.8.8.4")),
+        TableInsert::IpLimit
+    );
+}
+
+#[test]
+fn loopback_and_lan_nodes_are_not_limited() {
+    let now = Instant::now();
+    for net in ["127.0.0", "10.1.1", "192.168.1"] {
+        let (mut t, ids) = table_and_far_ids(BUCKET_SIZE + 5);
+        for (i, id) in ids.iter().enumerate() {
+            t.insert(now, *id, at(&format!("{net}.{}", i + 1)));
+        }
+        assert_eq!(t.len(), BUCKET_SIZE, "{net}");
+        assert_eq!(far_bucket(&t).replacements.len(), 5, "{net}");
+    }
+}
