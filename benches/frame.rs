@@ -1,6 +1,6 @@
 //! Frame seal and open throughput beside raw keccak-256 over the same bytes.
 //!
-//! Targets (issue 2): 64 KiB payloads seal and open at >= 0.9x keccak throughput; 512 B
+//! Targets: 64 KiB payloads seal and open at >= 0.9x keccak throughput; 512 B
 //! payloads at >= 0.4x. Run: `cargo bench --bench frame`.
 
 mod support;

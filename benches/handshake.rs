@@ -4,7 +4,7 @@
 //! static-shared secret for the signature, ephemeral agreement), 3 public-key derivations
 //! (two ECIES ephemeral keys and the recipient's ephemeral key; the initiator's ephemeral
 //! public key never needs computing), 1 recoverable signature and 1 recovery.
-//! Target (issue 2): handshake rate >= 0.9x the rate of that floor. Run:
+//! Target: handshake rate >= 0.9x the rate of that floor. Run:
 //! `cargo bench --bench handshake`.
 
 mod support;

@@ -22,7 +22,7 @@ use crate::common::{config, quantile, raise_fd_limit, rss};
 use crate::heap;
 use crate::table::{Row, Target};
 
-/// The first measurement, and the memory target's peer count.
+/// The first measurement, and the peer count of the memory target.
 const FIRST: usize = 1000;
 /// All idle peers held at once.
 const ALL: usize = 10_000;

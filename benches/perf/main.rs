@@ -1,4 +1,4 @@
-//! The performance figures of issue 12 as one table: name, value, baseline measured in the
+//! The performance figures as one table: name, value, baseline measured in the
 //! same run, ratio, target, MET/MISSED.
 //!
 //! Run: `cargo bench --bench perf` (a few minutes); `cargo bench --bench perf -- NAME...`

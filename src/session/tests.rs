@@ -1,4 +1,4 @@
-//! Session timing on tokio's paused clock (STYLE 16): keepalive, idle, write timeout, linger.
+//! Session timing on tokio's paused clock (time is an input, so no test waits for real): keepalive, idle, write timeout, linger.
 //!
 //! One side is a real [`Session`] over an in-memory duplex; the other is driven frame by frame
 //! by the test, through an [`RlpxStream`]. The test also plays the session's protocol

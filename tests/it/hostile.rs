@@ -1,4 +1,4 @@
-//! Issue 9 §5: scripted hostile peers over loopback TCP. Each test asserts the exact outcome
+//! Scripted hostile peers over loopback TCP. Each test asserts the exact outcome
 //! (the Disconnect reason, or a close without one) within a bound, and then that a polite peer
 //! is still served. The server pings once a minute, so no test passes by a Ping's luck.
 //!

@@ -200,7 +200,7 @@ async fn peerwire_dials_ethereumjs_and_they_play_foo_bar() {
     js.exit().await;
 }
 
-/// Issue 9 §1 against ethereumjs: its first foo message leaves in the same tick as the Hello
+/// Pipelining against ethereumjs: its first foo message leaves in the same tick as the Hello
 /// exchange completes. Neither side pings for 15 s or more, so "bar" within 5 s means the
 /// message was not left waiting behind the Hello.
 async fn foo_sent_on_added_gets_bar(js: &mut JsPeer) {

@@ -1,4 +1,4 @@
-//! Issue 9 §1: what a peer writes right behind its Hello, in the same TCP write, is handled
+//! What a peer writes right behind its Hello, in the same TCP write, is handled
 //! at once, not when the next bytes happen to arrive. Each remote here writes everything in
 //! one `write_all` and then only reads, so nothing later can unstick a stalled session; the
 //! server's Ping interval and idle timeout are a minute, so no Ping can either.

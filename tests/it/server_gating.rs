@@ -1,5 +1,5 @@
 //! Connection gating over loopback TCP, from several source addresses (127.0.0.x): per-address
-//! pending cap, throttle, reserved slots, net_restrict, bans (issue 9 §2).
+//! pending cap, throttle, reserved slots, net_restrict, bans.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

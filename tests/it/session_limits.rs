@@ -1,4 +1,4 @@
-//! Issue 9 §3: outbound queues bounded in bytes, messages received before a Disconnect still
+//! Outbound queues bounded in bytes, messages received before a Disconnect still
 //! reach the handler, and a protocol whose `run` panics before returning a future.
 
 use std::time::Duration;
