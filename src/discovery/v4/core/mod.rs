@@ -64,8 +64,8 @@ pub enum Discv4Event {
     Neighbors(NodeId, Vec<NodeRecord>),
     /// The reply to our ENRRequest.
     Record(NodeId, Box<Record>),
-    /// A request got no (usable) reply in time.
-    Timeout(NodeId, RequestKind),
+    /// A request to the node at this address got no (usable) reply in time.
+    Timeout(NodeId, SocketAddr, RequestKind),
     /// A node entered the table (it answered our Ping).
     Added(NodeId, Endpoint),
     /// A node pinged us and was answered: it now holds our endpoint proof, so it will
@@ -100,9 +100,13 @@ pub struct Discv4Stats {
     pub unbonded_queries: u64,
 }
 
+/// What an outstanding request is keyed by: one request of each kind per node *and address*,
+/// so a request to a node at an address someone else named never replaces (or answers for)
+/// one to the address the table holds.
+type RequestKey = (NodeId, SocketAddr, RequestKind);
+
 #[derive(Clone, Debug)]
 struct Pending {
-    to: SocketAddr,
     deadline: Instant,
     /// Ping/ENRRequest: the hash the reply must quote.
     hash: [u8; 32],
@@ -145,7 +149,7 @@ pub struct Discv4 {
     anchor: (Instant, u64),
     /// Endpoint proofs: who answered our Ping, from which IP.
     bonds: ExpiringMap<(NodeId, IpAddr), ()>,
-    pending: HashMap<(NodeId, RequestKind), Pending>,
+    pending: HashMap<RequestKey, Pending>,
     next_revalidation: Instant,
     stats: Discv4Stats,
     /// Datagrams produced and not yet taken by [`Discv4::poll_transmit`].
@@ -228,7 +232,11 @@ impl Discv4 {
     /// as [`Discv4Event::Bonded`], its absence as [`Discv4Event::Timeout`].
     ///
     /// Fails, queueing nothing, when `max_pending` other requests are outstanding. A Ping to
-    /// a node with one outstanding already replaces it (only the latest is answered).
+    /// a node at an address with one outstanding already replaces it (only the latest is
+    /// answered); one to the same node at another address leaves it alone.
+    ///
+    /// Only a Ping to the endpoint the table holds for `id` counts against that entry when
+    /// it goes unanswered; a Pong from another endpoint moves the entry there.
     pub fn ping(&mut self, now: Instant, id: NodeId, to: SocketAddr) -> Result<(), RequestError> {
         self.ping_node(now, id, endpoint_of(to, 0))
     }
@@ -313,9 +321,10 @@ impl Discv4 {
             Message::FindNode(find) => self.on_find_node(now, from, id, &find),
             Message::Neighbors(n) => self.on_neighbors(id, from, n.nodes),
             Message::EnrRequest(_) => self.on_enr_request(now, from, id, packet.hash),
-            Message::EnrResponse(r) => match self.pending.get(&(id, RequestKind::EnrRequest)) {
-                Some(p) if p.to == from && p.hash == r.request_hash => {
-                    self.pending.remove(&(id, RequestKind::EnrRequest));
+            Message::EnrResponse(r) => match self.pending.get(&(id, from, RequestKind::EnrRequest))
+            {
+                Some(p) if p.hash == r.request_hash => {
+                    self.pending.remove(&(id, from, RequestKind::EnrRequest));
                     self.events
                         .push_back(Discv4Event::Record(id, Box::new(r.record)));
                 }
@@ -328,34 +337,38 @@ impl Discv4 {
     /// [`poll_timeout`](Self::poll_timeout) instant has passed, then drain the queues; an
     /// early or extra call does nothing that is not due yet.
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
-        let expired: Vec<(NodeId, RequestKind)> = self
+        let expired: Vec<RequestKey> = self
             .pending
             .iter()
             .filter(|(_, p)| p.deadline <= now)
             .map(|(k, _)| *k)
             .collect();
-        for (id, kind) in expired {
-            let Some(p) = self.pending.remove(&(id, kind)) else {
+        for (id, to, kind) in expired {
+            let Some(p) = self.pending.remove(&(id, to, kind)) else {
                 continue;
             };
-            if kind == RequestKind::Ping {
-                // A table entry that does not answer is dead (discv4.md, "Kademlia Table").
+            // A table entry that does not answer is dead (discv4.md, "Kademlia Table"), but
+            // only a Ping to the endpoint the table holds says so: anyone can make us ping
+            // a node elsewhere (a replayed Ping, a Neighbors record naming it).
+            let at_entry = self
+                .table
+                .get(&id)
+                .is_some_and(|e| udp_addr(&e.endpoint) == to);
+            if kind == RequestKind::Ping && at_entry {
                 if let Revalidated::Replaced(Some(e)) = self.table.revalidated(now, &id, false) {
-                    let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
-                    let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port);
+                    let _ = self.send_ping(now, e.id, udp_addr(&e.endpoint), e.endpoint.tcp_port);
                 }
             }
             if kind == RequestKind::FindNode && !p.nodes.is_empty() {
                 self.events.push_back(Discv4Event::Neighbors(id, p.nodes));
             } else {
-                self.events.push_back(Discv4Event::Timeout(id, kind));
+                self.events.push_back(Discv4Event::Timeout(id, to, kind));
             }
         }
         if now >= self.next_revalidation {
             self.next_revalidation = now + self.config.revalidate_interval;
             if let Some(e) = self.table.pick_revalidation(rng) {
-                let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
-                let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port);
+                let _ = self.send_ping(now, e.id, udp_addr(&e.endpoint), e.endpoint.tcp_port);
             }
         }
     }
@@ -371,19 +384,22 @@ impl Discv4 {
         });
         self.send(from, &pong);
         self.events.push_back(Discv4Event::Pinged(id, from));
-        if self.is_bonded(now, &id, from.ip()) {
-            if let Some(e) = self.table.get(&id) {
-                let endpoint = endpoint_of(from, ping.from.tcp_port);
-                if e.endpoint != endpoint {
-                    self.table.insert(now, id, endpoint);
-                }
-            }
+        let bonded = self.is_bonded(now, &id, from.ip());
+        if bonded {
             if let Some(seq) = ping.enr_seq {
                 self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
             }
-        } else if !self.pending.contains_key(&(id, RequestKind::Ping)) {
-            // "If no communication with the sender has occurred within the last 12h, a ping
-            // should be sent in addition to pong in order to receive an endpoint proof."
+        }
+        // A signed Ping says nothing about where its signer is: anyone it pinged may replay
+        // it from anywhere. So a Ping from another address than the table's does not move
+        // the entry; a Ping to that address does, once its Pong proves it (`on_pong`).
+        let moved = self
+            .table
+            .get(&id)
+            .is_some_and(|e| udp_addr(&e.endpoint) != from);
+        // "If no communication with the sender has occurred within the last 12h, a ping
+        // should be sent in addition to pong in order to receive an endpoint proof."
+        if (!bonded || moved) && !self.pending.contains_key(&(id, from, RequestKind::Ping)) {
             let _ = self.send_ping(now, id, from, ping.from.tcp_port);
         }
     }
@@ -391,22 +407,30 @@ impl Discv4 {
     fn on_pong(&mut self, now: Instant, from: SocketAddr, id: NodeId, pong: &Pong) {
         // discv4.md, Pong: "Implementations should ignore unsolicited pong packets that do not
         // contain the hash of the most recent ping packet."
-        match self.pending.get(&(id, RequestKind::Ping)) {
-            Some(p) if p.to == from && p.hash == pong.ping_hash => {}
+        let key = (id, from, RequestKind::Ping);
+        let tcp_port = match self.pending.get(&key) {
+            Some(p) if p.hash == pong.ping_hash => p.tcp_port,
             _ => {
                 self.stats.unsolicited += 1;
                 return;
             }
-        }
-        let tcp_port = self
-            .pending
-            .remove(&(id, RequestKind::Ping))
-            .map_or(0, |p| p.tcp_port);
+        };
+        self.pending.remove(&key);
         self.bond(now, id, from.ip());
-        if self.table.revalidated(now, &id, true) == Revalidated::Unknown {
-            let endpoint = endpoint_of(from, tcp_port);
-            if self.table.insert(now, id, endpoint) == TableInsert::Added {
-                self.events.push_back(Discv4Event::Added(id, endpoint));
+        match self.table.get(&id).map(|e| e.endpoint) {
+            Some(e) if udp_addr(&e) == from => {
+                self.table.seen(now, &id);
+            }
+            Some(e) => {
+                // It answered our Ping at `from`: that proves it is there now.
+                let tcp_port = if tcp_port == 0 { e.tcp_port } else { tcp_port };
+                self.table.insert(now, id, endpoint_of(from, tcp_port));
+            }
+            None => {
+                let endpoint = endpoint_of(from, tcp_port);
+                if self.table.insert(now, id, endpoint) == TableInsert::Added {
+                    self.events.push_back(Discv4Event::Added(id, endpoint));
+                }
             }
         }
         self.events.push_back(Discv4Event::Bonded(id, from));
@@ -435,8 +459,8 @@ impl Discv4 {
     }
 
     fn on_neighbors(&mut self, id: NodeId, from: SocketAddr, nodes: Vec<NodeRecord>) {
-        let key = (id, RequestKind::FindNode);
-        let Some(p) = self.pending.get_mut(&key).filter(|p| p.to == from) else {
+        let key = (id, from, RequestKind::FindNode);
+        let Some(p) = self.pending.get_mut(&key) else {
             self.stats.unsolicited += 1;
             return;
         };
@@ -480,7 +504,7 @@ impl Discv4 {
             enr_seq: Some(self.local.seq()),
         });
         self.track(now, id, to, RequestKind::Ping, &ping)?;
-        if let Some(p) = self.pending.get_mut(&(id, RequestKind::Ping)) {
+        if let Some(p) = self.pending.get_mut(&(id, to, RequestKind::Ping)) {
             p.tcp_port = tcp_port;
         }
         Ok(())
@@ -500,8 +524,8 @@ impl Discv4 {
         self.track(now, id, to, kind, &msg)
     }
 
-    /// Sends `msg` and remembers it as the outstanding request of its kind to `id`
-    /// (replacing an older one: only the most recent is answered).
+    /// Sends `msg` and remembers it as the outstanding request of its kind to `id` at `to`
+    /// (replacing an older one to the same address: only the most recent is answered).
     fn track(
         &mut self,
         now: Instant,
@@ -510,8 +534,8 @@ impl Discv4 {
         kind: RequestKind,
         msg: &Message,
     ) -> Result<(), RequestError> {
-        if self.pending.len() >= self.config.max_pending && !self.pending.contains_key(&(id, kind))
-        {
+        let key = (id, to, kind);
+        if self.pending.len() >= self.config.max_pending && !self.pending.contains_key(&key) {
             return Err(RequestError::TooManyPending);
         }
         // Our messages are far below 1280 bytes; Neighbors, the only large one, is not tracked.
@@ -524,9 +548,8 @@ impl Discv4 {
         });
         let deadline = now + self.config.request_timeout;
         self.pending.insert(
-            (id, kind),
+            key,
             Pending {
-                to,
                 deadline,
                 hash: enc.hash,
                 nodes: Vec::new(),
@@ -557,6 +580,10 @@ impl Discv4 {
     fn expiration(&self, now: Instant) -> u64 {
         self.unix(now) + self.config.packet_lifetime.as_secs()
     }
+}
+
+fn udp_addr(e: &Endpoint) -> SocketAddr {
+    SocketAddr::new(e.ip, e.udp_port)
 }
 
 fn endpoint_of(addr: SocketAddr, tcp_port: u16) -> Endpoint {

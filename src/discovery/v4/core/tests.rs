@@ -292,7 +292,7 @@ fn requests_time_out_and_dead_entries_are_revalidated_away() {
     let out = a.timeout(t2, &mut rng);
     assert_eq!(
         out.events,
-        vec![Discv4Event::Timeout(b.key.id(), RequestKind::Ping)]
+        vec![Discv4Event::Timeout(b.key.id(), b.addr, RequestKind::Ping)]
     );
     assert!(a.d.table().get(&b.key.id()).is_none());
 }
@@ -312,3 +312,5 @@ fn enr_request_returns_the_senders_current_record() {
     assert_eq!(*id, b.key.id());
     assert_eq!(record.as_ref(), b.d.local.record());
 }
+
+mod hostile;

@@ -1,0 +1,134 @@
+//! Attacks on the table and the pending requests, on a clock the test advances: replayed
+//! Pings, wrong endpoints, floods of unbonded Pings, far-future expirations, replays.
+
+use super::*;
+
+/// Past every reply deadline of a request sent at `t`.
+fn after_timeout(t: Instant) -> Instant {
+    t + Duration::from_secs(1)
+}
+
+/// A Ping `from` signs for `to` (what anyone it pings gets, and may replay elsewhere).
+fn ping_of(from: &mut Node, now: Instant, to: &Node) -> Vec<u8> {
+    from.d.ping(now, to.key.id(), to.addr).unwrap();
+    let out = from.out();
+    out.transmits[0].bytes.clone()
+}
+
+fn endpoint_in(n: &Node, id: &NodeId) -> Option<Endpoint> {
+    n.d.table().get(id).map(|e| e.endpoint)
+}
+
+#[test]
+fn a_replayed_ping_from_another_ip_does_not_evict_the_node() {
+    let t0 = Instant::now();
+    let mut rng = StdRng::seed_from_u64(0);
+    let (mut a, mut h, mut m) = (node(1, t0), node(2, t0), node(66, t0));
+    bond(&mut a, &mut h, t0);
+    let at = endpoint_in(&a, &h.key.id()).unwrap();
+    // H pings the attacker M, who replays that Ping to A from its own address.
+    let replay = ping_of(&mut h, t0, &m);
+    let out = a.handle(t0, m.addr, &replay);
+    assert!(
+        out.transmits.iter().all(|t| t.to == m.addr),
+        "A answers where the packet came from"
+    );
+    let _ = m.out();
+    // Nobody at M's address answers as H.
+    a.timeout(after_timeout(t0), &mut rng);
+    assert_eq!(
+        endpoint_in(&a, &h.key.id()),
+        Some(at),
+        "H was evicted or moved by a Ping replayed from {}",
+        m.addr
+    );
+}
+
+#[test]
+fn a_ping_to_another_endpoint_does_not_replace_the_one_in_flight() {
+    let t0 = Instant::now();
+    let (mut a, mut h) = (node(1, t0), node(2, t0));
+    let elsewhere: SocketAddr = "10.0.0.99:30303".parse().unwrap();
+    a.d.ping(t0, h.key.id(), h.addr).unwrap();
+    let first = a.out();
+    // A lookup learns of H at another endpoint and pings it there too.
+    a.d.ping(t0, h.key.id(), elsewhere).unwrap();
+    let _ = a.out();
+    let reply = deliver(t0, a.addr, &first, &mut h);
+    let got = deliver(t0, h.addr, &reply, &mut a);
+    assert!(
+        got.events
+            .contains(&Discv4Event::Bonded(h.key.id(), h.addr)),
+        "the Pong to the first Ping was not matched: {:?}, stats {:?}",
+        got.events,
+        a.d.stats()
+    );
+    assert_eq!(a.d.stats().unsolicited, 0);
+}
+
+#[test]
+fn a_ping_from_the_nodes_ip_and_another_port_does_not_move_it() {
+    let t0 = Instant::now();
+    let mut rng = StdRng::seed_from_u64(0);
+    let (mut a, mut h, m) = (node(1, t0), node(2, t0), node(66, t0));
+    bond(&mut a, &mut h, t0);
+    let at = endpoint_in(&a, &h.key.id()).unwrap();
+    let replay = ping_of(&mut h, t0, &m);
+    let other_port = SocketAddr::new(h.addr.ip(), 40000);
+    a.handle(t0, other_port, &replay);
+    assert_eq!(
+        endpoint_in(&a, &h.key.id()),
+        Some(at),
+        "a Ping from {other_port} rewrote H's endpoint"
+    );
+    a.timeout(after_timeout(t0), &mut rng);
+    assert_eq!(endpoint_in(&a, &h.key.id()), Some(at));
+}
+
+#[test]
+fn an_endpoint_moves_once_a_pong_from_the_new_one_proves_it() {
+    let t0 = Instant::now();
+    let (mut a, mut h) = (node(1, t0), node(2, t0));
+    bond(&mut a, &mut h, t0);
+    // H restarts behind another port and pings A from there.
+    let moved = SocketAddr::new(h.addr.ip(), 40000);
+    let t1 = t0 + Duration::from_secs(2);
+    let ping = ping_of(&mut h, t1, &a);
+    let out = a.handle(t1, moved, &ping);
+    assert_eq!(endpoint_in(&a, &h.key.id()).unwrap().udp_port, 30303);
+    // A pings the new endpoint; H answers from there.
+    let to_h: Vec<&Transmit> = out.transmits.iter().filter(|t| t.to == moved).collect();
+    assert_eq!(to_h.len(), 2, "Pong and a Ping to prove {moved}");
+    for t in to_h {
+        h.d.handle_packet(t1, a.addr, &t.bytes);
+    }
+    let reply = h.out();
+    for t in reply.transmits.iter().filter(|t| t.to == a.addr) {
+        a.d.handle_packet(t1, moved, &t.bytes);
+    }
+    let _ = a.out();
+    assert_eq!(endpoint_in(&a, &h.key.id()).unwrap().udp_port, 40000);
+}
+
+#[test]
+fn neighbors_naming_a_known_node_at_a_wrong_endpoint_do_not_evict_it() {
+    let t0 = Instant::now();
+    let mut rng = StdRng::seed_from_u64(0);
+    let (mut a, mut h) = (node(1, t0), node(2, t0));
+    bond(&mut a, &mut h, t0);
+    let at = endpoint_in(&a, &h.key.id()).unwrap();
+    // What a lookup does with a Neighbors record naming H at the attacker's endpoint.
+    let wrong = Endpoint {
+        ip: "10.0.0.66".parse().unwrap(),
+        udp_port: 30303,
+        tcp_port: 30303,
+    };
+    a.d.ping_node(t0, h.key.id(), wrong).unwrap();
+    let _ = a.out();
+    a.timeout(after_timeout(t0), &mut rng);
+    assert_eq!(
+        endpoint_in(&a, &h.key.id()),
+        Some(at),
+        "H was evicted after a failed Ping to {wrong:?}"
+    );
+}
