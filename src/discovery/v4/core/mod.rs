@@ -14,6 +14,9 @@ use super::table::{Revalidated, Table, TableInsert, BUCKET_SIZE};
 use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
 use crate::util::ExpiringMap;
+use budget::{PingBack, PingBacks};
+
+mod budget;
 
 /// Timers and limits.
 #[derive(Clone, Debug)]
@@ -26,8 +29,16 @@ pub struct Discv4Config {
     pub packet_lifetime: Duration,
     /// Interval between revalidation pings.
     pub revalidate_interval: Duration,
-    /// Outstanding requests at once.
+    /// Requests of our own (lookups, revalidation, commands) outstanding at once. Default
+    /// 256; each costs about 200 bytes (a FindNode up to 2 KiB while its nodes arrive).
     pub max_pending: usize,
+    /// Pings other nodes made us send (to prove their endpoint when they pinged us)
+    /// outstanding at once, apart from `max_pending`; a full budget forgets the oldest.
+    /// Default 512, about 150 bytes each. go-ethereum has no cap (each lives 500 ms).
+    pub max_ping_backs: usize,
+    /// ... of which at most this many to one IP; more Pings from that IP get their Pong but
+    /// no Ping back until one is answered or times out. Default 4.
+    pub max_ping_backs_per_ip: usize,
     /// Endpoint proofs remembered at once.
     pub max_bonds: usize,
 }
@@ -40,6 +51,8 @@ impl Default for Discv4Config {
             packet_lifetime: Duration::from_secs(20),
             revalidate_interval: Duration::from_secs(10),
             max_pending: 256,
+            max_ping_backs: 512,
+            max_ping_backs_per_ip: 4,
             max_bonds: 8192,
         }
     }
@@ -98,6 +111,9 @@ pub struct Discv4Stats {
     pub unsolicited: u64,
     /// FindNode/ENRRequest from senders without an endpoint proof.
     pub unbonded_queries: u64,
+    /// Pings from unproven endpoints answered with a Pong only: their IP had
+    /// `max_ping_backs_per_ip` Pings of ours in flight.
+    pub ping_backs_refused: u64,
 }
 
 /// What an outstanding request is keyed by: one request of each kind per node *and address*,
@@ -149,7 +165,10 @@ pub struct Discv4 {
     anchor: (Instant, u64),
     /// Endpoint proofs: who answered our Ping, from which IP.
     bonds: ExpiringMap<(NodeId, IpAddr), ()>,
+    /// Our own requests.
     pending: HashMap<RequestKey, Pending>,
+    /// Pings other nodes' Pings made us send, on a budget of their own.
+    ping_backs: PingBacks,
     next_revalidation: Instant,
     stats: Discv4Stats,
     /// Datagrams produced and not yet taken by [`Discv4::poll_transmit`].
@@ -174,6 +193,7 @@ impl Discv4 {
             anchor: (now, unix_now),
             next_revalidation: now + config.revalidate_interval,
             bonds: ExpiringMap::new(config.max_bonds),
+            ping_backs: PingBacks::new(config.max_ping_backs, config.max_ping_backs_per_ip),
             config,
             pending: HashMap::new(),
             stats: Discv4Stats::default(),
@@ -337,6 +357,7 @@ impl Discv4 {
     /// [`poll_timeout`](Self::poll_timeout) instant has passed, then drain the queues; an
     /// early or extra call does nothing that is not due yet.
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
+        self.ping_backs.expire(now);
         let expired: Vec<RequestKey> = self
             .pending
             .iter()
@@ -399,9 +420,33 @@ impl Discv4 {
             .is_some_and(|e| udp_addr(&e.endpoint) != from);
         // "If no communication with the sender has occurred within the last 12h, a ping
         // should be sent in addition to pong in order to receive an endpoint proof."
-        if (!bonded || moved) && !self.pending.contains_key(&(id, from, RequestKind::Ping)) {
-            let _ = self.send_ping(now, id, from, ping.from.tcp_port);
+        if (!bonded || moved)
+            && !self.pending.contains_key(&(id, from, RequestKind::Ping))
+            && !self.ping_backs.contains(now, &id, from)
+        {
+            self.ping_back(now, id, from, ping.from.tcp_port);
         }
+    }
+
+    /// Pings `id` at `from` because its Ping came from there, on the Ping-back budget.
+    fn ping_back(&mut self, now: Instant, id: NodeId, to: SocketAddr, tcp_port: u16) {
+        let ping = self.ping_message(now, to);
+        let Ok(enc) = packet::encode_packet(&self.key, &ping) else {
+            return;
+        };
+        let p = PingBack {
+            hash: enc.hash,
+            tcp_port,
+            deadline: now + self.config.request_timeout,
+        };
+        if self.ping_backs.insert(now, id, to, p).is_err() {
+            self.stats.ping_backs_refused += 1;
+            return;
+        }
+        self.transmits.push_back(Transmit {
+            to,
+            bytes: enc.bytes,
+        });
     }
 
     fn on_pong(&mut self, now: Instant, from: SocketAddr, id: NodeId, pong: &Pong) {
@@ -409,13 +454,19 @@ impl Discv4 {
         // contain the hash of the most recent ping packet."
         let key = (id, from, RequestKind::Ping);
         let tcp_port = match self.pending.get(&key) {
-            Some(p) if p.hash == pong.ping_hash => p.tcp_port,
-            _ => {
-                self.stats.unsolicited += 1;
-                return;
+            Some(p) if p.hash == pong.ping_hash => {
+                let tcp_port = p.tcp_port;
+                self.pending.remove(&key);
+                tcp_port
             }
+            _ => match self.ping_backs.take(now, id, from, &pong.ping_hash) {
+                Some(p) => p.tcp_port,
+                None => {
+                    self.stats.unsolicited += 1;
+                    return;
+                }
+            },
         };
-        self.pending.remove(&key);
         self.bond(now, id, from.ip());
         match self.table.get(&id).map(|e| e.endpoint) {
             Some(e) if udp_addr(&e) == from => {
@@ -496,18 +547,22 @@ impl Discv4 {
         to: SocketAddr,
         tcp_port: u16,
     ) -> Result<(), RequestError> {
-        let ping = Message::Ping(Ping {
-            version: PROTOCOL_VERSION,
-            from: self.local.endpoint(),
-            to: endpoint_of(to, 0),
-            expiration: self.expiration(now),
-            enr_seq: Some(self.local.seq()),
-        });
+        let ping = self.ping_message(now, to);
         self.track(now, id, to, RequestKind::Ping, &ping)?;
         if let Some(p) = self.pending.get_mut(&(id, to, RequestKind::Ping)) {
             p.tcp_port = tcp_port;
         }
         Ok(())
+    }
+
+    fn ping_message(&self, now: Instant, to: SocketAddr) -> Message {
+        Message::Ping(Ping {
+            version: PROTOCOL_VERSION,
+            from: self.local.endpoint(),
+            to: endpoint_of(to, 0),
+            expiration: self.expiration(now),
+            enr_seq: Some(self.local.seq()),
+        })
     }
 
     fn request(

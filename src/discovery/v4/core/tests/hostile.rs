@@ -132,3 +132,70 @@ fn neighbors_naming_a_known_node_at_a_wrong_endpoint_do_not_evict_it() {
         "H was evicted after a failed Ping to {wrong:?}"
     );
 }
+
+/// A Ping from a fresh key, signed for `to`, expiring at `expiration`.
+fn stranger_ping(seed: u64, to: &Node, expiration: u64) -> Vec<u8> {
+    let key = NodeKey::generate(&mut StdRng::seed_from_u64(seed));
+    raw(
+        &key,
+        Message::Ping(Ping {
+            version: PROTOCOL_VERSION,
+            from: endpoint_of("10.9.9.9:30303".parse().unwrap(), 0),
+            to: endpoint_of(to.addr, 0),
+            expiration,
+            enr_seq: None,
+        }),
+    )
+}
+
+/// 300 throwaway keys ping A (each answered with Pong and a Ping nobody answers), from
+/// `sources` distinct IPs.
+fn flood(a: &mut Node, now: Instant, sources: u32) {
+    for i in 0..300u32 {
+        let ip = std::net::Ipv4Addr::from(0x0a01_0000 + i % sources);
+        let from = SocketAddr::new(ip.into(), 30303);
+        a.handle(now, from, &stranger_ping(1000 + u64::from(i), a, UNIX + 20));
+    }
+}
+
+fn flood_leaves_room_for_our_requests_and_new_bonds(sources: u32) {
+    let t0 = Instant::now();
+    let (mut a, mut b, mut n) = (node(1, t0), node(2, t0), node(3, t0));
+    bond(&mut a, &mut b, t0);
+    flood(&mut a, t0, sources);
+    // Our own lookup still goes out ...
+    assert_eq!(
+        a.d.find_node(t0, b.key.id(), b.addr, [5; 64]),
+        Ok(()),
+        "stats {:?}",
+        a.d.stats()
+    );
+    let _ = a.out();
+    // ... and a new node that pings us gets pinged back and bonds.
+    n.d.ping(t0, a.key.id(), a.addr).unwrap();
+    let mut out = n.out();
+    let mut a_turn = true;
+    while !out.transmits.is_empty() {
+        out = if a_turn {
+            deliver(t0, n.addr, &out, &mut a)
+        } else {
+            deliver(t0, a.addr, &out, &mut n)
+        };
+        a_turn = !a_turn;
+    }
+    assert!(
+        a.d.is_bonded(t0, &n.key.id(), n.addr.ip()),
+        "A never pinged the new node back"
+    );
+    assert!(a.d.table().get(&n.key.id()).is_some());
+}
+
+#[test]
+fn unbonded_pings_from_one_ip_do_not_starve_our_requests() {
+    flood_leaves_room_for_our_requests_and_new_bonds(1);
+}
+
+#[test]
+fn unbonded_pings_from_many_ips_do_not_starve_our_requests() {
+    flood_leaves_room_for_our_requests_and_new_bonds(300);
+}
