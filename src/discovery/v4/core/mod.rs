@@ -6,17 +6,18 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::distance::NodeHash;
 use super::error::RequestError;
 use super::message::*;
 use super::packet;
-use super::table::{Revalidated, Table, TableInsert, BUCKET_SIZE};
+use super::table::{Revalidated, Table};
 use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
 use crate::util::ExpiringMap;
-use budget::{PingBack, PingBacks};
+use budget::PingBacks;
 
 mod budget;
+mod handlers;
+mod intake;
 
 /// Timers and limits.
 #[derive(Clone, Debug)]
@@ -41,6 +42,18 @@ pub struct Discv4Config {
     pub max_ping_backs_per_ip: usize,
     /// Endpoint proofs remembered at once.
     pub max_bonds: usize,
+    /// Packets whose expiration lies further ahead than this are dropped. Default 60 s: the
+    /// 20 s every implementation puts there, plus 40 s for a sender's clock running ahead
+    /// (four times the drift at which go-ethereum warns). Without a bound, one Ping signed
+    /// to expire in 2^63 s could be replayed for ever.
+    pub max_expiration_ahead: Duration,
+    /// Packets remembered (hash, source address and signer, each until the packet expires,
+    /// so at most `max_expiration_ahead`): the same packet again from another address is a
+    /// replay, dropped before its signature is recovered; from the same address it is
+    /// handled without recovering it again. Default 4096, about 150 bytes each; a full cache
+    /// forgets the entry expiring first, so a replay then costs one signature recovery, as
+    /// any new packet does.
+    pub replay_cache: usize,
 }
 
 impl Default for Discv4Config {
@@ -54,6 +67,8 @@ impl Default for Discv4Config {
             max_ping_backs: 512,
             max_ping_backs_per_ip: 4,
             max_bonds: 8192,
+            max_expiration_ahead: Duration::from_secs(60),
+            replay_cache: 4096,
         }
     }
 }
@@ -105,8 +120,16 @@ pub enum RequestKind {
 /// Counters of packets dropped, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Discv4Stats {
-    /// Packets that failed to decode or verify (including expired ones).
+    /// Packets that failed to decode or verify (including expired and far-future ones).
     pub invalid: u64,
+    /// ... of which: their expiration lay beyond `max_expiration_ahead`.
+    pub far_future: u64,
+    /// Packets seen before from another address, dropped before their signature was
+    /// checked.
+    pub replayed: u64,
+    /// Signatures recovered: the expensive step of each packet, taken only by packets that
+    /// passed the cheap checks (what a flood costs us).
+    pub signatures_checked: u64,
     /// Pongs, Neighbors and ENRResponses we had not asked for.
     pub unsolicited: u64,
     /// FindNode/ENRRequest from senders without an endpoint proof.
@@ -169,6 +192,8 @@ pub struct Discv4 {
     pending: HashMap<RequestKey, Pending>,
     /// Pings other nodes' Pings made us send, on a budget of their own.
     ping_backs: PingBacks,
+    /// Recent packets by hash: where each came from first, and who signed it.
+    seen: ExpiringMap<[u8; 32], (SocketAddr, NodeId)>,
     next_revalidation: Instant,
     stats: Discv4Stats,
     /// Datagrams produced and not yet taken by [`Discv4::poll_transmit`].
@@ -194,6 +219,7 @@ impl Discv4 {
             next_revalidation: now + config.revalidate_interval,
             bonds: ExpiringMap::new(config.max_bonds),
             ping_backs: PingBacks::new(config.max_ping_backs, config.max_ping_backs_per_ip),
+            seen: ExpiringMap::new(config.replay_cache),
             config,
             pending: HashMap::new(),
             stats: Discv4Stats::default(),
@@ -323,36 +349,6 @@ impl Discv4 {
         )
     }
 
-    /// Handles one datagram received from `from` (the source address the socket reports),
-    /// then drain the queues. Invalid and expired packets, unsolicited replies and queries of
-    /// unbonded nodes are counted in [`stats`](Self::stats) and otherwise ignored.
-    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        let packet = match packet::decode_packet(bytes, self.unix(now)) {
-            Ok(p) => p,
-            Err(_) => {
-                self.stats.invalid += 1;
-                return;
-            }
-        };
-        let id = packet.sender;
-        match packet.message {
-            Message::Ping(ping) => self.on_ping(now, from, id, packet.hash, &ping),
-            Message::Pong(pong) => self.on_pong(now, from, id, &pong),
-            Message::FindNode(find) => self.on_find_node(now, from, id, &find),
-            Message::Neighbors(n) => self.on_neighbors(id, from, n.nodes),
-            Message::EnrRequest(_) => self.on_enr_request(now, from, id, packet.hash),
-            Message::EnrResponse(r) => match self.pending.get(&(id, from, RequestKind::EnrRequest))
-            {
-                Some(p) if p.hash == r.request_hash => {
-                    self.pending.remove(&(id, from, RequestKind::EnrRequest));
-                    self.events
-                        .push_back(Discv4Event::Record(id, Box::new(r.record)));
-                }
-                _ => self.stats.unsolicited += 1,
-            },
-        }
-    }
-
     /// Expires requests and runs revalidation. Call once the
     /// [`poll_timeout`](Self::poll_timeout) instant has passed, then drain the queues; an
     /// early or extra call does nothing that is not due yet.
@@ -392,152 +388,6 @@ impl Discv4 {
                 let _ = self.send_ping(now, e.id, udp_addr(&e.endpoint), e.endpoint.tcp_port);
             }
         }
-    }
-
-    fn on_ping(&mut self, now: Instant, from: SocketAddr, id: NodeId, hash: [u8; 32], ping: &Ping) {
-        // discv4.md, Ping: "the recipient should reply with a Pong packet" (our Pong is the
-        // endpoint proof the sender needs, so it is sent even to unproven endpoints).
-        let pong = Message::Pong(Pong {
-            to: endpoint_of(from, 0),
-            ping_hash: hash,
-            expiration: self.expiration(now),
-            enr_seq: Some(self.local.seq()),
-        });
-        self.send(from, &pong);
-        self.events.push_back(Discv4Event::Pinged(id, from));
-        let bonded = self.is_bonded(now, &id, from.ip());
-        if bonded {
-            if let Some(seq) = ping.enr_seq {
-                self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
-            }
-        }
-        // A signed Ping says nothing about where its signer is: anyone it pinged may replay
-        // it from anywhere. So a Ping from another address than the table's does not move
-        // the entry; a Ping to that address does, once its Pong proves it (`on_pong`).
-        let moved = self
-            .table
-            .get(&id)
-            .is_some_and(|e| udp_addr(&e.endpoint) != from);
-        // "If no communication with the sender has occurred within the last 12h, a ping
-        // should be sent in addition to pong in order to receive an endpoint proof."
-        if (!bonded || moved)
-            && !self.pending.contains_key(&(id, from, RequestKind::Ping))
-            && !self.ping_backs.contains(now, &id, from)
-        {
-            self.ping_back(now, id, from, ping.from.tcp_port);
-        }
-    }
-
-    /// Pings `id` at `from` because its Ping came from there, on the Ping-back budget.
-    fn ping_back(&mut self, now: Instant, id: NodeId, to: SocketAddr, tcp_port: u16) {
-        let ping = self.ping_message(now, to);
-        let Ok(enc) = packet::encode_packet(&self.key, &ping) else {
-            return;
-        };
-        let p = PingBack {
-            hash: enc.hash,
-            tcp_port,
-            deadline: now + self.config.request_timeout,
-        };
-        if self.ping_backs.insert(now, id, to, p).is_err() {
-            self.stats.ping_backs_refused += 1;
-            return;
-        }
-        self.transmits.push_back(Transmit {
-            to,
-            bytes: enc.bytes,
-        });
-    }
-
-    fn on_pong(&mut self, now: Instant, from: SocketAddr, id: NodeId, pong: &Pong) {
-        // discv4.md, Pong: "Implementations should ignore unsolicited pong packets that do not
-        // contain the hash of the most recent ping packet."
-        let key = (id, from, RequestKind::Ping);
-        let tcp_port = match self.pending.get(&key) {
-            Some(p) if p.hash == pong.ping_hash => {
-                let tcp_port = p.tcp_port;
-                self.pending.remove(&key);
-                tcp_port
-            }
-            _ => match self.ping_backs.take(now, id, from, &pong.ping_hash) {
-                Some(p) => p.tcp_port,
-                None => {
-                    self.stats.unsolicited += 1;
-                    return;
-                }
-            },
-        };
-        self.bond(now, id, from.ip());
-        match self.table.get(&id).map(|e| e.endpoint) {
-            Some(e) if udp_addr(&e) == from => {
-                self.table.seen(now, &id);
-            }
-            Some(e) => {
-                // It answered our Ping at `from`: that proves it is there now.
-                let tcp_port = if tcp_port == 0 { e.tcp_port } else { tcp_port };
-                self.table.insert(now, id, endpoint_of(from, tcp_port));
-            }
-            None => {
-                let endpoint = endpoint_of(from, tcp_port);
-                if self.table.insert(now, id, endpoint) == TableInsert::Added {
-                    self.events.push_back(Discv4Event::Added(id, endpoint));
-                }
-            }
-        }
-        self.events.push_back(Discv4Event::Bonded(id, from));
-        self.events.push_back(Discv4Event::Statement(id, pong.to));
-        if let Some(seq) = pong.enr_seq {
-            self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
-        }
-    }
-
-    fn on_find_node(&mut self, now: Instant, from: SocketAddr, id: NodeId, find: &FindNode) {
-        // discv4.md, FindNode: "To guard against traffic amplification attacks, Neighbors
-        // replies should only be sent if the sender of FindNode has been verified by the
-        // endpoint proof procedure."
-        if !self.is_bonded(now, &id, from.ip()) {
-            self.stats.unbonded_queries += 1;
-            return;
-        }
-        let closest = self
-            .table
-            .closest(&NodeHash::of_target(&find.target), BUCKET_SIZE);
-        let expiration = self.expiration(now);
-        for chunk in closest.chunks(MAX_NEIGHBORS) {
-            let nodes = chunk.iter().map(|e| e.record()).collect();
-            self.send(from, &Message::Neighbors(Neighbors { nodes, expiration }));
-        }
-    }
-
-    fn on_neighbors(&mut self, id: NodeId, from: SocketAddr, nodes: Vec<NodeRecord>) {
-        let key = (id, from, RequestKind::FindNode);
-        let Some(p) = self.pending.get_mut(&key) else {
-            self.stats.unsolicited += 1;
-            return;
-        };
-        let room = BUCKET_SIZE - p.nodes.len();
-        p.nodes.extend(nodes.into_iter().take(room));
-        if p.nodes.len() == BUCKET_SIZE {
-            // Removing what `get_mut` just found cannot fail.
-            if let Some(p) = self.pending.remove(&key) {
-                self.events.push_back(Discv4Event::Neighbors(id, p.nodes));
-            }
-        }
-    }
-
-    fn on_enr_request(&mut self, now: Instant, from: SocketAddr, id: NodeId, hash: [u8; 32]) {
-        // EIP-868 / discv4.md, ENRRequest: "To guard against amplification attacks, the
-        // sender of ENRRequest should have replied to a ping packet recently (just like for
-        // FindNode)."
-        if !self.is_bonded(now, &id, from.ip()) {
-            self.stats.unbonded_queries += 1;
-            return;
-        }
-        let response = Message::EnrResponse(EnrResponse {
-            request_hash: hash,
-            record: self.local.record().clone(),
-        });
-        self.send(from, &response);
     }
 
     fn send_ping(

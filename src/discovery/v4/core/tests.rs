@@ -5,6 +5,7 @@ use rand::SeedableRng;
 
 use super::*;
 use crate::discovery::v4::packet::MAX_PACKET_SIZE;
+use crate::discovery::v4::table::BUCKET_SIZE;
 
 const UNIX: u64 = 1_700_000_000;
 
@@ -131,7 +132,8 @@ fn endpoint_proofs_expire_after_12_hours() {
         &b.key,
         Message::FindNode(FindNode {
             target: [1; 64],
-            expiration: UNIX + 50_000,
+            // 12 hours after UNIX, plus the usual 20 s (further ahead is refused).
+            expiration: UNIX + 12 * 3600 + 20,
         }),
     );
     let out = a.handle(later, b.addr, &find);

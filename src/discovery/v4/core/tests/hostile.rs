@@ -199,3 +199,80 @@ fn unbonded_pings_from_one_ip_do_not_starve_our_requests() {
 fn unbonded_pings_from_many_ips_do_not_starve_our_requests() {
     flood_leaves_room_for_our_requests_and_new_bonds(300);
 }
+#[test]
+fn a_ping_expiring_far_in_the_future_is_dropped() {
+    let t0 = Instant::now();
+    let mut a = node(1, t0);
+    let c: SocketAddr = "10.0.0.3:30303".parse().unwrap();
+    let out = a.handle(t0, c, &stranger_ping(7, &a, 1 << 63));
+    assert!(
+        out.transmits.is_empty(),
+        "answered with {} datagrams",
+        out.transmits.len()
+    );
+    assert_eq!(a.d.stats().invalid, 1);
+    // What senders put there (now + 20 s, geth and us) is fine.
+    let out = a.handle(t0, c, &stranger_ping(8, &a, UNIX + 20));
+    assert!(!out.transmits.is_empty());
+}
+
+#[test]
+fn the_same_packet_twice_is_dropped_before_the_signature_check() {
+    let t0 = Instant::now();
+    let mut a = node(1, t0);
+    let c: SocketAddr = "10.0.0.3:30303".parse().unwrap();
+    let ping = stranger_ping(7, &a, UNIX + 20);
+    assert_eq!(a.handle(t0, c, &ping).transmits.len(), 2);
+    assert_eq!(a.d.stats().signatures_checked, 1);
+    let t1 = t0 + Duration::from_millis(100);
+    for i in 4..10 {
+        let elsewhere = SocketAddr::new([10, 0, 0, i].into(), 30303);
+        let out = a.handle(t1, elsewhere, &ping);
+        assert!(
+            out.transmits.is_empty(),
+            "a replay from {elsewhere} was answered"
+        );
+    }
+    // From where it came first, it may be a retransmission: the Pong goes out again
+    // (the Ping back is in flight already), with no second signature check.
+    assert_eq!(a.handle(t1, c, &ping).transmits.len(), 1);
+    let stats = a.d.stats();
+    assert_eq!((stats.replayed, stats.signatures_checked), (6, 1));
+    // Once it expired, it is refused as expired, still without a signature check.
+    a.handle(t0 + Duration::from_secs(30), c, &ping);
+    assert_eq!(a.d.stats().signatures_checked, 1);
+}
+
+#[test]
+fn an_enr_response_nobody_asked_for_is_dropped_before_its_signature_check() {
+    let t0 = Instant::now();
+    let (mut a, mut b) = (node(1, t0), node(2, t0));
+    bond(&mut a, &mut b, t0);
+    let checked = a.d.stats().signatures_checked;
+    let response = |hash| {
+        raw(
+            &b.key,
+            Message::EnrResponse(EnrResponse {
+                request_hash: hash,
+                record: b.d.local_record().record().clone(),
+            }),
+        )
+    };
+    let out = a.handle(t0, b.addr, &response([9; 32]));
+    assert_eq!(out, Out::default());
+    assert_eq!(a.d.stats().unsolicited, 1);
+    assert_eq!(a.d.stats().signatures_checked, checked);
+    // The one asked for is checked and taken.
+    a.d.request_enr(t0, b.key.id(), b.addr).unwrap();
+    let req = a.out();
+    let hash = packet::decode_packet(&req.transmits[0].bytes, UNIX)
+        .unwrap()
+        .hash;
+    // From another address it is not the answer either.
+    let elsewhere: SocketAddr = "10.0.0.9:30303".parse().unwrap();
+    a.handle(t0, elsewhere, &response(hash));
+    assert_eq!(a.d.stats().signatures_checked, checked);
+    let got = a.handle(t0, b.addr, &response(hash));
+    assert!(matches!(&got.events[..], [Discv4Event::Record(id, _)] if *id == b.key.id()));
+    assert_eq!(a.d.stats().signatures_checked, checked + 1);
+}
