@@ -68,6 +68,14 @@ impl PingBacks {
             .is_some_and(|(p, _)| p.deadline > now)
     }
 
+    /// Whether [`insert`](Self::insert) would take a Ping-back to `id` at `to` (asked first,
+    /// so that a refused one is not signed for nothing).
+    pub(super) fn admits(&mut self, now: Instant, id: &NodeId, to: SocketAddr) -> bool {
+        self.expire(now);
+        self.entries.contains_key(&(*id, to))
+            || self.per_ip.get(&to.ip()).copied().unwrap_or(0) < self.max_per_ip
+    }
+
     /// Tracks `p` to `id` at `to`, forgetting the oldest one when the budget is full.
     /// Refused when `max_per_ip` are in flight to `to`'s IP.
     pub(super) fn insert(

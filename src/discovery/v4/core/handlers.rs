@@ -55,6 +55,10 @@ impl Discv4 {
 
     /// Pings `id` at `from` because its Ping came from there, on the Ping-back budget.
     fn ping_back(&mut self, now: Instant, id: NodeId, to: SocketAddr, tcp_port: u16) {
+        if !self.ping_backs.admits(now, &id, to) {
+            self.stats.ping_backs_refused += 1;
+            return;
+        }
         let ping = self.ping_message(now, to);
         let Ok(enc) = packet::encode_packet(&self.key, &ping) else {
             return;

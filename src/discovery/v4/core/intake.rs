@@ -51,7 +51,7 @@ impl Discv4 {
             }
         }
         let id = match self.seen.get(now, &hash) {
-            Some((first, id)) if *first == from => *id,
+            Some((first, id)) if first == from => id,
             Some(_) => {
                 self.stats.replayed += 1;
                 return;
@@ -134,7 +134,7 @@ impl Discv4 {
 
     /// Remembers who sent packet `hash` from where, until it expires (after that,
     /// [`fresh`](Self::fresh) refuses it anyway). The cache is bounded: when full it forgets
-    /// the entry expiring first, so a replay may then cost a signature again, never more.
+    /// the oldest entry, so a replay may then cost a signature again, never more.
     fn remember(
         &mut self,
         now: Instant,
@@ -145,6 +145,6 @@ impl Discv4 {
     ) {
         // `fresh` bounded `expiration - unix`; one second more covers the rounding of `unix`.
         let ttl = Duration::from_secs(expiration.saturating_sub(self.unix(now)) + 1);
-        self.seen.insert(now, hash, (from, id), ttl);
+        self.seen.insert(now, hash, from, id, now + ttl);
     }
 }

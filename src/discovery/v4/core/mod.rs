@@ -14,10 +14,12 @@ use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
 use crate::util::ExpiringMap;
 use budget::PingBacks;
+use replay::Seen;
 
 mod budget;
 mod handlers;
 mod intake;
+mod replay;
 
 /// Timers and limits.
 #[derive(Clone, Debug)]
@@ -51,8 +53,8 @@ pub struct Discv4Config {
     /// so at most `max_expiration_ahead`): the same packet again from another address is a
     /// replay, dropped before its signature is recovered; from the same address it is
     /// handled without recovering it again. Default 4096, about 150 bytes each; a full cache
-    /// forgets the entry expiring first, so a replay then costs one signature recovery, as
-    /// any new packet does.
+    /// forgets the oldest entry, so a replay then costs one signature recovery, as any new
+    /// packet does.
     pub replay_cache: usize,
 }
 
@@ -193,7 +195,7 @@ pub struct Discv4 {
     /// Pings other nodes' Pings made us send, on a budget of their own.
     ping_backs: PingBacks,
     /// Recent packets by hash: where each came from first, and who signed it.
-    seen: ExpiringMap<[u8; 32], (SocketAddr, NodeId)>,
+    seen: Seen,
     next_revalidation: Instant,
     stats: Discv4Stats,
     /// Datagrams produced and not yet taken by [`Discv4::poll_transmit`].
@@ -219,7 +221,7 @@ impl Discv4 {
             next_revalidation: now + config.revalidate_interval,
             bonds: ExpiringMap::new(config.max_bonds),
             ping_backs: PingBacks::new(config.max_ping_backs, config.max_ping_backs_per_ip),
-            seen: ExpiringMap::new(config.replay_cache),
+            seen: Seen::new(config.replay_cache),
             config,
             pending: HashMap::new(),
             stats: Discv4Stats::default(),
