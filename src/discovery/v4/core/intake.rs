@@ -123,7 +123,7 @@ impl Discv4 {
             return false;
         }
         // The spec sets no upper bound, but a packet valid for ever can be replayed for
-        // ever; senders put now + 20 s there.
+        // ever; senders put now + 20 s (go-ethereum) or now + 60 s (ethereumjs) there.
         if expiration - unix > self.config.max_expiration_ahead.as_secs() {
             self.stats.invalid += 1;
             self.stats.far_future += 1;

@@ -44,10 +44,12 @@ pub struct Discv4Config {
     pub max_ping_backs_per_ip: usize,
     /// Endpoint proofs remembered at once.
     pub max_bonds: usize,
-    /// Packets whose expiration lies further ahead than this are dropped. Default 60 s: the
-    /// 20 s every implementation puts there, plus 40 s for a sender's clock running ahead
-    /// (four times the drift at which go-ethereum warns). Without a bound, one Ping signed
-    /// to expire in 2^63 s could be replayed for ever.
+    /// Packets whose expiration lies further ahead than this are dropped. Default 120 s: the
+    /// longest lifetime an implementation puts there (ethereumjs 60 s; go-ethereum and we
+    /// 20 s), plus 60 s for a sender's clock running ahead (six times the drift at which
+    /// go-ethereum warns). Without a bound, one Ping signed to expire in 2^63 s could be
+    /// replayed for ever; with it, for two minutes at most, and the packets-seen cache
+    /// remembers a packet that long.
     pub max_expiration_ahead: Duration,
     /// Packets remembered (hash, source address and signer, each until the packet expires,
     /// so at most `max_expiration_ahead`): the same packet again from another address is a
@@ -69,7 +71,7 @@ impl Default for Discv4Config {
             max_ping_backs: 512,
             max_ping_backs_per_ip: 4,
             max_bonds: 8192,
-            max_expiration_ahead: Duration::from_secs(60),
+            max_expiration_ahead: Duration::from_secs(120),
             replay_cache: 4096,
         }
     }

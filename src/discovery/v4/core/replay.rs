@@ -5,7 +5,8 @@
 //! distinct packets every insertion finds the cache full, and that search (a pass over
 //! every entry) cost about two thirds of a signature recovery per packet at 4096 entries.
 //! Every entry lives at most `max_expiration_ahead` (packets expiring later are refused
-//! before they get here) and most live the 20 s senders put in their packets, so the first
+//! before they get here) and most live the 20 s or 60 s senders put in their packets (per
+//! implementation, so alike for all of one sender's packets), so the first
 //! inserted is nearly always among the first to expire.
 
 use std::collections::{HashMap, VecDeque};

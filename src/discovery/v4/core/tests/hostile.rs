@@ -211,9 +211,16 @@ fn a_ping_expiring_far_in_the_future_is_dropped() {
         out.transmits.len()
     );
     assert_eq!(a.d.stats().invalid, 1);
-    // What senders put there (now + 20 s, geth and us) is fine.
-    let out = a.handle(t0, c, &stranger_ping(8, &a, UNIX + 20));
-    assert!(!out.transmits.is_empty());
+    // A little too far: two minutes and a second.
+    let out = a.handle(t0, c, &stranger_ping(9, &a, UNIX + 121));
+    assert!(out.transmits.is_empty());
+    assert_eq!(a.d.stats().far_future, 2);
+    // What senders put there (now + 20 s: go-ethereum and us; now + 60 s: ethereumjs) is
+    // fine, even from a clock a minute ahead.
+    for (seed, expiration) in [(8, UNIX + 20), (10, UNIX + 60), (11, UNIX + 120)] {
+        let out = a.handle(t0, c, &stranger_ping(seed, &a, expiration));
+        assert!(!out.transmits.is_empty(), "{} s ahead", expiration - UNIX);
+    }
 }
 
 #[test]
