@@ -3,10 +3,10 @@
 //!
 //! Run: `cargo bench --bench perf` (a few minutes); `cargo bench --bench perf -- NAME...`
 //! runs only the groups whose name contains a NAME (`idle`, `handshake`, `throughput`,
-//! `small`, `latency`). `cargo test --benches` runs a quick smoke version. The table is printed as
+//! `small`, `latency`, `flood`). `cargo test --benches` runs a quick smoke version. The table is printed as
 //! Markdown, the form README's performance section uses. The bench binary is also its own
-//! child process: `--idle-clients` and `--handshake-clients` run the remote peers of
-//! `idle.rs` and `handshake_tcp.rs`.
+//! child process: `--idle-clients`, `--handshake-clients` and `--flood-pings` run the remote
+//! peers of `idle.rs`, `handshake_tcp.rs` and `flood.rs`.
 #![expect(
     clippy::disallowed_methods,
     reason = "the benchmarks' own drivers collect replies; the benchmark bounds what is sent"
@@ -14,6 +14,7 @@
 
 mod client;
 mod common;
+mod flood;
 mod handshake_tcp;
 mod heap;
 mod idle;
@@ -39,6 +40,12 @@ fn main() {
         child().unwrap().block_on(idle::clients(enode, count));
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--flood-pings") {
+        let to = arg(i + 1).parse().unwrap();
+        let (rate, millis) = (arg(i + 2).parse().unwrap(), arg(i + 3).parse().unwrap());
+        child().unwrap().block_on(flood::pings(to, rate, millis));
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--handshake-clients") {
         let enode = arg(i + 1).parse().unwrap();
         child().unwrap().block_on(handshake_tcp::clients(enode));
@@ -53,6 +60,7 @@ fn main() {
         // `cargo bench` passes --bench; `cargo test --benches` passes nothing: keep that quick.
         throughput::smoke(&runtime);
         latency::smoke(&runtime);
+        flood::smoke(&runtime);
         return;
     }
     // Arguments that are not flags select groups by name; none selects all.
@@ -81,6 +89,9 @@ fn main() {
     }
     if wanted("latency") {
         rows.extend(latency::rows(&runtime));
+    }
+    if wanted("flood") {
+        rows.extend(flood::rows(&runtime));
     }
     println!("\n{}", table::render(&rows));
 }

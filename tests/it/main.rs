@@ -15,6 +15,7 @@ mod discovery_external_ip;
 mod discovery_network;
 mod fuzz_seeds;
 mod hostile;
+mod hostile_discovery;
 mod interop;
 mod interop_discovery;
 mod metrics;

@@ -5,7 +5,9 @@
 //!   │
 //! driver/        sans-IO Driver: lookups (lookups.rs), refresh, ENR updates, external IP
 //!   │            uses lookup/ (one iterative FindNode lookup) and ip_votes.rs
-//! core/          sans-IO Discv4: endpoint proofs, request/reply matching, revalidation
+//! core/          sans-IO Discv4: endpoint proofs, request/reply matching, revalidation;
+//!   │            intake.rs (cheap checks before the signature, replays), handlers.rs,
+//!   │            budget.rs (the Pings others make us send, apart from our own requests)
 //!   │            uses table/ (Kademlia buckets) and distance.rs (the XOR metric)
 //! packet/        hash || signature || type || data, signed and verified
 //! message.rs     Ping, Pong, FindNode, Neighbors, ENRRequest, ENRResponse

@@ -6,14 +6,20 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::distance::NodeHash;
 use super::error::RequestError;
 use super::message::*;
 use super::packet;
-use super::table::{IpLimits, Revalidated, Table, TableInsert, BUCKET_SIZE};
+use super::table::{IpLimits, Revalidated, Table};
 use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
 use crate::util::ExpiringMap;
+use budget::PingBacks;
+use replay::Seen;
+
+mod budget;
+mod handlers;
+mod intake;
+mod replay;
 
 /// Timers and limits.
 #[derive(Clone, Debug)]
@@ -26,13 +32,35 @@ pub struct Discv4Config {
     pub packet_lifetime: Duration,
     /// Interval between revalidation pings.
     pub revalidate_interval: Duration,
-    /// Outstanding requests at once.
+    /// Requests of our own (lookups, revalidation, commands) outstanding at once. Default
+    /// 256; each costs about 200 bytes (a FindNode up to 2 KiB while its nodes arrive).
     pub max_pending: usize,
+    /// Pings other nodes made us send (to prove their endpoint when they pinged us)
+    /// outstanding at once, apart from `max_pending`; a full budget forgets the oldest.
+    /// Default 512, about 150 bytes each. go-ethereum has no cap (each lives 500 ms).
+    pub max_ping_backs: usize,
+    /// ... of which at most this many to one IP; more Pings from that IP get their Pong but
+    /// no Ping back until one is answered or times out. Default 4.
+    pub max_ping_backs_per_ip: usize,
     /// Endpoint proofs remembered at once.
     pub max_bonds: usize,
     /// Nodes of one /24 (IPv4) or /64 (IPv6) the table keeps. Default 2 per bucket, 10 in
     /// all (go-ethereum).
     pub ip_limits: IpLimits,
+    /// Packets whose expiration lies further ahead than this are dropped. Default 120 s: the
+    /// longest lifetime an implementation puts there (ethereumjs 60 s; go-ethereum and we
+    /// 20 s), plus 60 s for a sender's clock running ahead (six times the drift at which
+    /// go-ethereum warns). Without a bound, one Ping signed to expire in 2^63 s could be
+    /// replayed for ever; with it, for two minutes at most, and the packets-seen cache
+    /// remembers a packet that long.
+    pub max_expiration_ahead: Duration,
+    /// Packets remembered (hash, source address and signer, each until the packet expires,
+    /// so at most `max_expiration_ahead`): the same packet again from another address is a
+    /// replay, dropped before its signature is recovered; from the same address it is
+    /// handled without recovering it again. Default 4096, about 150 bytes each; a full cache
+    /// forgets the oldest entry, so a replay then costs one signature recovery, as any new
+    /// packet does.
+    pub replay_cache: usize,
 }
 
 impl Default for Discv4Config {
@@ -43,8 +71,12 @@ impl Default for Discv4Config {
             packet_lifetime: Duration::from_secs(20),
             revalidate_interval: Duration::from_secs(10),
             max_pending: 256,
+            max_ping_backs: 512,
+            max_ping_backs_per_ip: 4,
             max_bonds: 8192,
             ip_limits: IpLimits::default(),
+            max_expiration_ahead: Duration::from_secs(120),
+            replay_cache: 4096,
         }
     }
 }
@@ -68,8 +100,8 @@ pub enum Discv4Event {
     Neighbors(NodeId, Vec<NodeRecord>),
     /// The reply to our ENRRequest.
     Record(NodeId, Box<Record>),
-    /// A request got no (usable) reply in time.
-    Timeout(NodeId, RequestKind),
+    /// A request to the node at this address got no (usable) reply in time.
+    Timeout(NodeId, SocketAddr, RequestKind),
     /// A node entered the table (it answered our Ping).
     Added(NodeId, Endpoint),
     /// A node pinged us and was answered: it now holds our endpoint proof, so it will
@@ -96,17 +128,32 @@ pub enum RequestKind {
 /// Counters of packets dropped, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Discv4Stats {
-    /// Packets that failed to decode or verify (including expired ones).
+    /// Packets that failed to decode or verify (including expired and far-future ones).
     pub invalid: u64,
+    /// ... of which: their expiration lay beyond `max_expiration_ahead`.
+    pub far_future: u64,
+    /// Packets seen before from another address, dropped before their signature was
+    /// checked.
+    pub replayed: u64,
+    /// Signatures recovered: the expensive step of each packet, taken only by packets that
+    /// passed the cheap checks (what a flood costs us).
+    pub signatures_checked: u64,
     /// Pongs, Neighbors and ENRResponses we had not asked for.
     pub unsolicited: u64,
     /// FindNode/ENRRequest from senders without an endpoint proof.
     pub unbonded_queries: u64,
+    /// Pings from unproven endpoints answered with a Pong only: their IP had
+    /// `max_ping_backs_per_ip` Pings of ours in flight.
+    pub ping_backs_refused: u64,
 }
+
+/// What an outstanding request is keyed by: one request of each kind per node *and address*,
+/// so a request to a node at an address someone else named never replaces (or answers for)
+/// one to the address the table holds.
+type RequestKey = (NodeId, SocketAddr, RequestKind);
 
 #[derive(Clone, Debug)]
 struct Pending {
-    to: SocketAddr,
     deadline: Instant,
     /// Ping/ENRRequest: the hash the reply must quote.
     hash: [u8; 32],
@@ -149,7 +196,12 @@ pub struct Discv4 {
     anchor: (Instant, u64),
     /// Endpoint proofs: who answered our Ping, from which IP.
     bonds: ExpiringMap<(NodeId, IpAddr), ()>,
-    pending: HashMap<(NodeId, RequestKind), Pending>,
+    /// Our own requests.
+    pending: HashMap<RequestKey, Pending>,
+    /// Pings other nodes' Pings made us send, on a budget of their own.
+    ping_backs: PingBacks,
+    /// Recent packets by hash: where each came from first, and who signed it.
+    seen: Seen,
     next_revalidation: Instant,
     stats: Discv4Stats,
     /// Datagrams produced and not yet taken by [`Discv4::poll_transmit`].
@@ -174,6 +226,8 @@ impl Discv4 {
             anchor: (now, unix_now),
             next_revalidation: now + config.revalidate_interval,
             bonds: ExpiringMap::new(config.max_bonds),
+            ping_backs: PingBacks::new(config.max_ping_backs, config.max_ping_backs_per_ip),
+            seen: Seen::new(config.replay_cache),
             config,
             pending: HashMap::new(),
             stats: Discv4Stats::default(),
@@ -232,7 +286,11 @@ impl Discv4 {
     /// as [`Discv4Event::Bonded`], its absence as [`Discv4Event::Timeout`].
     ///
     /// Fails, queueing nothing, when `max_pending` other requests are outstanding. A Ping to
-    /// a node with one outstanding already replaces it (only the latest is answered).
+    /// a node at an address with one outstanding already replaces it (only the latest is
+    /// answered); one to the same node at another address leaves it alone.
+    ///
+    /// Only a Ping to the endpoint the table holds for `id` counts against that entry when
+    /// it goes unanswered; a Pong from another endpoint moves the entry there.
     pub fn ping(&mut self, now: Instant, id: NodeId, to: SocketAddr) -> Result<(), RequestError> {
         self.ping_node(now, id, endpoint_of(to, 0))
     }
@@ -299,175 +357,45 @@ impl Discv4 {
         )
     }
 
-    /// Handles one datagram received from `from` (the source address the socket reports),
-    /// then drain the queues. Invalid and expired packets, unsolicited replies and queries of
-    /// unbonded nodes are counted in [`stats`](Self::stats) and otherwise ignored.
-    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        let packet = match packet::decode_packet(bytes, self.unix(now)) {
-            Ok(p) => p,
-            Err(_) => {
-                self.stats.invalid += 1;
-                return;
-            }
-        };
-        let id = packet.sender;
-        match packet.message {
-            Message::Ping(ping) => self.on_ping(now, from, id, packet.hash, &ping),
-            Message::Pong(pong) => self.on_pong(now, from, id, &pong),
-            Message::FindNode(find) => self.on_find_node(now, from, id, &find),
-            Message::Neighbors(n) => self.on_neighbors(id, from, n.nodes),
-            Message::EnrRequest(_) => self.on_enr_request(now, from, id, packet.hash),
-            Message::EnrResponse(r) => match self.pending.get(&(id, RequestKind::EnrRequest)) {
-                Some(p) if p.to == from && p.hash == r.request_hash => {
-                    self.pending.remove(&(id, RequestKind::EnrRequest));
-                    self.events
-                        .push_back(Discv4Event::Record(id, Box::new(r.record)));
-                }
-                _ => self.stats.unsolicited += 1,
-            },
-        }
-    }
-
     /// Expires requests and runs revalidation. Call once the
     /// [`poll_timeout`](Self::poll_timeout) instant has passed, then drain the queues; an
     /// early or extra call does nothing that is not due yet.
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
-        let expired: Vec<(NodeId, RequestKind)> = self
+        self.ping_backs.expire(now);
+        let expired: Vec<RequestKey> = self
             .pending
             .iter()
             .filter(|(_, p)| p.deadline <= now)
             .map(|(k, _)| *k)
             .collect();
-        for (id, kind) in expired {
-            let Some(p) = self.pending.remove(&(id, kind)) else {
+        for (id, to, kind) in expired {
+            let Some(p) = self.pending.remove(&(id, to, kind)) else {
                 continue;
             };
-            if kind == RequestKind::Ping {
-                // A table entry that does not answer is dead (discv4.md, "Kademlia Table").
+            // A table entry that does not answer is dead (discv4.md, "Kademlia Table"), but
+            // only a Ping to the endpoint the table holds says so: anyone can make us ping
+            // a node elsewhere (a replayed Ping, a Neighbors record naming it).
+            let at_entry = self
+                .table
+                .get(&id)
+                .is_some_and(|e| udp_addr(&e.endpoint) == to);
+            if kind == RequestKind::Ping && at_entry {
                 if let Revalidated::Replaced(Some(e)) = self.table.revalidated(now, &id, false) {
-                    let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
-                    let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port);
+                    let _ = self.send_ping(now, e.id, udp_addr(&e.endpoint), e.endpoint.tcp_port);
                 }
             }
             if kind == RequestKind::FindNode && !p.nodes.is_empty() {
                 self.events.push_back(Discv4Event::Neighbors(id, p.nodes));
             } else {
-                self.events.push_back(Discv4Event::Timeout(id, kind));
+                self.events.push_back(Discv4Event::Timeout(id, to, kind));
             }
         }
         if now >= self.next_revalidation {
             self.next_revalidation = now + self.config.revalidate_interval;
             if let Some(e) = self.table.pick_revalidation(rng) {
-                let to = SocketAddr::new(e.endpoint.ip, e.endpoint.udp_port);
-                let _ = self.send_ping(now, e.id, to, e.endpoint.tcp_port);
+                let _ = self.send_ping(now, e.id, udp_addr(&e.endpoint), e.endpoint.tcp_port);
             }
         }
-    }
-
-    fn on_ping(&mut self, now: Instant, from: SocketAddr, id: NodeId, hash: [u8; 32], ping: &Ping) {
-        // discv4.md, Ping: "the recipient should reply with a Pong packet" (our Pong is the
-        // endpoint proof the sender needs, so it is sent even to unproven endpoints).
-        let pong = Message::Pong(Pong {
-            to: endpoint_of(from, 0),
-            ping_hash: hash,
-            expiration: self.expiration(now),
-            enr_seq: Some(self.local.seq()),
-        });
-        self.send(from, &pong);
-        self.events.push_back(Discv4Event::Pinged(id, from));
-        if self.is_bonded(now, &id, from.ip()) {
-            if let Some(e) = self.table.get(&id) {
-                let endpoint = endpoint_of(from, ping.from.tcp_port);
-                if e.endpoint != endpoint {
-                    self.table.insert(now, id, endpoint);
-                }
-            }
-            if let Some(seq) = ping.enr_seq {
-                self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
-            }
-        } else if !self.pending.contains_key(&(id, RequestKind::Ping)) {
-            // "If no communication with the sender has occurred within the last 12h, a ping
-            // should be sent in addition to pong in order to receive an endpoint proof."
-            let _ = self.send_ping(now, id, from, ping.from.tcp_port);
-        }
-    }
-
-    fn on_pong(&mut self, now: Instant, from: SocketAddr, id: NodeId, pong: &Pong) {
-        // discv4.md, Pong: "Implementations should ignore unsolicited pong packets that do not
-        // contain the hash of the most recent ping packet."
-        match self.pending.get(&(id, RequestKind::Ping)) {
-            Some(p) if p.to == from && p.hash == pong.ping_hash => {}
-            _ => {
-                self.stats.unsolicited += 1;
-                return;
-            }
-        }
-        let tcp_port = self
-            .pending
-            .remove(&(id, RequestKind::Ping))
-            .map_or(0, |p| p.tcp_port);
-        self.bond(now, id, from.ip());
-        if self.table.revalidated(now, &id, true) == Revalidated::Unknown {
-            let endpoint = endpoint_of(from, tcp_port);
-            if self.table.insert(now, id, endpoint) == TableInsert::Added {
-                self.events.push_back(Discv4Event::Added(id, endpoint));
-            }
-        }
-        self.events.push_back(Discv4Event::Bonded(id, from));
-        self.events
-            .push_back(Discv4Event::Statement(id, from, pong.to));
-        if let Some(seq) = pong.enr_seq {
-            self.events.push_back(Discv4Event::EnrSeq(id, from, seq));
-        }
-    }
-
-    fn on_find_node(&mut self, now: Instant, from: SocketAddr, id: NodeId, find: &FindNode) {
-        // discv4.md, FindNode: "To guard against traffic amplification attacks, Neighbors
-        // replies should only be sent if the sender of FindNode has been verified by the
-        // endpoint proof procedure."
-        if !self.is_bonded(now, &id, from.ip()) {
-            self.stats.unbonded_queries += 1;
-            return;
-        }
-        let closest = self
-            .table
-            .closest(&NodeHash::of_target(&find.target), BUCKET_SIZE);
-        let expiration = self.expiration(now);
-        for chunk in closest.chunks(MAX_NEIGHBORS) {
-            let nodes = chunk.iter().map(|e| e.record()).collect();
-            self.send(from, &Message::Neighbors(Neighbors { nodes, expiration }));
-        }
-    }
-
-    fn on_neighbors(&mut self, id: NodeId, from: SocketAddr, nodes: Vec<NodeRecord>) {
-        let key = (id, RequestKind::FindNode);
-        let Some(p) = self.pending.get_mut(&key).filter(|p| p.to == from) else {
-            self.stats.unsolicited += 1;
-            return;
-        };
-        let room = BUCKET_SIZE - p.nodes.len();
-        p.nodes.extend(nodes.into_iter().take(room));
-        if p.nodes.len() == BUCKET_SIZE {
-            // Removing what `get_mut` just found cannot fail.
-            if let Some(p) = self.pending.remove(&key) {
-                self.events.push_back(Discv4Event::Neighbors(id, p.nodes));
-            }
-        }
-    }
-
-    fn on_enr_request(&mut self, now: Instant, from: SocketAddr, id: NodeId, hash: [u8; 32]) {
-        // EIP-868 / discv4.md, ENRRequest: "To guard against amplification attacks, the
-        // sender of ENRRequest should have replied to a ping packet recently (just like for
-        // FindNode)."
-        if !self.is_bonded(now, &id, from.ip()) {
-            self.stats.unbonded_queries += 1;
-            return;
-        }
-        let response = Message::EnrResponse(EnrResponse {
-            request_hash: hash,
-            record: self.local.record().clone(),
-        });
-        self.send(from, &response);
     }
 
     fn send_ping(
@@ -477,18 +405,22 @@ impl Discv4 {
         to: SocketAddr,
         tcp_port: u16,
     ) -> Result<(), RequestError> {
-        let ping = Message::Ping(Ping {
+        let ping = self.ping_message(now, to);
+        self.track(now, id, to, RequestKind::Ping, &ping)?;
+        if let Some(p) = self.pending.get_mut(&(id, to, RequestKind::Ping)) {
+            p.tcp_port = tcp_port;
+        }
+        Ok(())
+    }
+
+    fn ping_message(&self, now: Instant, to: SocketAddr) -> Message {
+        Message::Ping(Ping {
             version: PROTOCOL_VERSION,
             from: self.local.endpoint(),
             to: endpoint_of(to, 0),
             expiration: self.expiration(now),
             enr_seq: Some(self.local.seq()),
-        });
-        self.track(now, id, to, RequestKind::Ping, &ping)?;
-        if let Some(p) = self.pending.get_mut(&(id, RequestKind::Ping)) {
-            p.tcp_port = tcp_port;
-        }
-        Ok(())
+        })
     }
 
     fn request(
@@ -505,8 +437,8 @@ impl Discv4 {
         self.track(now, id, to, kind, &msg)
     }
 
-    /// Sends `msg` and remembers it as the outstanding request of its kind to `id`
-    /// (replacing an older one: only the most recent is answered).
+    /// Sends `msg` and remembers it as the outstanding request of its kind to `id` at `to`
+    /// (replacing an older one to the same address: only the most recent is answered).
     fn track(
         &mut self,
         now: Instant,
@@ -515,8 +447,8 @@ impl Discv4 {
         kind: RequestKind,
         msg: &Message,
     ) -> Result<(), RequestError> {
-        if self.pending.len() >= self.config.max_pending && !self.pending.contains_key(&(id, kind))
-        {
+        let key = (id, to, kind);
+        if self.pending.len() >= self.config.max_pending && !self.pending.contains_key(&key) {
             return Err(RequestError::TooManyPending);
         }
         // Our messages are far below 1280 bytes; Neighbors, the only large one, is not tracked.
@@ -529,9 +461,8 @@ impl Discv4 {
         });
         let deadline = now + self.config.request_timeout;
         self.pending.insert(
-            (id, kind),
+            key,
             Pending {
-                to,
                 deadline,
                 hash: enc.hash,
                 nodes: Vec::new(),
@@ -562,6 +493,10 @@ impl Discv4 {
     fn expiration(&self, now: Instant) -> u64 {
         self.unix(now) + self.config.packet_lifetime.as_secs()
     }
+}
+
+fn udp_addr(e: &Endpoint) -> SocketAddr {
+    SocketAddr::new(e.ip, e.udp_port)
 }
 
 fn endpoint_of(addr: SocketAddr, tcp_port: u16) -> Endpoint {

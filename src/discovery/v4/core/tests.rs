@@ -5,6 +5,7 @@ use rand::SeedableRng;
 
 use super::*;
 use crate::discovery::v4::packet::MAX_PACKET_SIZE;
+use crate::discovery::v4::table::BUCKET_SIZE;
 
 const UNIX: u64 = 1_700_000_000;
 
@@ -131,7 +132,8 @@ fn endpoint_proofs_expire_after_12_hours() {
         &b.key,
         Message::FindNode(FindNode {
             target: [1; 64],
-            expiration: UNIX + 50_000,
+            // 12 hours after UNIX, plus the usual 20 s (further ahead is refused).
+            expiration: UNIX + 12 * 3600 + 20,
         }),
     );
     let out = a.handle(later, b.addr, &find);
@@ -291,7 +293,7 @@ fn requests_time_out_and_dead_entries_are_revalidated_away() {
     let out = a.timeout(t2, &mut rng);
     assert_eq!(
         out.events,
-        vec![Discv4Event::Timeout(b.key.id(), RequestKind::Ping)]
+        vec![Discv4Event::Timeout(b.key.id(), b.addr, RequestKind::Ping)]
     );
     assert!(a.d.table().get(&b.key.id()).is_none());
 }
@@ -311,3 +313,5 @@ fn enr_request_returns_the_senders_current_record() {
     assert_eq!(*id, b.key.id());
     assert_eq!(record.as_ref(), b.d.local.record());
 }
+
+mod hostile;

@@ -447,14 +447,21 @@ impl Driver {
                         self.query(now, id);
                     }
                 }
-                Discv4Event::Timeout(id, RequestKind::Ping) => self.fail(id),
-                Discv4Event::Timeout(id, RequestKind::FindNode) => {
+                Discv4Event::Timeout(id, to, RequestKind::Ping) => {
+                    // Only the Ping this bonding sent: a node may be pinged at several
+                    // addresses at once (the table's, one a Neighbors record named).
+                    let ours = self.bonding.get(&id).and_then(|b| b.endpoint);
+                    if ours.is_some_and(|e| SocketAddr::new(e.ip, e.udp_port) == to) {
+                        self.fail(id);
+                    }
+                }
+                Discv4Event::Timeout(id, _, RequestKind::FindNode) => {
                     // Perhaps it forgot our proof: bond again next time. The queries waiting
                     // behind this one would most likely time out too.
                     self.pinged_us.remove(&id);
                     self.finds_failed(&id);
                 }
-                Discv4Event::Timeout(id, RequestKind::EnrRequest) => {
+                Discv4Event::Timeout(id, _, RequestKind::EnrRequest) => {
                     self.events.push_back(DriverEvent::ResolveFailed(id));
                 }
                 Discv4Event::Neighbors(id, nodes) => self.on_neighbors(now, id, &nodes),
