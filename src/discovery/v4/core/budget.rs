@@ -30,7 +30,7 @@ type Key = (NodeId, SocketAddr);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct IpBudgetSpent;
 
-/// At most `max` Ping-backs in flight, at most `max_per_ip` to one IP.
+/// At most `max` Ping-backs in flight, at most `max_per_ip` to one IP (loopback excepted).
 ///
 /// All of them live for one request timeout, so the oldest is the one closest to its
 /// deadline: a full budget forgets it (its node then cannot bond this time, as it could not
@@ -72,8 +72,14 @@ impl PingBacks {
     /// so that a refused one is not signed for nothing).
     pub(super) fn admits(&mut self, now: Instant, id: &NodeId, to: SocketAddr) -> bool {
         self.expire(now);
-        self.entries.contains_key(&(*id, to))
-            || self.per_ip.get(&to.ip()).copied().unwrap_or(0) < self.max_per_ip
+        self.entries.contains_key(&(*id, to)) || !self.ip_share_spent(to.ip())
+    }
+
+    /// Whether `ip` holds its share of the budget. Loopback has no share of its own: many
+    /// nodes on one machine (a test network, a crawler beside its nodes) all use it, and a
+    /// sender there is on this machine already; the whole budget still bounds it.
+    fn ip_share_spent(&self, ip: IpAddr) -> bool {
+        !ip.is_loopback() && self.per_ip.get(&ip).copied().unwrap_or(0) >= self.max_per_ip
     }
 
     /// Tracks `p` to `id` at `to`, forgetting the oldest one when the budget is full.
@@ -87,9 +93,7 @@ impl PingBacks {
     ) -> Result<(), IpBudgetSpent> {
         self.expire(now);
         let key = (id, to);
-        if self.remove(&key).is_none()
-            && self.per_ip.get(&to.ip()).copied().unwrap_or(0) >= self.max_per_ip
-        {
+        if self.remove(&key).is_none() && self.ip_share_spent(to.ip()) {
             return Err(IpBudgetSpent);
         }
         while self.entries.len() >= self.max {
@@ -206,5 +210,24 @@ mod tests {
         b.expire(d);
         assert_eq!(b.len(), 0);
         assert!(b.per_ip.is_empty() && b.order.is_empty());
+    }
+
+    #[test]
+    fn loopback_shares_only_the_whole_budget() {
+        let t0 = Instant::now();
+        let d = t0 + Duration::from_millis(500);
+        let mut b = PingBacks::new(8, 2);
+        let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        for i in 0..8 {
+            assert!(b.admits(t0, &id(i), local(30000 + u16::from(i))));
+            assert_eq!(
+                b.insert(t0, id(i), local(30000 + u16::from(i)), ping(d)),
+                Ok(())
+            );
+        }
+        // Full: the oldest is forgotten, as for any sender.
+        assert_eq!(b.insert(t0, id(8), local(30008), ping(d)), Ok(()));
+        assert_eq!(b.len(), 8);
+        assert!(!b.contains(t0, &id(0), local(30000)));
     }
 }

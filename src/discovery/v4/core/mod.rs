@@ -39,8 +39,9 @@ pub struct Discv4Config {
     /// outstanding at once, apart from `max_pending`; a full budget forgets the oldest.
     /// Default 512, about 150 bytes each. go-ethereum has no cap (each lives 500 ms).
     pub max_ping_backs: usize,
-    /// ... of which at most this many to one IP; more Pings from that IP get their Pong but
-    /// no Ping back until one is answered or times out. Default 4.
+    /// ... of which at most this many to one IP (loopback excepted: nodes on one machine
+    /// share it); more Pings from that IP get their Pong but no Ping back until one is
+    /// answered or times out. Default 4.
     pub max_ping_backs_per_ip: usize,
     /// Endpoint proofs remembered at once.
     pub max_bonds: usize,
