@@ -49,5 +49,6 @@ fn crawl_runs_until_its_timeout_and_prints_its_summary() {
     let done = crate::json(last);
     assert_eq!(done["event"], "done", "{last}");
     let found = stdout.lines().filter(|l| l.contains("\"node\"")).count();
+    eprintln!("crawl found {found} of 40 nodes in {elapsed:?}");
     assert!(found >= 20, "found {found} of 40 nodes");
 }
