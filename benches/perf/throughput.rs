@@ -115,8 +115,8 @@ mod keccak {
 /// The keccak-256 the frame MAC uses in this build, and its name.
 #[cfg(feature = "asm-keccak")]
 mod keccak {
-    pub const NAME: &str = "keccak-256 (keccak-asm)";
-    pub fn digest(data: &[u8]) -> [u8; 32] {
+    pub(super) const NAME: &str = "keccak-256 (keccak-asm)";
+    pub(super) fn digest(data: &[u8]) -> [u8; 32] {
         keccak_asm::Keccak256::digest(data).into()
     }
 }
