@@ -137,7 +137,7 @@ pub struct EnrResponse {
 
 /// Any discv4 message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(missing_docs)] // the variants are the structs of the same name
+#[expect(missing_docs, reason = "the variants are the structs of the same name")]
 pub enum Message {
     Ping(Ping),
     Pong(Pong),

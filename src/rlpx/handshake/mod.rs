@@ -82,8 +82,10 @@ pub struct Initiator {
 }
 
 /// What reading the ack led to.
-// One value per handshake: moving it once is cheaper than boxing the secrets.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per handshake: moving it once is cheaper than boxing the secrets"
+)]
 #[derive(Debug)]
 pub enum AckProgress {
     /// The ack is not complete yet: read more bytes into the buffer and call again.
@@ -170,8 +172,10 @@ pub struct Recipient {
 }
 
 /// What reading the auth led to.
-// One value per handshake: moving it once is cheaper than boxing the secrets.
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per handshake: moving it once is cheaper than boxing the secrets"
+)]
 #[derive(Debug)]
 pub enum AuthProgress {
     /// The auth is not complete yet: read more bytes into the buffer and call again.
