@@ -66,6 +66,22 @@ impl Connected {
 }
 
 /// The `index`-th of `count` loopback source addresses, 127.0.0.2 onwards.
+/// One devp2p Ping's round trip on `stream`: sends Ping, answers the server's own Pings
+/// meanwhile, and returns the time until the Pong.
+pub(crate) async fn ping_rtt(stream: &mut RlpxStream<TcpStream>) -> std::time::Duration {
+    let ping = empty_list();
+    let sent = std::time::Instant::now();
+    stream.send(code::PING, &ping).await.unwrap();
+    loop {
+        let frame = stream.recv().await.unwrap().expect("server closed");
+        match frame.code {
+            code::PONG => return sent.elapsed(),
+            code::PING => stream.send(code::PONG, &ping).await.unwrap(),
+            _ => {}
+        }
+    }
+}
+
 pub(crate) fn source(index: usize, count: usize) -> IpAddr {
     IpAddr::from([127, 0, 0, 2 + (index % count) as u8])
 }

@@ -16,7 +16,6 @@ use peerwire::crypto::{Enode, NodeKey};
 use peerwire::discovery::v4::{encode_packet, Endpoint, Message, Ping, PROTOCOL_VERSION};
 use peerwire::protocol::Protocol;
 use peerwire::server::{DiscoveryMode, Server, ServerHandle};
-use peerwire::wire::code;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UdpSocket;
 use tokio::runtime::Runtime;
@@ -100,23 +99,12 @@ fn ping_round_trips(server: Enode, window: Duration) -> Vec<Duration> {
             let key = NodeKey::random();
             let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
             let mut stream = client::connect(&server, source, &key).await.unwrap().stream;
-            let ping = client::empty_list();
             let mut rtts = Vec::new();
             let started = Instant::now();
             let mut tick = tokio::time::interval(PING_EVERY);
             while started.elapsed() < window {
                 tick.tick().await;
-                let sent = Instant::now();
-                stream.send(code::PING, &ping).await.unwrap();
-                loop {
-                    let frame = stream.recv().await.unwrap().expect("server closed");
-                    match frame.code {
-                        code::PONG => break,
-                        code::PING => stream.send(code::PONG, &ping).await.unwrap(),
-                        _ => {}
-                    }
-                }
-                rtts.push(sent.elapsed());
+                rtts.push(client::ping_rtt(&mut stream).await);
             }
             rtts
         })

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use peerwire::crypto::{Enode, NodeKey};
 use peerwire::protocol::Protocol;
 use peerwire::server::{Server, ServerHandle};
-use peerwire::wire::code;
 use tokio::process::Child;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
@@ -91,20 +90,9 @@ fn ping_round_trips(server: Enode) -> Vec<Duration> {
             let key = NodeKey::random();
             let source = client::source(SOURCES, SOURCES + 1);
             let mut stream = client::connect(&server, source, &key).await.unwrap().stream;
-            let ping = client::empty_list();
             let mut rtts = Vec::with_capacity(PINGS);
             for _ in 0..PINGS {
-                let sent = Instant::now();
-                stream.send(code::PING, &ping).await.unwrap();
-                loop {
-                    let frame = stream.recv().await.unwrap().expect("server closed");
-                    match frame.code {
-                        code::PONG => break,
-                        code::PING => stream.send(code::PONG, &ping).await.unwrap(),
-                        _ => {}
-                    }
-                }
-                rtts.push(sent.elapsed());
+                rtts.push(client::ping_rtt(&mut stream).await);
             }
             rtts
         })
