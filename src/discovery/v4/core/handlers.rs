@@ -102,9 +102,16 @@ impl Discv4 {
                 self.table.seen(now, &id);
             }
             Some(e) => {
-                // It answered our Ping at `from`: that proves it is there now.
-                let tcp_port = if tcp_port == 0 { e.tcp_port } else { tcp_port };
-                self.table.insert(now, id, endpoint_of(from, tcp_port));
+                // It answered our Ping at `from`: that proves it is there now, unless a relay
+                // at `from` passed our Ping on and its Pong back. The node signs where it saw
+                // the Ping come from (`to`): through a relay that is the relay's address, not
+                // ours, so such a Pong moves nothing (the node keeps its proven endpoint).
+                if pong.to.ip != self.local.endpoint().ip {
+                    self.stats.relayed_pongs += 1;
+                } else {
+                    let tcp_port = if tcp_port == 0 { e.tcp_port } else { tcp_port };
+                    self.table.insert(now, id, endpoint_of(from, tcp_port));
+                }
             }
             None => {
                 let endpoint = endpoint_of(from, tcp_port);

@@ -143,6 +143,9 @@ pub struct Discv4Stats {
     pub unsolicited: u64,
     /// FindNode/ENRRequest from senders without an endpoint proof.
     pub unbonded_queries: u64,
+    /// Pongs from a table node's new address that said it saw our Ping come from an address
+    /// not ours (a relay's): the node was not moved.
+    pub relayed_pongs: u64,
     /// Pings from unproven endpoints answered with a Pong only: their IP had
     /// `max_ping_backs_per_ip` Pings of ours in flight.
     pub ping_backs_refused: u64,

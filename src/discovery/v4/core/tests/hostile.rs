@@ -111,6 +111,45 @@ fn an_endpoint_moves_once_a_pong_from_the_new_one_proves_it() {
 }
 
 #[test]
+fn a_pong_relayed_from_another_address_does_not_move_the_node() {
+    let t0 = Instant::now();
+    let (mut a, mut h) = (node(1, t0), node(2, t0));
+    bond(&mut a, &mut h, t0);
+    let at = endpoint_in(&a, &h.key.id()).unwrap();
+    // The attacker makes A ping "H" at its own address (a replayed Ping or a Neighbors
+    // record does that), then passes A's Ping on to H and H's Pong back to A.
+    let relay = SocketAddr::from(([10, 0, 0, 66], 30303));
+    let t1 = t0 + Duration::from_secs(2);
+    a.d.ping_node(t1, h.key.id(), endpoint_of_addr(relay))
+        .unwrap();
+    let out = a.out();
+    for t in out.transmits.iter().filter(|t| t.to == relay) {
+        h.d.handle_packet(t1, relay, &t.bytes);
+    }
+    let reply = h.out();
+    let pongs: Vec<&Transmit> = reply.transmits.iter().filter(|t| t.to == relay).collect();
+    assert!(!pongs.is_empty(), "H answered the relayed Ping");
+    for t in pongs {
+        a.d.handle_packet(t1, relay, &t.bytes);
+    }
+    let _ = a.out();
+    assert_eq!(
+        endpoint_in(&a, &h.key.id()),
+        Some(at),
+        "a Pong relayed through {relay} moved H"
+    );
+    assert_eq!(a.d.stats().relayed_pongs, 1);
+}
+
+fn endpoint_of_addr(addr: SocketAddr) -> Endpoint {
+    Endpoint {
+        ip: addr.ip(),
+        udp_port: addr.port(),
+        tcp_port: addr.port(),
+    }
+}
+
+#[test]
 fn neighbors_naming_a_known_node_at_a_wrong_endpoint_do_not_evict_it() {
     let t0 = Instant::now();
     let mut rng = StdRng::seed_from_u64(0);
