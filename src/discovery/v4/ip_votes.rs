@@ -80,9 +80,11 @@ impl IpVotes {
     }
 
     /// The IP address most recent statements agree on, if at least `min_statements` sources
-    /// spoke within the window (ties: none). Statements of `current`'s family decide; the
-    /// other family's only when those predict nothing (a node learning it is reached over
-    /// IPv6 while it advertises an IPv4 fallback).
+    /// spoke within the window (ties: none). Statements of `current`'s family decide. The
+    /// other family's count only while `current` is no address others can reach (loopback
+    /// or unspecified, the fallback before anything was learned): a node with a learned or
+    /// configured address never lets the other family's sources, which may be a few cheap
+    /// IPv6 networks, move it.
     pub(crate) fn predict(&mut self, now: Instant, current: IpAddr) -> Option<IpAddr> {
         let min = self.min_statements;
         let (same, other) = if current.to_canonical().is_ipv4() {
@@ -90,7 +92,14 @@ impl IpVotes {
         } else {
             (&mut self.v6, &mut self.v4)
         };
-        majority(same, now, min).or_else(|| majority(other, now, min))
+        let unlearned = current.is_loopback() || current.is_unspecified();
+        majority(same, now, min).or_else(|| {
+            if unlearned {
+                majority(other, now, min)
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -202,6 +211,21 @@ mod tests {
         // Three IPv6 sources do not outvote two IPv4 ones about our IPv4 address.
         assert_eq!(v.predict(t0, ip("1.1.1.1")), Some(v4));
         assert_eq!(v.predict(t0, ip("2a00:1::1")), Some(v6));
+    }
+
+    #[test]
+    fn the_other_family_moves_only_an_unlearned_address() {
+        let t0 = Instant::now();
+        let mut v = IpVotes::new(Duration::from_secs(300), 2);
+        let v6 = ip("2a00:6::6");
+        for i in 0..3u16 {
+            let from = IpAddr::V6(Ipv6Addr::new(0x2a00, 9, i, 0, 0, 0, 0, 1));
+            v.add(t0, from, v6).unwrap();
+        }
+        // A node with a real IPv4 address keeps it, whatever IPv6 sources say.
+        assert_eq!(v.predict(t0, ip("1.1.1.1")), None);
+        // One still on its loopback fallback learns where it is reached.
+        assert_eq!(v.predict(t0, ip("127.0.0.1")), Some(v6));
     }
 
     #[test]

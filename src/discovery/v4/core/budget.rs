@@ -30,7 +30,8 @@ type Key = (NodeId, SocketAddr);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct IpBudgetSpent;
 
-/// At most `max` Ping-backs in flight, at most `max_per_ip` to one IP (loopback excepted).
+/// At most `max` Ping-backs in flight, at most `max_per_ip` to one IPv4 address or IPv6 /64
+/// (loopback excepted).
 ///
 /// All of them live for one request timeout, so the oldest is the one closest to its
 /// deadline: a full budget forgets it (its node then cannot bond this time, as it could not
@@ -79,7 +80,7 @@ impl PingBacks {
     /// nodes on one machine (a test network, a crawler beside its nodes) all use it, and a
     /// sender there is on this machine already; the whole budget still bounds it.
     fn ip_share_spent(&self, ip: IpAddr) -> bool {
-        !ip.is_loopback() && self.per_ip.get(&ip).copied().unwrap_or(0) >= self.max_per_ip
+        !ip.is_loopback() && self.per_ip.get(&host(ip)).copied().unwrap_or(0) >= self.max_per_ip
     }
 
     /// Tracks `p` to `id` at `to`, forgetting the oldest one when the budget is full.
@@ -107,7 +108,7 @@ impl PingBacks {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.entries.insert(key, (p, seq));
-        *self.per_ip.entry(to.ip()).or_default() += 1;
+        *self.per_ip.entry(host(to.ip())).or_default() += 1;
         self.order.push_back((key, seq));
         // Stale items (taken or replaced entries) are at most the ones pushed within one
         // timeout; compact if they outnumber the live ones.
@@ -157,7 +158,7 @@ impl PingBacks {
 
     fn remove(&mut self, key: &Key) -> Option<PingBack> {
         let (p, _) = self.entries.remove(key)?;
-        let ip = key.1.ip();
+        let ip = host(key.1.ip());
         if let Some(n) = self.per_ip.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {
@@ -165,6 +166,19 @@ impl PingBacks {
             }
         }
         Some(p)
+    }
+}
+
+/// What one share is counted for: an IPv4 address, or an IPv6 /64, which one host commonly
+/// holds whole (so its many addresses do not each get a share).
+fn host(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
+        }
+        v4 => v4,
     }
 }
 
@@ -229,5 +243,18 @@ mod tests {
         assert_eq!(b.insert(t0, id(8), local(30008), ping(d)), Ok(()));
         assert_eq!(b.len(), 8);
         assert!(!b.contains(t0, &id(0), local(30000)));
+    }
+
+    #[test]
+    fn one_ipv6_slash_64_gets_one_share() {
+        let t0 = Instant::now();
+        let d = t0 + Duration::from_millis(500);
+        let mut b = PingBacks::new(16, 2);
+        let addr = |last: u16| SocketAddr::from(([0x2a00, 0, 0, 7, 0, 0, 0, last], 30303));
+        assert_eq!(b.insert(t0, id(1), addr(1), ping(d)), Ok(()));
+        assert_eq!(b.insert(t0, id(2), addr(2), ping(d)), Ok(()));
+        assert_eq!(b.insert(t0, id(3), addr(3), ping(d)), Err(IpBudgetSpent));
+        let other = SocketAddr::from(([0x2a00, 0, 0, 8, 0, 0, 0, 1], 30303));
+        assert_eq!(b.insert(t0, id(4), other, ping(d)), Ok(()));
     }
 }
