@@ -1,6 +1,8 @@
 //! The `peerwire` command: make keys, run a foo/bar node (optionally serving blobs), ping a
 //! devp2p node, fetch a blob.
 
+#![forbid(unsafe_code)]
+
 mod blobs;
 mod discover;
 mod get;

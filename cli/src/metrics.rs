@@ -122,12 +122,15 @@ mod tests {
         for _ in 0..4 {
             idle.push(TcpStream::connect(addr).await.unwrap());
         }
-        // A fifth is closed unanswered rather than served or left waiting.
+        // A fifth is closed unanswered rather than served or left waiting: the close comes at
+        // once, not when the reader gives up.
         let mut over = TcpStream::connect(addr).await.unwrap();
         over.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")
             .await
             .unwrap();
+        let started = tokio::time::Instant::now();
         assert!(read_all(&mut over).await.is_empty());
+        assert!(started.elapsed() < Duration::from_secs(1), "left waiting");
 
         // Once the idle ones go away, scrapes are answered again.
         drop(idle);

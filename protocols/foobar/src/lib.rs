@@ -17,6 +17,8 @@
 //! form. Built on peerwire's
 //! public API only.
 
+#![forbid(unsafe_code)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
