@@ -5,7 +5,8 @@
 //! keys arrive, so the map is capped: inserting a new key into a full map first drops the
 //! expired entries, then, if it is still full, the entry that expires first.
 
-use std::collections::HashMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
@@ -16,16 +17,49 @@ struct Slot<V> {
     at: Instant,
     /// How long it lives from `at`.
     ttl: Duration,
+    /// Which insertion made it, to tell its queue item from stale ones.
+    seq: u64,
 }
 
 impl<V> Slot<V> {
     fn is_live(&self, now: Instant) -> bool {
         now.saturating_duration_since(self.at) < self.ttl
     }
+}
 
-    /// `None` when `at + ttl` is beyond what an `Instant` holds (it never expires).
-    fn expires(&self) -> Option<Instant> {
-        self.at.checked_add(self.ttl)
+/// When an entry ends, in the order entries go: soonest first, those that never end
+/// (`at + ttl` beyond what an `Instant` holds) last, equal ends in insertion order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct End {
+    never: bool,
+    at: Option<Instant>,
+    seq: u64,
+}
+
+/// One entry's place in the expiry queue; ordered by its [`End`] alone.
+#[derive(Clone, Debug)]
+struct Queued<K> {
+    end: End,
+    key: K,
+}
+
+impl<K> PartialEq for Queued<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.end == other.end
+    }
+}
+
+impl<K> Eq for Queued<K> {}
+
+impl<K> PartialOrd for Queued<K> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<K> Ord for Queued<K> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.end.cmp(&other.end)
     }
 }
 
@@ -33,11 +67,17 @@ impl<V> Slot<V> {
 ///
 /// Expired entries stay until an insertion needs room or [`ExpiringMap::expire`] runs, but
 /// the lookups ([`get`](Self::get), [`contains`](Self::contains), [`iter`](Self::iter))
-/// never return them.
+/// never return them. Making room costs O(log n) per entry dropped, however full the map
+/// is: a queue keeps the entries in the order they end (a network flood that keeps a map
+/// full must not make every insertion scan it).
 #[derive(Clone, Debug)]
 pub(crate) struct ExpiringMap<K, V> {
     capacity: usize,
     entries: HashMap<K, Slot<V>>,
+    /// Every entry's end, soonest first, plus stale items of removed or replaced entries
+    /// (skipped when they surface, and dropped when they outnumber the entries).
+    queue: BinaryHeap<Reverse<Queued<K>>>,
+    next_seq: u64,
 }
 
 impl<K: Eq + Hash + Clone, V> ExpiringMap<K, V> {
@@ -46,6 +86,8 @@ impl<K: Eq + Hash + Clone, V> ExpiringMap<K, V> {
         Self {
             capacity: capacity.max(1),
             entries: HashMap::new(),
+            queue: BinaryHeap::new(),
+            next_seq: 0,
         }
     }
 
@@ -55,25 +97,33 @@ impl<K: Eq + Hash + Clone, V> ExpiringMap<K, V> {
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             self.expire(now);
             if self.entries.len() >= self.capacity {
-                // Expiring last sorts `None` (never) after every instant.
-                let first = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, s)| (s.expires().is_none(), s.expires()))
-                    .map(|(k, _)| k.clone());
-                if let Some(first) = first {
-                    self.entries.remove(&first);
-                }
+                self.pop_first();
             }
         }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let at = now.checked_add(ttl);
+        let end = End {
+            never: at.is_none(),
+            at,
+            seq,
+        };
+        self.queue.push(Reverse(Queued {
+            end,
+            key: key.clone(),
+        }));
         self.entries.insert(
             key,
             Slot {
                 value,
                 at: now,
                 ttl,
+                seq,
             },
         );
+        if self.queue.len() > 2 * self.entries.len() + 16 {
+            self.rebuild_queue();
+        }
     }
 
     /// The value of `key` if it is live at `now`.
@@ -96,7 +146,18 @@ impl<K: Eq + Hash + Clone, V> ExpiringMap<K, V> {
 
     /// Drops the entries that are no longer live at `now`.
     pub(crate) fn expire(&mut self, now: Instant) {
-        self.entries.retain(|_, s| s.is_live(now));
+        while let Some(Reverse(first)) = self.queue.peek() {
+            let ended = first.end.at.is_some_and(|at| at <= now);
+            let stale = self.is_stale(first);
+            if !ended && !stale {
+                break;
+            }
+            if let Some(Reverse(first)) = self.queue.pop() {
+                if !stale {
+                    self.entries.remove(&first.key);
+                }
+            }
+        }
     }
 
     /// The entries live at `now`, in no particular order.
@@ -110,6 +171,29 @@ impl<K: Eq + Hash + Clone, V> ExpiringMap<K, V> {
     /// Entries held, including expired ones not dropped yet (never more than the capacity).
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether `item` no longer stands for its key's entry (removed or replaced since).
+    fn is_stale(&self, item: &Queued<K>) -> bool {
+        self.entries
+            .get(&item.key)
+            .is_none_or(|slot| slot.seq != item.end.seq)
+    }
+
+    /// Drops the entry that ends first.
+    fn pop_first(&mut self) {
+        while let Some(Reverse(first)) = self.queue.pop() {
+            if !self.is_stale(&first) {
+                self.entries.remove(&first.key);
+                return;
+            }
+        }
+    }
+
+    fn rebuild_queue(&mut self) {
+        let mut items = std::mem::take(&mut self.queue).into_vec();
+        items.retain(|Reverse(item)| !self.is_stale(item));
+        self.queue = BinaryHeap::from(items);
     }
 }
 
@@ -203,5 +287,30 @@ mod tests {
         m.insert(now, 5001, (), SEC);
         assert!(!m.contains(now, &5000) && m.contains(now, &5001));
         assert_eq!(m.iter(now).count(), 100);
+    }
+
+    #[test]
+    fn removed_and_replaced_entries_leave_no_trace_in_what_goes_first() {
+        let t0 = Instant::now();
+        let mut m = ExpiringMap::new(3);
+        m.insert(t0, 1, (), 10 * SEC);
+        m.insert(t0, 2, (), 20 * SEC);
+        m.insert(t0, 3, (), 30 * SEC);
+        // 1 is removed and 2 replaced with a longer life: 3 now ends first.
+        m.remove(&1);
+        m.insert(t0, 2, (), 40 * SEC);
+        m.insert(t0, 4, (), 50 * SEC);
+        m.insert(t0, 5, (), 50 * SEC);
+        assert!(!m.contains(t0, &3), "3 ended first and went");
+        assert!(m.contains(t0, &2) && m.contains(t0, &4) && m.contains(t0, &5));
+        // Many replacements of one key keep the queue small.
+        for i in 0..10_000u32 {
+            m.insert(t0 + Duration::from_millis(u64::from(i)), 2, (), 40 * SEC);
+        }
+        assert!(
+            m.queue.len() <= 2 * m.len() + 16,
+            "{} queued",
+            m.queue.len()
+        );
     }
 }
