@@ -12,10 +12,11 @@ use super::packet;
 use super::table::{IpLimits, Revalidated, Table};
 use crate::crypto::{NodeId, NodeKey};
 use crate::discovery::enr::{LocalRecord, Record, RecordError};
-use crate::util::ExpiringMap;
+use bonds::Bonds;
 use budget::PingBacks;
 use replay::Seen;
 
+mod bonds;
 mod budget;
 mod handlers;
 mod intake;
@@ -43,8 +44,13 @@ pub struct Discv4Config {
     /// share it); more Pings from that IP get their Pong but no Ping back until one is
     /// answered or times out. Default 4.
     pub max_ping_backs_per_ip: usize,
-    /// Endpoint proofs remembered at once.
+    /// Hosts (IPv4 addresses, IPv6 /64s) whose endpoint proofs are remembered at once;
+    /// about 100 bytes a host plus 60 a proof. Default 8192.
     pub max_bonds: usize,
+    /// Endpoint proofs one host keeps, its oldest giving way, so that one machine with many
+    /// keys never pushes out other hosts' proofs. Loopback and LAN hosts, where many nodes
+    /// share an address, may hold up to `max_bonds`. Default 16.
+    pub max_bonds_per_host: usize,
     /// Nodes of one /24 (IPv4) or /64 (IPv6) the table keeps. Default 2 per bucket, 10 in
     /// all (go-ethereum).
     pub ip_limits: IpLimits,
@@ -75,6 +81,7 @@ impl Default for Discv4Config {
             max_ping_backs: 512,
             max_ping_backs_per_ip: 4,
             max_bonds: 8192,
+            max_bonds_per_host: 16,
             ip_limits: IpLimits::default(),
             max_expiration_ahead: Duration::from_secs(120),
             replay_cache: 4096,
@@ -199,7 +206,7 @@ pub struct Discv4 {
     /// `now` as an Instant and as UNIX seconds, so one clock input serves both.
     anchor: (Instant, u64),
     /// Endpoint proofs: who answered our Ping, from which IP.
-    bonds: ExpiringMap<(NodeId, IpAddr), ()>,
+    bonds: Bonds,
     /// Our own requests.
     pending: HashMap<RequestKey, Pending>,
     /// Pings other nodes' Pings made us send, on a budget of their own.
@@ -229,7 +236,7 @@ impl Discv4 {
             local,
             anchor: (now, unix_now),
             next_revalidation: now + config.revalidate_interval,
-            bonds: ExpiringMap::new(config.max_bonds),
+            bonds: Bonds::new(config.max_bonds, config.max_bonds_per_host),
             ping_backs: PingBacks::new(config.max_ping_backs, config.max_ping_backs_per_ip),
             seen: Seen::new(config.replay_cache),
             config,
@@ -252,7 +259,7 @@ impl Discv4 {
 
     /// Whether `id` at `ip` has a valid endpoint proof at `now`.
     pub fn is_bonded(&self, now: Instant, id: &NodeId, ip: IpAddr) -> bool {
-        self.bonds.contains(now, &(*id, ip))
+        self.bonds.contains(now, id, ip)
     }
 
     /// The next datagram to send, oldest first; `None` when there is none.
@@ -487,7 +494,7 @@ impl Discv4 {
 
     fn bond(&mut self, now: Instant, id: NodeId, ip: IpAddr) {
         let lifetime = self.config.bond_lifetime;
-        self.bonds.insert(now, (id, ip), (), lifetime);
+        self.bonds.insert(now, id, ip, lifetime);
     }
 
     fn unix(&self, now: Instant) -> u64 {
