@@ -76,6 +76,20 @@ impl Subnet {
     }
 }
 
+/// The address one host counts as for per-host limits: an IPv4 address itself, an IPv6
+/// address's /64 (its first eight bytes, the rest zero), which one host commonly holds
+/// whole. IPv4-mapped IPv6 addresses count as IPv4.
+pub(crate) fn host(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut octets = [0u8; 16];
+            octets[..8].copy_from_slice(&prefix64(&v6));
+            IpAddr::from(octets)
+        }
+        v4 => v4,
+    }
+}
+
 fn prefix64(v6: &Ipv6Addr) -> [u8; 8] {
     let o = v6.octets();
     [o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]]

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::crypto::NodeId;
-use crate::util::ip::is_lan;
+use crate::util::ip::{host, is_lan};
 use crate::util::ExpiringMap;
 
 /// The endpoint proofs we hold: at most `max_hosts` hosts, at most `per_host` proofs each.
@@ -55,18 +55,6 @@ impl Bonds {
         proofs.insert(now, (id, ip), (), lifetime);
         // The host lives as long as its newest proof.
         self.hosts.insert(now, key, proofs, lifetime);
-    }
-}
-
-/// The host a proof counts against: an IPv4 address, or an IPv6 /64.
-fn host(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let mut octets = v6.octets();
-            octets[8..].fill(0);
-            IpAddr::from(octets)
-        }
-        v4 => v4,
     }
 }
 

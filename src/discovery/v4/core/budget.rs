@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::crypto::NodeId;
+use crate::util::ip::host;
 
 /// A Ping we sent because a node pinged us: the Pong must come from `key.1` and quote `hash`.
 #[derive(Clone, Copy, Debug)]
@@ -166,19 +167,6 @@ impl PingBacks {
             }
         }
         Some(p)
-    }
-}
-
-/// What one share is counted for: an IPv4 address, or an IPv6 /64, which one host commonly
-/// holds whole (so its many addresses do not each get a share).
-fn host(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let mut octets = v6.octets();
-            octets[8..].fill(0);
-            IpAddr::from(octets)
-        }
-        v4 => v4,
     }
 }
 
