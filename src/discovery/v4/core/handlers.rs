@@ -10,6 +10,7 @@ use crate::discovery::v4::distance::NodeHash;
 use crate::discovery::v4::message::*;
 use crate::discovery::v4::packet;
 use crate::discovery::v4::table::{TableInsert, BUCKET_SIZE};
+use crate::util::ip::check_relay;
 
 impl Discv4 {
     pub(super) fn on_ping(
@@ -142,9 +143,14 @@ impl Discv4 {
             self.stats.unbonded_queries += 1;
             return;
         }
-        let closest = self
+        // Only nodes the requester may be told of: never our loopback or LAN neighbours to
+        // a node outside them (the rule relayed records are held to, from the other side).
+        let closest: Vec<_> = self
             .table
-            .closest(&NodeHash::of_target(&find.target), BUCKET_SIZE);
+            .closest(&NodeHash::of_target(&find.target), BUCKET_SIZE)
+            .into_iter()
+            .filter(|e| check_relay(from.ip(), e.endpoint.ip).is_ok())
+            .collect();
         let expiration = self.expiration(now);
         for chunk in closest.chunks(MAX_NEIGHBORS) {
             let nodes = chunk.iter().map(|e| e.record()).collect();

@@ -218,6 +218,46 @@ fn bonded_find_node_gets_16_neighbors_in_two_packets() {
 }
 
 #[test]
+fn a_public_requester_is_not_told_of_loopback_or_lan_nodes() {
+    let t0 = Instant::now();
+    let (mut a, mut b) = (node(1, t0), node(2, t0));
+    // A asks from a public address; B holds nodes on loopback, on its LAN and public ones.
+    a.addr = "1.2.3.4:30303".parse().unwrap();
+    bond(&mut a, &mut b, t0);
+    let hidden = ["127.0.0.5:30303", "192.168.1.5:30303", "10.1.2.3:30303"];
+    let public = ["5.6.7.8:30303", "9.9.9.9:30303"];
+    for (s, addr) in (50u64..).zip(hidden.iter().chain(&public)) {
+        let k = NodeKey::generate(&mut StdRng::seed_from_u64(s));
+        let addr: SocketAddr = addr.parse().unwrap();
+        b.d.table.insert(t0, k.id(), endpoint_of(addr, 30303));
+    }
+    a.d.find_node(t0, b.key.id(), b.addr, [9; 64]).unwrap();
+    let find = a.out();
+    let reply = deliver(t0, a.addr, &find, &mut b);
+    let ips: Vec<IpAddr> = reply
+        .transmits
+        .iter()
+        .filter_map(
+            |t| match packet::decode_packet(&t.bytes, UNIX).ok()?.message {
+                Message::Neighbors(n) => Some(n.nodes),
+                _ => None,
+            },
+        )
+        .flatten()
+        .map(|r| r.endpoint.ip)
+        .collect();
+    for addr in public {
+        let ip = addr.parse::<SocketAddr>().unwrap().ip();
+        assert!(ips.contains(&ip), "{ip} missing from {ips:?}");
+    }
+    assert!(
+        ips.iter()
+            .all(|ip| !ip.is_loopback() && !crate::util::ip::is_lan(*ip)),
+        "a public requester was told of {ips:?}"
+    );
+}
+
+#[test]
 fn unsolicited_replies_are_dropped_and_counted() {
     let t0 = Instant::now();
     let mut a = node(1, t0);
