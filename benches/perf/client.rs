@@ -82,6 +82,30 @@ pub(crate) async fn ping_rtt(stream: &mut RlpxStream<TcpStream>) -> std::time::D
     }
 }
 
+/// Connects to `server` from `source` with a fresh key on a thread and runtime of its own
+/// (so the peer's work is not counted in the server's runtime), runs `f` on the stream and
+/// returns what it returns.
+pub(crate) fn on_own_thread<T, F, Fut>(server: Enode, source: IpAddr, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(RlpxStream<TcpStream>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let key = NodeKey::random();
+            let stream = connect(&server, source, &key).await.unwrap().stream;
+            f(stream).await
+        })
+    })
+    .join()
+    .unwrap()
+}
+
 pub(crate) fn source(index: usize, count: usize) -> IpAddr {
     IpAddr::from([127, 0, 0, 2 + (index % count) as u8])
 }

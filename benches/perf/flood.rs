@@ -90,27 +90,17 @@ pub(crate) async fn pings(to: SocketAddr, rate: u64, millis: u64) {
 /// One RLPx peer on its own thread: a Ping/Pong round trip every [`PING_EVERY`] for
 /// `window` (paced, so that its own CPU time stays small and the same in every window).
 fn ping_round_trips(server: Enode, window: Duration) -> Vec<Duration> {
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let key = NodeKey::random();
-            let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-            let mut stream = client::connect(&server, source, &key).await.unwrap().stream;
-            let mut rtts = Vec::new();
-            let started = Instant::now();
-            let mut tick = tokio::time::interval(PING_EVERY);
-            while started.elapsed() < window {
-                tick.tick().await;
-                rtts.push(client::ping_rtt(&mut stream).await);
-            }
-            rtts
-        })
+    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    client::on_own_thread(server, source, move |mut stream| async move {
+        let mut rtts = Vec::new();
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(PING_EVERY);
+        while started.elapsed() < window {
+            tick.tick().await;
+            rtts.push(client::ping_rtt(&mut stream).await);
+        }
+        rtts
     })
-    .join()
-    .unwrap()
 }
 
 async fn server() -> ServerHandle {

@@ -81,24 +81,14 @@ async fn wait_for_peers(server: &ServerHandle, count: usize) {
 
 /// One active peer on its own thread: `PINGS` Ping/Pong round trips, back to back.
 fn ping_round_trips(server: Enode) -> Vec<Duration> {
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let key = NodeKey::random();
-            let source = client::source(SOURCES, SOURCES + 1);
-            let mut stream = client::connect(&server, source, &key).await.unwrap().stream;
-            let mut rtts = Vec::with_capacity(PINGS);
-            for _ in 0..PINGS {
-                rtts.push(client::ping_rtt(&mut stream).await);
-            }
-            rtts
-        })
+    let source = client::source(SOURCES, SOURCES + 1);
+    client::on_own_thread(server, source, |mut stream| async move {
+        let mut rtts = Vec::with_capacity(PINGS);
+        for _ in 0..PINGS {
+            rtts.push(client::ping_rtt(&mut stream).await);
+        }
+        rtts
     })
-    .join()
-    .unwrap()
 }
 
 struct Figures {
