@@ -52,6 +52,7 @@ pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;
+pub mod net;
 pub mod protocol;
 pub mod rlpx;
 pub mod server;

@@ -6,16 +6,16 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
-
 use super::connection::serve_connection;
 use super::gating::Pending;
 use super::state::Shared;
 use super::PeerEvent;
+use crate::net::TcpListener;
 use crate::protocol::Direction;
 
 pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     let mut backoff = AcceptBackoff::default();
+    let options = shared.config.connection.socket_options();
     loop {
         // No slot for anyone: leave new connections in the backlog until one is freed.
         loop {
@@ -28,7 +28,7 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             }
         }
         let accepted = tokio::select! {
-            accepted = super::socket::accept(&listener, &shared.config) => accepted,
+            accepted = listener.accept(options) => accepted,
             _ = shared.shutdown.cancelled() => return,
         };
         let (io, addr) = match accepted {

@@ -17,6 +17,7 @@ use ipnet::IpNet;
 
 use super::gating::{GateConfig, ThrottleExempt};
 use crate::crypto::{Enode, NodeId, NodeKey};
+use crate::net::{Network, SocketOptions};
 use crate::protocol::Protocol;
 use crate::session::SessionTimeouts;
 
@@ -57,6 +58,13 @@ pub struct ServerConfig {
     pub connection: ConnectionConfig,
     /// Received bytes that may wait for our handlers.
     pub inbound: InboundLimits,
+    /// The network to listen, dial and discover on. Default: the host's, through tokio.
+    pub network: Network,
+    /// Seed of the choices the server makes at random: discovery's lookup targets and
+    /// revalidation picks, redial jitter. With a seed and a simulated network a run repeats
+    /// exactly. `None` (the default): seeded from the OS. Keys and handshake nonces always
+    /// come from the OS.
+    pub rng_seed: Option<u64>,
 }
 
 /// Whom we dial and how fast.
@@ -212,6 +220,15 @@ pub struct ConnectionConfig {
     pub unsent_limit: Option<usize>,
 }
 
+impl ConnectionConfig {
+    pub(crate) fn socket_options(&self) -> SocketOptions {
+        SocketOptions {
+            buffer: self.socket_buffer,
+            unsent_limit: self.unsent_limit,
+        }
+    }
+}
+
 impl Default for ConnectionConfig {
     fn default() -> Self {
         Self {
@@ -270,6 +287,8 @@ impl ServerConfig {
             discovery: DiscoveryConfig::default(),
             connection: ConnectionConfig::default(),
             inbound: InboundLimits::default(),
+            network: Network::host(),
+            rng_seed: None,
         }
     }
 
@@ -317,6 +336,8 @@ impl fmt::Debug for ServerConfig {
             .field("discovery", &self.discovery)
             .field("connection", &self.connection)
             .field("inbound", &self.inbound)
+            .field("network", &self.network)
+            .field("rng_seed", &self.rng_seed)
             .finish()
     }
 }

@@ -3,12 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
-
 use super::gating::RejectReason;
 use super::state::Shared;
 use super::PeerEvent;
 use crate::crypto::NodeId;
+use crate::net::Connection;
 use crate::protocol::{attach, Direction, Peer, PeerInfo, Protocol};
 use crate::rlpx::{RlpxConfig, RlpxStream, MAX_FRAME_SIZE};
 use crate::session::{self, Session, SessionEnd, SetupError};
@@ -33,7 +32,7 @@ type Running = std::pin::Pin<Box<dyn std::future::Future<Output = SessionEnd> + 
 /// Returns how the session ended, or `None` if it never became a peer.
 pub(crate) async fn serve_connection(
     shared: Arc<Shared>,
-    io: TcpStream,
+    io: Connection,
     remote_addr: SocketAddr,
     dialed: Option<NodeId>,
     permit: impl Send + 'static,
@@ -60,7 +59,7 @@ pub(crate) async fn serve_connection(
 /// handlers were started.
 async fn establish(
     shared: &Arc<Shared>,
-    io: TcpStream,
+    io: Connection,
     remote_addr: SocketAddr,
     dialed: Option<NodeId>,
 ) -> Option<(NodeId, Running)> {

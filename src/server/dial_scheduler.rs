@@ -204,11 +204,14 @@ pub(crate) async fn run(
                 .count();
             state.free_slots(dialed, statics_waiting)
         };
+        // Biased: the same inputs at the same instant are handled in the same order (a
+        // seeded simulation replays exactly). Nothing starves: finished dials and new sources
+        // are few, and `recheck` only recomputes `free`, as every turn does.
         tokio::select! {
+            biased;
             _ = shared.shutdown.cancelled() => return,
             Some(source) = added.recv() => mix.add(source),
             Some((id, ok)) = done_rx.recv() => state.finished(shared.now(), id, ok),
-            _ = recheck.tick() => {}
             Some(enode) = mix.next(), if free > 0 => {
                 let now = shared.now();
                 let (connected, is_static, subnet) = {
@@ -239,6 +242,7 @@ pub(crate) async fn run(
                     let _ = done.send((enode.id, ok)).await;
                 });
             }
+            _ = recheck.tick() => {}
         }
     }
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
@@ -65,7 +64,7 @@ async fn redial(shared: Arc<Shared>, enode: Enode, cancel: CancellationToken) ->
             // A session was up: start the backoff afresh.
             delay = min;
         }
-        let jitter = rand::thread_rng().gen_range(0..=delay.as_millis() as u64 / 4);
+        let jitter = shared.random_up_to(delay.as_millis() as u64 / 4);
         tokio::select! {
             _ = tokio::time::sleep(delay + Duration::from_millis(jitter)) => {}
             _ = cancel.cancelled() => return None,
@@ -89,7 +88,10 @@ async fn dial(
     let addr = enode.tcp_addr();
     let connect = tokio::time::timeout(
         shared.config.dial.timeout,
-        super::socket::connect(addr, &shared.config),
+        shared
+            .config
+            .network
+            .connect(addr, shared.config.connection.socket_options()),
     );
     let connected = tokio::select! {
         biased;
@@ -204,7 +206,10 @@ pub(crate) async fn dial_once(
     };
     let connect = tokio::time::timeout(
         shared.config.dial.timeout,
-        super::socket::connect(addr, &shared.config),
+        shared
+            .config
+            .network
+            .connect(addr, shared.config.connection.socket_options()),
     );
     let io = tokio::select! {
         biased;

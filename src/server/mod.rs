@@ -8,8 +8,6 @@
 //! dial_scheduler.rs  fills dialed slots from node sources (discovery::source, discv4)
 //! handle.rs      ServerHandle: peers, events, static/trusted peers, stop
 //! send_all.rs    ServerHandle::broadcast (try_send to each peer), peers_info
-//! socket.rs      listener, dialed and accepted sockets (Nagle off, TCP_NOTSENT_LOWAT,
-//!                optional buffer bound)
 //! state.rs       what the tasks share
 //! ```
 
@@ -24,13 +22,14 @@ mod gating;
 mod handle;
 mod metrics;
 mod send_all;
-mod socket;
 mod state;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::{broadcast, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -127,7 +126,10 @@ impl Server {
         crate::metrics::describe();
         let listener = match config.listen_addr {
             Some(addr) => Some(
-                socket::listen(addr, &config)
+                config
+                    .network
+                    .listen(addr, config.connection.socket_options())
+                    .await
                     .map_err(|source| StartError::Bind { addr, source })?,
             ),
             None => None,
@@ -154,6 +156,9 @@ impl Server {
             }
             a
         });
+        // Each component draws from its own generator, so that one drawing more does not
+        // change what another draws.
+        let mut seeds = config.rng_seed.map(StdRng::seed_from_u64);
         let discovery = match config.discovery.addr.or(bound) {
             Some(udp) if config.discovery.enabled() => {
                 let tcp_port = bound.map_or(0, |b| b.port());
@@ -162,6 +167,8 @@ impl Server {
                 disc.driver.bootnodes = config.discovery.bootnodes.clone();
                 // Whom we may dial is whom discovery may contact and store.
                 disc.driver.net_restrict = config.gating.net_restrict.clone();
+                disc.network = config.network.clone();
+                disc.rng_seed = seeds.as_mut().map(Rng::gen);
                 Some(
                     Discv4Handle::spawn(disc)
                         .await
@@ -216,6 +223,10 @@ impl Server {
             inbound_budget: session::InboundBudget::new(config.inbound.total),
             discovery,
             sources,
+            rng: Mutex::new(match seeds.as_mut() {
+                Some(seeds) => StdRng::seed_from_u64(seeds.gen()),
+                None => StdRng::from_entropy(),
+            }),
             config,
         });
         if let Some(listener) = listener {

@@ -3,6 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rand::rngs::StdRng;
+use rand::Rng;
+
 use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -52,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) discovery: Option<Discv4Handle>,
     /// Node sources for the dial scheduler (`None`: it does not run).
     pub(crate) sources: Option<mpsc::Sender<NodeStream>>,
+    /// The server's random choices (`ServerConfig::rng_seed`).
+    pub(crate) rng: Mutex<StdRng>,
 }
 
 impl Shared {
@@ -63,6 +68,13 @@ impl Shared {
     /// The clock the gating rules are given: tokio's, so that a paused test clock applies.
     pub(crate) fn now(&self) -> std::time::Instant {
         tokio::time::Instant::now().into_std()
+    }
+
+    /// A number in `0..=max` from the server's random choices.
+    pub(crate) fn random_up_to(&self, max: u64) -> u64 {
+        // Only the draw happens under the lock.
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        rng.gen_range(0..=max)
     }
 
     pub(crate) fn is_connected(&self, id: &NodeId) -> bool {

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,7 @@ use super::Discv4Stats;
 use crate::crypto::{Enode, NodeId, NodeKey, NODE_ID_LEN};
 use crate::discovery::enr::{LocalRecord, Record};
 use crate::discovery::source::NodeStream;
+use crate::net::{Network, UdpSocket};
 
 /// Settings of a discovery service.
 #[derive(Clone, Debug)]
@@ -42,6 +43,10 @@ pub struct ServiceConfig {
     pub driver: DriverConfig,
     /// Events kept for slow subscribers before they lag. Default 256.
     pub event_capacity: usize,
+    /// The network to bind on. Default: the host's.
+    pub network: Network,
+    /// Seed of lookup targets and revalidation picks; `None` (the default): from the OS.
+    pub rng_seed: Option<u64>,
 }
 
 impl ServiceConfig {
@@ -55,6 +60,8 @@ impl ServiceConfig {
             fallback_ip: None,
             driver: DriverConfig::default(),
             event_capacity: 256,
+            network: Network::host(),
+            rng_seed: None,
         }
     }
 }
@@ -121,6 +128,8 @@ struct Inner {
     counters: Counters,
     cancel: CancellationToken,
     local_addr: SocketAddr,
+    /// Random lookup targets.
+    targets: Mutex<StdRng>,
 }
 
 /// A running discovery service. Cheap to clone; the service stops when
@@ -146,7 +155,9 @@ const COMMAND_QUEUE: usize = 64;
 impl Discv4Handle {
     /// Binds the socket and starts the service on the current tokio runtime.
     pub async fn spawn(config: ServiceConfig) -> Result<Self, ServiceError> {
-        let socket = UdpSocket::bind(config.bind)
+        let socket = config
+            .network
+            .bind_udp(config.bind)
             .await
             .map_err(|source| ServiceError::Bind {
                 addr: config.bind,
@@ -172,14 +183,16 @@ impl Discv4Handle {
         let mut driver_config = config.driver.clone();
         driver_config.learn_ip &= config.external_ip.is_none();
         let now = tokio::time::Instant::now().into_std();
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let unix = config.network.unix_time().as_secs();
         let local = Local {
             enode: local_enode(config.key.id(), &endpoint),
             record: record.record().clone(),
         };
         let driver = Driver::new(config.key.clone(), record, driver_config, now, unix);
+        let mut seeds = match config.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
         let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
         let cancel = CancellationToken::new();
         let inner = Arc::new(Inner {
@@ -189,8 +202,10 @@ impl Discv4Handle {
             counters: Counters::default(),
             cancel: cancel.clone(),
             local_addr,
+            targets: Mutex::new(StdRng::seed_from_u64(seeds.gen())),
         });
-        tokio::spawn(run(inner.clone(), socket, driver, rx));
+        let rng = StdRng::seed_from_u64(seeds.gen());
+        tokio::spawn(run(inner.clone(), socket, driver, rx, rng));
         tracing::info!(addr = %local_addr, "discovery started");
         Ok(Self {
             inner,
@@ -234,7 +249,8 @@ impl Discv4Handle {
     /// Runs a lookup for a random target (what refresh and the node source do).
     pub async fn lookup_random(&self) -> Result<Vec<NodeRecord>, QueryError> {
         let mut target = [0u8; NODE_ID_LEN];
-        rand::thread_rng().fill(&mut target[..]);
+        // Only the draw happens under the lock.
+        (self.inner.targets.lock().unwrap_or_else(|e| e.into_inner())).fill(&mut target[..]);
         self.lookup(target).await
     }
 
@@ -296,17 +312,26 @@ async fn run(
     socket: UdpSocket,
     mut driver: Driver,
     mut commands: mpsc::Receiver<Command>,
+    mut rng: StdRng,
 ) {
     let mut buf = vec![0u8; MAX_PACKET_SIZE + 1];
-    let mut rng = rand::rngs::StdRng::from_entropy();
     let mut waiting = Waiting::default();
     let c = &inner.counters;
     // The driver's calling contract: feed one input, take every datagram and event it
     // produced, then sleep until its next timer (or the next input).
     loop {
         let deadline = tokio::time::Instant::from_std(driver.poll_timeout());
+        // Biased, in this order: timers are never starved by a flood of datagrams, and the
+        // same inputs at the same instant are handled in the same order (a seeded
+        // simulation replays exactly).
         tokio::select! {
+            biased;
             _ = inner.cancel.cancelled() => break,
+            _ = tokio::time::sleep_until(deadline) => driver.handle_timeout(now(), &mut rng),
+            command = commands.recv() => match command {
+                Some(command) => on_command(&mut driver, &mut waiting, command),
+                None => break,
+            },
             received = socket.recv_from(&mut buf) => {
                 let (len, from) = match received {
                     Ok(r) => r,
@@ -324,11 +349,6 @@ async fn run(
                 }
                 driver.handle_packet(now(), from, &buf[..len]);
             }
-            _ = tokio::time::sleep_until(deadline) => driver.handle_timeout(now(), &mut rng),
-            command = commands.recv() => match command {
-                Some(command) => on_command(&mut driver, &mut waiting, command),
-                None => break,
-            },
         }
         while let Some(t) = driver.poll_transmit() {
             match socket.send_to(&t.bytes, t.to).await {

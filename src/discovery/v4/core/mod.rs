@@ -123,7 +123,7 @@ pub enum Discv4Event {
 }
 
 /// The kinds of request we track.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RequestKind {
     /// Ping to prove an endpoint or revalidate a table entry.
     Ping,
@@ -373,13 +373,15 @@ impl Discv4 {
     /// early or extra call does nothing that is not due yet.
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl Rng) {
         self.ping_backs.expire(now);
-        let expired: Vec<RequestKey> = self
+        let mut expired: Vec<(Instant, RequestKey)> = self
             .pending
             .iter()
             .filter(|(_, p)| p.deadline <= now)
-            .map(|(k, _)| *k)
+            .map(|(k, p)| (p.deadline, *k))
             .collect();
-        for (id, to, kind) in expired {
+        // In deadline order, not the map's: the same inputs give the same outputs.
+        expired.sort_unstable();
+        for (_, (id, to, kind)) in expired {
             let Some(p) = self.pending.remove(&(id, to, kind)) else {
                 continue;
             };

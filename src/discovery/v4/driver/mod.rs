@@ -326,13 +326,14 @@ impl Driver {
         self.absorb(now);
         // Bonded nodes that did not ping us within `bond_wait`: query them anyway.
         let wait = self.config.bond_wait;
-        let due: Vec<NodeId> = self
+        let mut due: Vec<(Instant, NodeId)> = self
             .bonding
             .iter()
-            .filter(|(_, b)| b.bonded_at.is_some_and(|t| t + wait <= now))
-            .map(|(id, _)| *id)
+            .filter_map(|(id, b)| b.bonded_at.filter(|t| *t + wait <= now).map(|t| (t, *id)))
             .collect();
-        for id in due {
+        // In bonding order, not the map's: the same inputs give the same outputs.
+        due.sort_unstable();
+        for (_, id) in due {
             self.query(now, id);
         }
         self.advance(now);

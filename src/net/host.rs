@@ -1,5 +1,6 @@
-//! TCP sockets for peer connections: the listener and outgoing connections, with Nagle off,
-//! a bound on unsent bytes and, if configured, bounded kernel buffers.
+//! The host network's TCP sockets for peer connections: the listener and outgoing
+//! connections, with Nagle off, a bound on unsent bytes and, if configured, bounded kernel
+//! buffers.
 //!
 //! Linux autotunes a busy connection's buffers up to several megabytes. Whatever sits in them
 //! is ahead of every later frame, however urgent the writer deems it (a Pong, a request of
@@ -15,7 +16,15 @@ use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-use super::ServerConfig;
+/// The options of the host network's peer connections (from the server's
+/// `ConnectionConfig`); a custom network ignores them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SocketOptions {
+    /// `SO_SNDBUF` and `SO_RCVBUF`, if bounded.
+    pub(crate) buffer: Option<usize>,
+    /// `TCP_NOTSENT_LOWAT`, if bounded.
+    pub(crate) unsent_limit: Option<usize>,
+}
 
 /// Backlog of the listening socket: connections the kernel completes while the accept loop
 /// is busy or out of pending slots. Above std's and mio's 128 so that a server holding
@@ -39,8 +48,8 @@ fn socket_for(addr: SocketAddr, buffer: Option<usize>) -> io::Result<TcpSocket> 
 
 /// Listens on `addr`. Accepted connections inherit the buffer sizes, set before `listen` so
 /// that the window the kernel offers in its SYN-ACK already fits the receive buffer.
-pub(crate) fn listen(addr: SocketAddr, config: &ServerConfig) -> io::Result<TcpListener> {
-    let socket = socket_for(addr, config.connection.socket_buffer)?;
+pub(crate) fn listen(addr: SocketAddr, options: &SocketOptions) -> io::Result<TcpListener> {
+    let socket = socket_for(addr, options.buffer)?;
     // As std's `TcpListener::bind` on Unix: a restarted node can listen again at once, while
     // the previous run's connections are in TIME_WAIT. Not on Windows, where the option
     // would let another socket bind the port we listen on.
@@ -51,31 +60,29 @@ pub(crate) fn listen(addr: SocketAddr, config: &ServerConfig) -> io::Result<TcpL
 }
 
 /// Connects to `addr`, configured as [`configure`] does.
-pub(crate) async fn connect(addr: SocketAddr, config: &ServerConfig) -> io::Result<TcpStream> {
-    let io = socket_for(addr, config.connection.socket_buffer)?
-        .connect(addr)
-        .await?;
-    configure(&io, config);
+pub(crate) async fn connect(addr: SocketAddr, options: &SocketOptions) -> io::Result<TcpStream> {
+    let io = socket_for(addr, options.buffer)?.connect(addr).await?;
+    configure(&io, options);
     Ok(io)
 }
 
 /// The next connection on `listener`, configured as [`configure`] does.
 pub(crate) async fn accept(
     listener: &TcpListener,
-    config: &ServerConfig,
+    options: &SocketOptions,
 ) -> io::Result<(TcpStream, SocketAddr)> {
     let (io, addr) = listener.accept().await?;
-    configure(&io, config);
+    configure(&io, options);
     Ok((io, addr))
 }
 
 /// Per-connection settings, for accepted connections too: Nagle off (frames are whole
 /// writes already; Nagle would hold a Pong back behind an unacknowledged segment) and the
 /// unsent-bytes bound.
-pub(crate) fn configure(io: &TcpStream, config: &ServerConfig) {
+fn configure(io: &TcpStream, options: &SocketOptions) {
     // Best effort: a connection that cannot take an option still works, only slower.
     let _ = io.set_nodelay(true);
-    if let Some(limit) = config.connection.unsent_limit {
+    if let Some(limit) = options.unsent_limit {
         let _ = set_unsent_limit(io, limit);
     }
 }
@@ -94,13 +101,12 @@ fn set_unsent_limit(_io: &TcpStream, _limit: usize) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::NodeKey;
 
-    fn config(socket_buffer: Option<usize>, unsent_limit: Option<usize>) -> ServerConfig {
-        let mut c = ServerConfig::new(NodeKey::random());
-        c.connection.socket_buffer = socket_buffer;
-        c.connection.unsent_limit = unsent_limit;
-        c
+    fn config(buffer: Option<usize>, unsent_limit: Option<usize>) -> SocketOptions {
+        SocketOptions {
+            buffer,
+            unsent_limit,
+        }
     }
 
     /// The receive and send buffer sizes the kernel reports for `io`.
@@ -113,7 +119,7 @@ mod tests {
     }
 
     /// A dialed and an accepted connection, both configured by `config`.
-    async fn pair(config: &ServerConfig) -> (TcpStream, TcpStream) {
+    async fn pair(config: &SocketOptions) -> (TcpStream, TcpStream) {
         let listener = listen("127.0.0.1:0".parse().unwrap(), config).unwrap();
         let addr = listener.local_addr().unwrap();
         let (dialed, accepted) = tokio::join!(connect(addr, config), accept(&listener, config));
