@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use peerwire::crypto::NodeId;
-use peerwire::server::{DialError, ServerHandle};
+use peerwire::server::{DialError, PeerEvent, ServerHandle};
+use tokio::sync::broadcast;
 
 use super::{lock, Gossip};
 use crate::error::SendToError;
@@ -66,12 +67,14 @@ impl Gossip {
             .ok_or(SendToError::NotFound(to))?;
         let enode = found.to_enode();
         let dialing = DialingDirect::start(self, to);
+        // Before the dial: a node that admits us and then refuses (its own slots are full)
+        // ends the session right after our side admitted it; its reason comes as an event.
+        let mut events = server.events();
         match server.dial_oneshot(enode).await {
             // Connected meanwhile (it dialed us, or another send did): use that session.
             Ok(_) | Err(DialError::AlreadyConnected) => {}
             Err(source) => return Err(classify(to, source)),
         }
-        drop(dialing);
         // The session's handler registers as soon as the server admits the peer; a peer
         // without gossip/1 never does.
         let started = tokio::time::timeout(SESSION_START, async {
@@ -85,8 +88,10 @@ impl Gossip {
         })
         .await
         .unwrap_or(false);
+        // Its handler has read the mark by now (or never will).
+        drop(dialing);
         if !started {
-            return Err(SendToError::NotSupported(to));
+            return Err(refusal(&mut events, to).unwrap_or(SendToError::NotSupported(to)));
         }
         self.send_direct(to, payload)?;
         Ok(Route::Dialed)
@@ -106,6 +111,23 @@ impl Gossip {
                 id: to,
                 source: peerwire::protocol::SendError::Disconnected,
             }),
+        }
+    }
+}
+
+/// The refusal of a peer that ended the session we dialed before its gossip/1 session
+/// started, if the events say so.
+fn refusal(events: &mut broadcast::Receiver<PeerEvent>, to: NodeId) -> Option<SendToError> {
+    loop {
+        match events.try_recv() {
+            Ok(PeerEvent::Dropped { id, end }) if id == to => {
+                return Some(SendToError::Refused {
+                    id,
+                    source: DialError::Rejected(end.reason()),
+                })
+            }
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => return None,
         }
     }
 }

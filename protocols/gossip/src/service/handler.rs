@@ -28,10 +28,10 @@ pub(super) async fn run(
     mut reader: MsgReader,
     sender: MsgSender,
     session: u64,
+    direct_only: bool,
 ) -> Result<(), HandlerError> {
     gossip.ensure_timer();
     let id = peer.id();
-    let direct_only = lock(&gossip.shared.dialing_direct).contains(&id);
     let ours = Status {
         version: VERSION,
         relay: !direct_only,

@@ -155,6 +155,8 @@ impl Gossip {
         Protocol::new(Capability::new(NAME, VERSION), LENGTH, move |peer, rw| {
             let (reader, sender) = rw.split();
             let session = gossip.shared.sessions.fetch_add(1, Ordering::Relaxed);
+            // Read now, while `send_to` still holds the mark it set before dialing.
+            let direct_only = lock(&gossip.shared.dialing_direct).contains(&peer.id());
             // Registered before the handler's future exists, so that `send_to` finds the
             // session as soon as the server admitted the peer.
             let registration = gossip.shared.peers.register(
@@ -169,7 +171,7 @@ impl Gossip {
             let gossip = gossip.clone();
             async move {
                 let _registration = registration;
-                handler::run(&gossip, peer, reader, sender, session).await
+                handler::run(&gossip, peer, reader, sender, session, direct_only).await
             }
         })
         .with_queue_capacity(1024, peerwire::protocol::DEFAULT_QUEUE_CAPACITY)
@@ -381,3 +383,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // application's validator) does not leave it half-changed.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests;
