@@ -1,15 +1,15 @@
-//! One peer's gossip/1 session: Status first, then its messages into the router (relaying
+//! One peer's gossip/1 session (our Status is queued when it starts): theirs first, then its messages into the router (relaying
 //! sessions) or to the application (direct messages), at most at the peer's read rate.
 
 use std::time::Duration;
 
 use peerwire::crypto::NodeId;
-use peerwire::protocol::{HandlerError, MsgReader, MsgSender, Peer};
+use peerwire::protocol::{HandlerError, MsgReader, Peer, SendError};
 
 use super::{lock, Gossip, GossipEvent};
 use crate::bucket::TokenBucket;
 use crate::error::PenaltyReason;
-use crate::wire::{self, Status, DIRECT, STATUS, VERSION};
+use crate::wire::{self, Status, DIRECT, STATUS};
 
 /// How long a peer may take to send its Status.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,17 +26,13 @@ pub(super) async fn run(
     gossip: &Gossip,
     peer: Peer,
     mut reader: MsgReader,
-    sender: MsgSender,
     session: u64,
-    direct_only: bool,
+    ours: Status,
+    status_sent: Result<(), SendError>,
 ) -> Result<(), HandlerError> {
     gossip.ensure_timer();
     let id = peer.id();
-    let ours = Status {
-        version: VERSION,
-        relay: !direct_only,
-    };
-    sender.send_raw(STATUS, ours.encode()).await?;
+    status_sent?;
     let first = tokio::time::timeout(STATUS_TIMEOUT, reader.read_msg())
         .await
         .map_err(|_| SessionError::Penalty(PenaltyReason::NoStatus))??;

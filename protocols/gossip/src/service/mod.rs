@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::error::{PenaltyReason, PublishError};
 use crate::message::{Message, MessageId};
 use crate::router::{Delivery, Router, RouterEvent, Stats, Transmit, Verdict};
-use crate::wire::LENGTH;
+use crate::wire::{self, Status, LENGTH};
 use crate::{NAME, VERSION};
 
 /// Deliveries queued per subscription; past it a slow subscriber misses messages (counted
@@ -157,6 +157,13 @@ impl Gossip {
             let session = gossip.shared.sessions.fetch_add(1, Ordering::Relaxed);
             // Read now, while `send_to` still holds the mark it set before dialing.
             let direct_only = lock(&gossip.shared.dialing_direct).contains(&peer.id());
+            // Queued now, before the session is registered: whatever `send_to` queues on it
+            // comes after. The queue is empty at the start, so this cannot be `Full`.
+            let status = Status {
+                version: wire::VERSION,
+                relay: !direct_only,
+            };
+            let status_sent = sender.try_send_raw(wire::STATUS, status.encode());
             // Registered before the handler's future exists, so that `send_to` finds the
             // session as soon as the server admitted the peer.
             let registration = gossip.shared.peers.register(
@@ -171,7 +178,7 @@ impl Gossip {
             let gossip = gossip.clone();
             async move {
                 let _registration = registration;
-                handler::run(&gossip, peer, reader, sender, session, direct_only).await
+                handler::run(&gossip, peer, reader, session, status, status_sent).await
             }
         })
         .with_queue_capacity(1024, peerwire::protocol::DEFAULT_QUEUE_CAPACITY)
