@@ -68,9 +68,9 @@ async fn a_publish_reaches_every_node_of_a_sparse_network_with_about_one_copy_ea
     }
     let enodes: Vec<_> = nodes.iter().map(|n| n.server.local_enode()).collect();
     let mut links = 0;
-    for i in 0..N {
+    for (i, node) in nodes.iter().enumerate() {
         for j in [(i + 1) % N, (i + N / 3) % N] {
-            nodes[i].server.add_peer(enodes[j].clone());
+            node.server.add_peer(enodes[j]);
             links += 1;
         }
     }
@@ -166,10 +166,9 @@ async fn send_to_reaches_a_node_two_hops_away_through_discovery() {
     .await;
     let boot = b.server.local_enode();
     let leaf = |max_peers: usize| {
-        let boot = boot.clone();
         move |c: &mut ServerConfig| {
             c.max_peers = max_peers;
-            c.static_peers = vec![boot.clone()];
+            c.static_peers = vec![boot];
             c.discovery.bootnodes = vec![boot];
         }
     };

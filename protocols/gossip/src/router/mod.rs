@@ -164,7 +164,13 @@ struct Missing {
     deadline: Instant,
 }
 
-/// The broadcast tree of one node. See the [module docs](self).
+/// The broadcast tree of one node, sans-IO (see the crate docs' *Why Plumtree*).
+///
+/// Inputs go in through `handle_*` and [`Router::publish`]; outputs come out through
+/// [`Router::poll_transmit`], [`Router::poll_event`] and [`Router::poll_timeout`]. After any
+/// input, drain the transmits and events and ask for the timeout again; an extra poll is
+/// harmless. Transmits are queued only until drained, so they are bounded by one input's
+/// fan-out (its peers, and the announcements and grafts already bounded per peer).
 #[derive(Debug)]
 pub struct Router {
     key: NodeKey,

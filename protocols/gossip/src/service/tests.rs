@@ -208,7 +208,7 @@ async fn a_direct_only_session_stays_out_of_the_tree_and_closes_when_idle() {
         .unwrap();
     assert!(matches!(
         event(&mut events).await,
-        GossipEvent::Direct { data, .. } if data == &b"psst"[..]
+        GossipEvent::Direct { data, .. } if data == b"psst"[..]
     ));
     assert!(gossip.tree().is_empty());
     gossip.publish("chat", &b"not for you"[..]).unwrap();
