@@ -83,11 +83,11 @@ pub(super) async fn run(
             STATUS => {}
             code if relay => {
                 let validator = gossip.shared.validator.clone();
-                let mut result = Ok(());
-                gossip.drive(|router, now| {
-                    result = router.handle_message(id, code, &msg.payload, now, &*validator);
-                });
-                result.map_err(|e| gossip.misbehaved(id, PenaltyReason::Malformed(e)))?;
+                gossip
+                    .drive(|router, now| {
+                        router.handle_message(id, code, &msg.payload, now, &*validator)
+                    })
+                    .map_err(|e| gossip.misbehaved(id, PenaltyReason::Malformed(e)))?;
             }
             // Tree messages on a direct-only session: not for us, and harmless.
             _ => {}

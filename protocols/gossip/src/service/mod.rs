@@ -190,12 +190,7 @@ impl Gossip {
     /// to our own subscribers.
     pub fn publish(&self, topic: &str, data: impl Into<Bytes>) -> Result<MessageId, PublishError> {
         self.ensure_timer();
-        let mut id = None;
-        self.drive(|router, now| {
-            id = Some(router.publish(topic, data.into(), now));
-        });
-        // `drive` ran the closure exactly once.
-        id.unwrap_or(Err(PublishError::TooLarge(0)))
+        self.drive(|router, now| router.publish(topic, data.into(), now))
     }
 
     /// The messages published on `topic` from now on, from other nodes. Each subscription
@@ -243,15 +238,17 @@ impl Gossip {
 
     /// Runs `f` on the router, then sends what it output. The router's lock is not held
     /// while sending.
-    fn drive(&self, f: impl FnOnce(&mut Router, std::time::Instant)) {
+    fn drive<R>(&self, f: impl FnOnce(&mut Router, std::time::Instant) -> R) -> R {
         let now = tokio::time::Instant::now().into_std();
-        let (transmits, events) = {
+        let (result, transmits, events) = {
             let mut router = lock(&self.shared.router);
-            f(&mut router, now);
-            drain(&mut router)
+            let result = f(&mut router, now);
+            let (transmits, events) = drain(&mut router);
+            (result, transmits, events)
         };
         self.dispatch(transmits, events, now);
         self.shared.timer.notify_one();
+        result
     }
 
     /// Queues each transmit without waiting (a full queue hands it back to the router),
