@@ -6,6 +6,7 @@
 mod blobs;
 mod discover;
 mod get;
+mod gossip;
 mod key;
 mod keygen;
 mod logging;
@@ -40,7 +41,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Run a node with the foo/bar protocol; stdin lines are broadcast to every peer.
+    /// Run a node (foo/bar, gossip/1); stdin lines are published to the whole network,
+    /// `/to <id or id-prefix> text` goes to one node anywhere in it.
     Node(node::NodeArgs),
     /// Resolve one node over discv4: ping it, ask for its ENR, print it.
     Discover {

@@ -1,17 +1,20 @@
-//! `peerwire node`: a server running foo/bar, printing peer events and messages.
+//! `peerwire node`: a server running foo/bar and gossip/1, printing peer events and
+//! messages.
 //!
-//! The main loop never waits for a peer: stdin lines are queued for each peer without
-//! waiting (a peer whose queue is full is skipped, and reported), so signals, output and the
-//! other peers go on while a peer that does not read runs into its write timeout.
+//! A stdin line is published to the whole network over gossip/1 (`/to <id> text` goes to
+//! one node, see `gossip.rs`). The main loop never waits for a peer: messages are queued
+//! for each peer without waiting (a peer whose queue is full is skipped, and reported), so
+//! signals, output and the other peers go on while a peer that does not read runs into its
+//! write timeout.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use peerwire::crypto::Enode;
-use peerwire::protocol::SendError;
 use peerwire::server::{DiscoveryMode, PeerEvent, Server, ServerConfig};
-use peerwire_foobar::{FooBar, FooBarError, FooBarEvent};
+use peerwire_foobar::{FooBar, FooBarEvent};
+use peerwire_gossip::Gossip;
 use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -65,10 +68,12 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     let out = Output { json: args.json };
     let key = args.key.load()?;
     let (foobar, mut messages) = FooBar::new();
+    let (gossip, mut gossip_events) = Gossip::new(key.clone(), peerwire_gossip::Config::default());
+    let mut published = gossip.subscribe(crate::gossip::TOPIC);
     let mut config = ServerConfig::new(key.clone());
     config.listen_addr = Some(args.listen);
     config.max_peers = args.max_peers;
-    config.protocols = vec![foobar.protocol()];
+    config.protocols = vec![foobar.protocol(), gossip.protocol()];
     let blobs = match &args.blobs {
         Some(dir) => {
             let blobs = crate::blobs::open(dir)?;
@@ -141,9 +146,15 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
                 // The enum is non_exhaustive: an event added later is logged, not printed.
                 other => tracing::debug!(?other, "foo/bar event"),
             },
+            Some(delivery) = published.recv() => crate::gossip::print_delivery(out, &delivery),
+            Some(event) = gossip_events.recv() => crate::gossip::print_event(out, &event),
             line = next_line(&mut stdin) => match line {
                 Some(Line::Text(line)) if !line.trim().is_empty() => {
-                    broadcast(&foobar, out, line.trim());
+                    let line = line.trim();
+                    match line.strip_prefix("/to ") {
+                        Some(rest) => crate::gossip::send_to(&gossip, &server, out, rest.trim()),
+                        None => crate::gossip::publish(&gossip, &foobar, out, line),
+                    }
                 }
                 Some(Line::Text(_)) => {}
                 Some(Line::TooLong(len)) => eprintln!(
@@ -162,28 +173,6 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         tracing::warn!(grace = ?STOP_GRACE, "peers still connected after the grace time; exiting");
     }
     Ok(())
-}
-
-/// Queues `text` for every foo/1 peer without waiting; reports each peer that did not take
-/// it (its queue is full, or it just left).
-fn broadcast(foobar: &FooBar, out: Output, text: &str) {
-    for id in foobar.peers() {
-        let Err(e) = foobar.try_send(&id, text) else {
-            continue;
-        };
-        let reason = match e {
-            FooBarError::Send(SendError::Full) => "send queue full".to_string(),
-            FooBarError::UnknownPeer(_) | FooBarError::Send(SendError::Disconnected) => {
-                "disconnected".to_string()
-            }
-            other => other.to_string(),
-        };
-        out.event(
-            "send_skipped",
-            || format!("send to {id} skipped: {reason}"),
-            json!({ "to": id.to_string(), "reason": reason }),
-        );
-    }
 }
 
 /// The next stdin line, or never once stdin is closed. Cancel-safe.

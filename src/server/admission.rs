@@ -18,6 +18,12 @@ impl Connected for Peer {
     }
 }
 
+/// One-shot slots: peers dialed once for a short exchange
+/// ([`ServerHandle::dial_oneshot`](super::ServerHandle::dial_oneshot)), outside the
+/// inbound and dialed slots, so that they never take a static or discovered peer's place.
+/// Each costs what any idle peer does (about 22 KiB).
+pub const ONESHOT_SLOTS: usize = 4;
+
 /// The connected peers and the limits they are held to. The server's only record of who is
 /// connected.
 #[derive(Debug)]
@@ -27,6 +33,9 @@ pub(crate) struct Admission<P> {
     max_inbound: usize,
     max_dialed: usize,
     trusted: HashSet<NodeId>,
+    /// Ids holding a one-shot slot: marked before the dial, unmarked when the peer leaves (or
+    /// the dial fails). At most [`ONESHOT_SLOTS`].
+    oneshot: HashSet<NodeId>,
     peers: HashMap<NodeId, P>,
     closed: bool,
 }
@@ -45,6 +54,7 @@ impl<P: Connected> Admission<P> {
             max_inbound,
             max_dialed,
             trusted: trusted.into_iter().collect(),
+            oneshot: HashSet::new(),
             peers: HashMap::new(),
             closed: false,
         }
@@ -79,13 +89,13 @@ impl<P: Connected> Admission<P> {
     }
 
     /// Whether a peer `id` connecting in `direction` would find a free slot now (trusted
-    /// peers always do). Checked before dialing, so that a dial that would be refused with
-    /// TooManyPeers after its handshake is not made at all.
+    /// peers and those holding a one-shot slot always do). Checked before dialing, so that a
+    /// dial that would be refused with TooManyPeers after its handshake is not made at all.
     pub(crate) fn has_slot(&self, id: &NodeId, direction: Direction) -> bool {
-        if self.trusted.contains(id) {
+        if self.is_exempt(id) {
             return true;
         }
-        let counted = self.peers.keys().filter(|p| !self.trusted.contains(p));
+        let counted = self.peers.keys().filter(|p| !self.is_exempt(p));
         let limit = match direction {
             Direction::Inbound => self.max_inbound,
             Direction::Outbound => self.max_dialed,
@@ -101,11 +111,34 @@ impl<P: Connected> Admission<P> {
     fn count(&self, direction: Direction) -> usize {
         self.peers
             .iter()
-            .filter(|(id, p)| p.direction() == direction && !self.trusted.contains(id))
+            .filter(|(id, p)| p.direction() == direction && !self.is_exempt(id))
             .count()
     }
 
+    /// Trusted, or holding a one-shot slot: not held to the slot limits, not counted in them.
+    fn is_exempt(&self, id: &NodeId) -> bool {
+        self.trusted.contains(id) || self.oneshot.contains(id)
+    }
+
+    /// Takes a one-shot slot for `id`; false if all [`ONESHOT_SLOTS`] are taken, or `id`
+    /// is connected already (a one-shot dial would be refused as a duplicate anyway).
+    pub(crate) fn take_oneshot(&mut self, id: NodeId) -> bool {
+        if self.peers.contains_key(&id) || self.oneshot.len() >= ONESHOT_SLOTS {
+            return false;
+        }
+        self.oneshot.insert(id)
+    }
+
+    /// Gives `id`'s one-shot slot back, unless it is connected (then it is given back when
+    /// the peer leaves).
+    pub(crate) fn release_oneshot(&mut self, id: &NodeId) {
+        if !self.peers.contains_key(id) {
+            self.oneshot.remove(id);
+        }
+    }
+
     pub(crate) fn remove(&mut self, id: &NodeId) -> Option<P> {
+        self.oneshot.remove(id);
         self.peers.remove(id)
     }
 
@@ -238,6 +271,41 @@ mod tests {
             a.has_slot(&trusted, Direction::Outbound),
             "trusted peers need no slot"
         );
+    }
+
+    #[test]
+    fn a_oneshot_peer_takes_neither_a_dialed_nor_an_inbound_slot() {
+        let mut a = Admission::new(id(), 2, 1, 1, []);
+        let once = id();
+        assert!(a.take_oneshot(once));
+        assert!(!a.take_oneshot(once), "one slot per id");
+        assert_eq!(reason(a.admit(once, Direction::Outbound)), None);
+        // The ordinary slots are all still free.
+        assert_eq!(reason(a.admit(id(), Direction::Outbound)), None);
+        assert_eq!(reason(a.admit(id(), Direction::Inbound)), None);
+        assert_eq!(a.count_direction(Direction::Outbound), 1);
+        // Gone: its one-shot slot is free again, and it would now need an ordinary slot.
+        a.remove(&once);
+        assert!(!a.has_slot(&once, Direction::Outbound));
+    }
+
+    #[test]
+    fn oneshot_slots_are_bounded_and_released_by_a_failed_dial() {
+        let mut a = Admission::<Direction>::new(id(), 2, 1, 1, []);
+        let ids: Vec<NodeId> = (0..ONESHOT_SLOTS).map(|_| id()).collect();
+        for once in &ids {
+            assert!(a.take_oneshot(*once));
+        }
+        let late = id();
+        assert!(!a.take_oneshot(late), "all one-shot slots taken");
+        a.release_oneshot(&ids[0]);
+        assert!(a.take_oneshot(late));
+        // A connected peer's slot is kept until it leaves.
+        assert_eq!(reason(a.admit(late, Direction::Outbound)), None);
+        a.release_oneshot(&late);
+        assert!(!a.take_oneshot(id()), "still taken by the connected one");
+        a.remove(&late);
+        assert!(a.take_oneshot(id()));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   ▲
 //! dial_scheduler.rs  fills dialed slots from node sources (discovery::source, discv4)
 //! handle.rs      ServerHandle: peers, events, static/trusted peers, stop
+//! oneshot.rs     ServerHandle::dial_oneshot (a one-shot slot, outside the dialed ones)
 //! send_all.rs    ServerHandle::broadcast (try_send to each peer), peers_info
 //! state.rs       what the tasks share
 //! ```
@@ -21,6 +22,7 @@ mod events;
 mod gating;
 mod handle;
 mod metrics;
+mod oneshot;
 mod send_all;
 mod state;
 
@@ -35,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use self::admission::Admission;
+pub use self::admission::ONESHOT_SLOTS;
 pub use self::config::{
     ConnectionConfig, DialConfig, DiscoveryConfig, DiscoveryMode, GatingConfig, InboundLimits,
     ServerConfig,

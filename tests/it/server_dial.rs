@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use peerwire::crypto::Enode;
 use peerwire::protocol::Direction;
-use peerwire::server::DialError;
+use peerwire::server::{DialError, ONESHOT_SLOTS};
 
 use crate::support::*;
 
@@ -126,4 +126,76 @@ async fn a_dial_with_every_dialed_slot_taken_is_refused_before_connecting() {
     );
     a.stop().await;
     b.stop().await;
+}
+
+/// With the one dialed slot taken, a one-shot dial still gets through, and takes no
+/// ordinary slot: the node can still accept an inbound peer. Once its session ends, its
+/// one-shot slot is free again; with every one-shot slot taken, the next is refused before
+/// connecting.
+#[tokio::test]
+async fn a_oneshot_dial_takes_no_dialed_slot_and_its_slots_are_bounded() {
+    let mut c = config(vec![idle("foo")]);
+    c.max_peers = 2;
+    let a = start(c).await;
+    let b = start(config(vec![idle("foo")])).await;
+    dial(&a, b.local_enode())
+        .await
+        .expect("the one dialed slot");
+
+    let c = start(config(vec![idle("foo")])).await;
+    assert!(matches!(
+        dial(&a, c.local_enode()).await,
+        Err(DialError::NoSlot)
+    ));
+    let info = tokio::time::timeout(BOUND, a.dial_oneshot(c.local_enode()))
+        .await
+        .unwrap()
+        .expect("a one-shot slot");
+    assert_eq!(info.id, c.local_enode().id);
+    assert!(matches!(
+        tokio::time::timeout(BOUND, a.dial_oneshot(c.local_enode()))
+            .await
+            .unwrap(),
+        Err(DialError::AlreadyConnected)
+    ));
+    // The inbound slot is still free for another node.
+    let d = start(config(vec![idle("foo")])).await;
+    dial(&d, a.local_enode())
+        .await
+        .expect("a's inbound slot is free");
+    // d's dial resolves once d admitted a; a admits d on its own time.
+    eventually(|| a.peer_count() == 3).await;
+
+    // The one-shot peer leaves; its slot is free again.
+    a.remove_peer(&info.id);
+    eventually(|| a.peer(&info.id).is_none()).await;
+    let others: Vec<_> = (0..ONESHOT_SLOTS)
+        .map(|_| config(vec![idle("foo")]))
+        .collect();
+    let mut nodes = Vec::new();
+    for c in others {
+        nodes.push(start(c).await);
+    }
+    for node in &nodes {
+        tokio::time::timeout(BOUND, a.dial_oneshot(node.local_enode()))
+            .await
+            .unwrap()
+            .expect("one of the one-shot slots");
+    }
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    target.set_nonblocking(true).unwrap();
+    let enode = Enode::new(key().id(), target.local_addr().unwrap());
+    assert!(matches!(
+        a.dial_oneshot(enode).await,
+        Err(DialError::NoSlot)
+    ));
+    assert_eq!(
+        target.accept().map(|_| ()).unwrap_err().kind(),
+        ErrorKind::WouldBlock,
+        "no connection was made"
+    );
+    for node in nodes.iter().chain([&b, &c, &d]) {
+        node.stop().await;
+    }
+    a.stop().await;
 }

@@ -7,6 +7,7 @@
 
 mod blobs;
 mod crawl;
+mod gossip;
 mod hostile;
 mod keys;
 mod logs;
@@ -264,14 +265,17 @@ fn ping_prints_the_hello_of_a_running_node() {
     let hello = json(String::from_utf8(out.stdout).unwrap().trim());
     assert_eq!(hello["client"], "test-node/1");
     assert_eq!(hello["protocol_version"], 5);
-    assert_eq!(hello["capabilities"], serde_json::json!(["foo/1"]));
+    assert_eq!(
+        hello["capabilities"],
+        serde_json::json!(["foo/1", "gossip/1"])
+    );
     assert!(enode.contains(hello["id"].as_str().unwrap()));
 
     let text = run(&["ping", &enode]);
     assert!(text.status.success());
     assert!(String::from_utf8(text.stdout)
         .unwrap()
-        .contains("caps:     foo/1"));
+        .contains("caps:     foo/1, gossip/1"));
     assert!(node.terminate().success(), "graceful exit 0 on SIGTERM");
 }
 
@@ -290,10 +294,12 @@ fn two_nodes_exchange_foo_and_bar_and_report_peers() {
     let reply = json(&b.until("\"message\""));
     assert_eq!(reply["text"], "bar");
     assert!(a_enode.contains(reply["from"].as_str().unwrap()));
+    // Other lines are published over gossip/1 (foo/1 carries them only to peers without it).
     b.say("hello a");
-    let heard = json(&a.until("\"message\""));
-    assert_eq!(heard["text"], "hello a");
-    assert!(b_enode.contains(heard["from"].as_str().unwrap()));
+    let heard = json(&a.until("\"text\":\"hello a\""));
+    assert_eq!(heard["event"], "gossip");
+    assert_eq!(heard["hops"], 1);
+    assert!(b_enode.contains(heard["origin"].as_str().unwrap()));
 
     assert!(b.terminate().success());
     let dropped = json(&a.until("peer_dropped"));

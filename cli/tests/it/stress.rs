@@ -69,7 +69,8 @@ fn a_peer_that_never_reads_holds_up_neither_the_other_peers_nor_sigterm() {
         let started = Instant::now();
         let marker = format!("\"text\":\"marker {round}\"");
         let got = json(&b.until_within(&marker, Duration::from_secs(5)));
-        assert_eq!(got["from"], a_id);
+        assert_eq!(got["event"], "gossip");
+        assert_eq!(got["origin"], a_id);
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "round {round} took {:?}",
