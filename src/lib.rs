@@ -14,6 +14,7 @@
 //! │ rlpx        RlpxStream (tokio) over sans-IO handshake/frame │
 //! │ crypto      NodeKey, NodeId, enode URLs, ECIES              │
 //! └────────────────────────────────────────────────────────────┘
+//!   net: the sockets the server and discovery use (the host's, or any Transport)
 //! ```
 //!
 //! The transport on its own, over an in-memory pipe (see the README for a server):

@@ -46,6 +46,8 @@ pub struct Settings {
     pub tick: Duration,
     /// `max_peers` of every node.
     pub max_peers: usize,
+    /// Whether nodes run gossip/1.
+    pub gossip: bool,
 }
 
 /// Peers per node at one instant.
@@ -114,6 +116,7 @@ impl Harness {
             static_peers: enodes(statics),
             seed: self.rng.gen(),
             max_peers: self.settings.max_peers,
+            gossip: self.settings.gossip,
         };
         self.census.register(&spec);
         let stop = Arc::new(Notify::new());
@@ -255,6 +258,12 @@ impl Harness {
         running.sort_by(|a, b| hash.cmp_distance(&NodeHash::of_id(a), &NodeHash::of_id(b)));
         running.truncate(found.len().max(16));
         Some((found, running))
+    }
+
+    /// Asks node `i` to publish `text` network-wide (see [`Census::lock`] for what was
+    /// delivered).
+    pub fn publish(&self, i: usize, text: String) {
+        self.census.request_publish(i, text);
     }
 
     /// The samples so far.

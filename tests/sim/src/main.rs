@@ -12,7 +12,7 @@ use peerwire_sim::scenarios::{self, Params};
 /// Runs a peerwire network scenario on a seeded simulated network.
 #[derive(Debug, Parser)]
 struct Args {
-    /// convergence, churn, partition, bootnode-loss, lossy, or all.
+    /// convergence, churn, partition, bootnode-loss, lossy, gossip, or all.
     scenario: String,
     /// The seed; the same seed gives the same run.
     #[arg(long, default_value_t = 1)]
@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         max_peers: args.max_peers,
         lossy_region: None,
         duration: Duration::from_secs(args.duration),
+        gossip: false,
     };
     let mut failed = false;
     for name in names {

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use peerwire::crypto::{Enode, NodeId, NodeKey};
 use peerwire::discovery::v4::Target;
-use peerwire::net::Network;
+use peerwire::net::{Network, Transport};
 use peerwire::protocol::Protocol;
 use peerwire::server::{DiscoveryMode, PeerEvent, Server, ServerConfig};
 use peerwire::wire::Capability;
+use peerwire_gossip::{Config as GossipConfig, Gossip, Message, Stats, Verdict};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -37,7 +38,12 @@ pub struct NodeSpec {
     pub seed: u64,
     /// `ServerConfig::max_peers`.
     pub max_peers: usize,
+    /// Whether it runs gossip/1 (network-wide messages) on topic [`TOPIC`].
+    pub gossip: bool,
 }
+
+/// The gossip topic of the simulation.
+pub const TOPIC: &str = "sim";
 
 impl NodeSpec {
     /// Its enode URL.
@@ -80,6 +86,10 @@ pub struct NodeState {
     pub lookup: Option<Target>,
     /// The answer of the last lookup: the ids found, closest first.
     pub found: Option<Vec<NodeId>>,
+    /// A message the harness asked it to publish, not yet published.
+    pub publish: Option<String>,
+    /// Its gossip counters, as of its last delivery or publish.
+    pub gossip: Option<Stats>,
     wake: Arc<Notify>,
 }
 
@@ -100,6 +110,10 @@ pub struct Record {
     pub ids: BTreeMap<NodeId, usize>,
     /// The run's event log.
     pub log: EventLog,
+    /// Gossip messages published: by text, the origin and the simulated millisecond.
+    pub published: BTreeMap<String, (usize, u128)>,
+    /// Gossip messages delivered: text, node, simulated millisecond, hops.
+    pub delivered: Vec<(String, usize, u128, u8)>,
 }
 
 impl Default for Census {
@@ -146,6 +160,20 @@ impl Census {
         }
     }
 
+    /// Asks `node` to publish `text` on [`TOPIC`].
+    pub fn request_publish(&self, node: usize, text: String) {
+        let mut r = self.lock();
+        if let Some(n) = r.nodes.get_mut(node) {
+            n.publish = Some(text);
+            n.wake.notify_one();
+        }
+    }
+
+    /// Simulated milliseconds since the census began.
+    pub fn millis(&self) -> u128 {
+        self.now_ms()
+    }
+
     /// Marks `node` stopped (crashed): it has no peers any more.
     pub fn stopped(&self, node: usize) {
         let mut r = self.lock();
@@ -168,7 +196,21 @@ impl Census {
 /// is notified (its host crashed), then stops the server.
 pub async fn run(spec: NodeSpec, census: Census, network: HostNet, stop: Arc<Notify>) {
     let index = spec.index;
-    let server = match Server::start(spec.config(network)).await {
+    let unix = network.unix_time();
+    let mut config = spec.config(network);
+    let gossip = spec.gossip.then(|| {
+        let accept: peerwire_gossip::Validator = Arc::new(|_: &Message| Verdict::Accept);
+        let (gossip, _events) =
+            Gossip::with_clock(spec.key.clone(), GossipConfig::default(), accept, unix);
+        config.protocols.push(gossip.protocol());
+        gossip
+    });
+    let mut deliveries = match &gossip {
+        Some(g) => g.subscribe(TOPIC),
+        // No gossip: a subscription that never delivers.
+        None => tokio::sync::mpsc::channel(1).1,
+    };
+    let server = match Server::start(config).await {
         Ok(server) => server,
         Err(e) => {
             census.event(index, |_| Some(format!("failed to start: {e}")));
@@ -184,8 +226,12 @@ pub async fn run(spec: NodeSpec, census: Census, network: HostNet, stop: Arc<Not
         node.wake.clone()
     };
     census.event(index, |_| Some("started".into()));
+    let mut stats_every = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = stats_every.tick(), if gossip.is_some() => {
+                census.lock().nodes[index].gossip = gossip.as_ref().map(Gossip::stats);
+            }
             event = events.recv() => match event {
                 Ok(PeerEvent::Added(info)) => census.event(index, |r| {
                     let peer = r.ids.get(&info.id).copied()?;
@@ -213,7 +259,27 @@ pub async fn run(spec: NodeSpec, census: Census, network: HostNet, stop: Arc<Not
                 server.stop().await;
                 return;
             }
+            Some(m) = deliveries.recv() => census.event(index, |r| {
+                let text = String::from_utf8_lossy(&m.data).into_owned();
+                r.delivered.push((text.clone(), index, census.now_ms(), m.hops));
+                r.nodes[index].gossip = gossip.as_ref().map(Gossip::stats);
+                Some(format!("gossip {text} {}", m.hops))
+            }),
             () = wake.notified() => {
+                let text = census.lock().nodes[index].publish.take();
+                if let (Some(text), Some(g)) = (text, &gossip) {
+                    let published = g.publish(TOPIC, text.clone().into_bytes());
+                    census.event(index, |r| {
+                        r.nodes[index].gossip = Some(g.stats());
+                        match published {
+                            Ok(_) => {
+                                r.published.insert(text.clone(), (index, census.now_ms()));
+                                Some(format!("published {text}"))
+                            }
+                            Err(e) => Some(format!("publish failed {text}: {e}")),
+                        }
+                    });
+                }
                 let target = census.lock().nodes[index].lookup.take();
                 if let (Some(target), Some(discovery)) = (target, server.discovery()) {
                     let found = discovery.lookup(target).await.unwrap_or_default();

@@ -27,6 +27,8 @@ pub struct Params {
     pub lossy_region: Option<(usize, f64)>,
     /// How long the convergence scenario keeps the network running before its lookups.
     pub duration: Duration,
+    /// Whether nodes run gossip/1.
+    pub gossip: bool,
 }
 
 impl Params {
@@ -41,6 +43,7 @@ impl Params {
             max_peers: 25,
             lossy_region: None,
             duration: Duration::from_secs(300),
+            gossip: false,
         }
     }
 
@@ -56,6 +59,7 @@ impl Params {
             topology,
             tick: self.tick,
             max_peers: self.max_peers,
+            gossip: self.gossip,
         }
     }
 }
@@ -101,12 +105,13 @@ impl std::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// The scenarios by name.
-pub const ALL: [&str; 5] = [
+pub const ALL: [&str; 6] = [
     "convergence",
     "churn",
     "partition",
     "bootnode-loss",
     "lossy",
+    "gossip",
 ];
 
 /// Runs scenario `name`.
@@ -117,6 +122,7 @@ pub fn run(name: &str, params: &Params) -> Result<Outcome, Failure> {
         "partition" => simulate(partition(params)),
         "bootnode-loss" => simulate(bootnode_loss(params)),
         "lossy" => simulate(lossy(params)),
+        "gossip" => simulate(gossip(params)),
         other => Err(Failure {
             scenario: "unknown",
             seed: params.seed,
@@ -464,4 +470,106 @@ fn drops_by_reason(run: &Run, nodes: &[usize]) -> Value {
         }
     }
     Value::Object(by_reason)
+}
+
+/// Messages published network-wide over gossip/1 once the network formed: every node gets
+/// each one once, and once the tree formed, about one copy reaches each node.
+async fn gossip(p: &Params) -> Result<Outcome, Failure> {
+    let mut params = p.clone();
+    params.gossip = true;
+    let mut run = Run::new("gossip", &params);
+    let boot = run.h.add_node(0, &[], &[]);
+    let nodes = run
+        .start(p.nodes.saturating_sub(1), &[boot], spacing(p.nodes))
+        .await?;
+    let all: Vec<usize> = std::iter::once(boot).chain(nodes).collect();
+    run.converge(&all, JOIN_LIMIT, "seconds_to_3_peers_after_last_start")
+        .await?;
+    run.h.run_for(Duration::from_secs(30)).await;
+    const MESSAGES: usize = 20;
+    const EVERY: Duration = Duration::from_secs(2);
+    let mut after_first = 0;
+    for k in 0..MESSAGES {
+        let origin = all[(k * 7 + 1) % all.len()];
+        run.h.publish(origin, format!("m{k}"));
+        run.h.run_for(EVERY).await;
+        if k == 0 {
+            after_first = gossip_received(&run);
+        }
+    }
+    run.h.run_for(Duration::from_secs(30)).await;
+    let total = gossip_received(&run);
+    let others = (all.len() - 1) as f64;
+    let (published, worst_reach, twice, mut latencies, mut hops) = deliveries(&run);
+    latencies.sort_unstable();
+    hops.sort_unstable();
+    let pct = |q: f64| {
+        let i = ((latencies.len().max(1) - 1) as f64 * q) as usize;
+        latencies.get(i).copied().unwrap_or(0)
+    };
+    let f = &mut run.figures;
+    f.insert("messages".into(), json!(published));
+    f.insert("worst_reach".into(), json!(round(worst_reach)));
+    f.insert("delivered_twice".into(), json!(twice));
+    f.insert(
+        "copies_per_node_first_message".into(),
+        json!(round(after_first as f64 / others)),
+    );
+    f.insert(
+        "copies_per_node_per_message_after".into(),
+        json!(round(
+            (total - after_first) as f64 / (others * (MESSAGES - 1) as f64)
+        )),
+    );
+    f.insert("latency_ms_p50".into(), json!(pct(0.5)));
+    f.insert("latency_ms_p99".into(), json!(pct(0.99)));
+    f.insert("hops_max".into(), json!(hops.last().copied().unwrap_or(0)));
+    if published != MESSAGES || worst_reach < 1.0 || twice > 0 {
+        return Err(run.fail(format!(
+            "{published} of {MESSAGES} published; worst reach {worst_reach:.3}; {twice} delivered twice"
+        )));
+    }
+    Ok(run.finish())
+}
+
+/// Whole gossip messages received by every node together (copies included), as of each
+/// node's last counter update (every simulated second).
+fn gossip_received(run: &Run) -> u64 {
+    let r = run.h.census().lock();
+    r.nodes
+        .iter()
+        .filter_map(|n| n.gossip.as_ref())
+        .map(|s| s.gossip_received)
+        .sum()
+}
+
+/// Messages published; the smallest share of the other nodes one reached; deliveries of a
+/// message a node already had; latencies (ms) and hops of every delivery.
+fn deliveries(run: &Run) -> (usize, f64, usize, Vec<u64>, Vec<u8>) {
+    let r = run.h.census().lock();
+    let others = r
+        .nodes
+        .iter()
+        .filter(|n| n.running)
+        .count()
+        .saturating_sub(1);
+    let (mut latencies, mut hops, mut twice, mut worst) = (Vec::new(), Vec::new(), 0, 1.0f64);
+    for (text, (origin, at)) in &r.published {
+        let mut reached = Vec::new();
+        for (_, node, ms, h) in r
+            .delivered
+            .iter()
+            .filter(|d| &d.0 == text && d.1 != *origin)
+        {
+            latencies.push(u64::try_from(ms - at).unwrap_or(u64::MAX));
+            hops.push(*h);
+            reached.push(*node);
+        }
+        let copies = reached.len();
+        reached.sort_unstable();
+        reached.dedup();
+        twice += copies - reached.len();
+        worst = worst.min(reached.len() as f64 / others.max(1) as f64);
+    }
+    (r.published.len(), worst, twice, latencies, hops)
 }

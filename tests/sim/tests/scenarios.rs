@@ -66,3 +66,13 @@ fn the_same_seed_replays_the_same_run() {
     let c = run("churn", 7);
     assert_ne!(a.digest, c.digest, "seeds 6 and 7 gave the same run");
 }
+
+#[test]
+fn gossip_reaches_every_node_once_with_about_one_copy_each() {
+    let o = run("gossip", 8);
+    assert_eq!(figure(&o, "worst_reach"), 1.0, "{:?}", o.figures);
+    assert_eq!(figure(&o, "delivered_twice"), 0.0);
+    let first = figure(&o, "copies_per_node_first_message");
+    let after = figure(&o, "copies_per_node_per_message_after");
+    assert!(after <= 1.2 && after < first / 2.0, "{:?}", o.figures);
+}

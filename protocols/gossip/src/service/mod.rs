@@ -122,11 +122,24 @@ impl Gossip {
         config: Config,
         validator: Validator,
     ) -> (Self, mpsc::Receiver<GossipEvent>) {
-        let (events, rx) = mpsc::channel(EVENT_CAPACITY);
-        let now = tokio::time::Instant::now().into_std();
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
+        Self::with_clock(key, config, validator, unix)
+    }
+
+    /// As [`Gossip::with_validator`], with the wall-clock time now (since the Unix epoch)
+    /// given instead of read from the system: publish times follow it and tokio's clock.
+    /// For a network with a clock of its own (`peerwire::net::Network::unix_time`), such
+    /// as a simulation.
+    pub fn with_clock(
+        key: NodeKey,
+        config: Config,
+        validator: Validator,
+        unix: Duration,
+    ) -> (Self, mpsc::Receiver<GossipEvent>) {
+        let (events, rx) = mpsc::channel(EVENT_CAPACITY);
+        let now = tokio::time::Instant::now().into_std();
         let shared = Shared {
             local_id: key.id(),
             router: Mutex::new(Router::new(key, config.clone(), now, unix)),
