@@ -24,6 +24,10 @@ pub struct Config {
     pub peer: PeerLimits,
     /// One-shot sessions for direct messages.
     pub direct: DirectConfig,
+    /// Flood instead of building a tree: no link is ever pruned, so every node pushes every
+    /// message whole to every peer but the one it came from. For measuring the tree against
+    /// flooding on the same network; default off.
+    pub flood: bool,
 }
 
 /// What a message may be.

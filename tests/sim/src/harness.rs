@@ -46,8 +46,17 @@ pub struct Settings {
     pub tick: Duration,
     /// `max_peers` of every node.
     pub max_peers: usize,
-    /// Whether nodes run gossip/1.
-    pub gossip: bool,
+    /// Whether nodes run gossip/1, and whether it floods instead of building its tree.
+    pub gossip: Option<GossipMode>,
+}
+
+/// How gossip/1 spreads messages in a simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GossipMode {
+    /// Its broadcast tree (the default protocol).
+    Tree,
+    /// Flooding (`Config::flood`): the baseline the tree is measured against.
+    Flood,
 }
 
 /// Peers per node at one instant.
@@ -155,6 +164,11 @@ impl Harness {
                 self.net.repair(self.specs[x].ip, self.specs[y].ip);
             }
         }
+    }
+
+    /// TCP bytes every node wrote so far.
+    pub fn tcp_bytes(&self) -> u64 {
+        self.net.tcp_bytes()
     }
 
     /// Simulated time since the start.

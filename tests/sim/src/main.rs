@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         max_peers: args.max_peers,
         lossy_region: None,
         duration: Duration::from_secs(args.duration),
-        gossip: false,
+        gossip: None,
     };
     let mut failed = false;
     for name in names {

@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::harness::GossipMode;
 use crate::log::EventLog;
 use crate::simnet::HostNet;
 
@@ -38,8 +39,8 @@ pub struct NodeSpec {
     pub seed: u64,
     /// `ServerConfig::max_peers`.
     pub max_peers: usize,
-    /// Whether it runs gossip/1 (network-wide messages) on topic [`TOPIC`].
-    pub gossip: bool,
+    /// Whether it runs gossip/1 (network-wide messages) on topic [`TOPIC`], and how.
+    pub gossip: Option<GossipMode>,
 }
 
 /// The gossip topic of the simulation.
@@ -198,10 +199,11 @@ pub async fn run(spec: NodeSpec, census: Census, network: HostNet, stop: Arc<Not
     let index = spec.index;
     let unix = network.unix_time();
     let mut config = spec.config(network);
-    let gossip = spec.gossip.then(|| {
+    let gossip = spec.gossip.map(|mode| {
         let accept: peerwire_gossip::Validator = Arc::new(|_: &Message| Verdict::Accept);
-        let (gossip, _events) =
-            Gossip::with_clock(spec.key.clone(), GossipConfig::default(), accept, unix);
+        let mut gossip_config = GossipConfig::default();
+        gossip_config.flood = mode == GossipMode::Flood;
+        let (gossip, _events) = Gossip::with_clock(spec.key.clone(), gossip_config, accept, unix);
         config.protocols.push(gossip.protocol());
         gossip
     });

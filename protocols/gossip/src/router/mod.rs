@@ -19,7 +19,7 @@ mod cache;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -175,10 +175,12 @@ struct Missing {
 pub struct Router {
     key: NodeKey,
     config: Config,
-    peers: HashMap<NodeId, PeerState>,
+    /// Ordered maps, so that sends follow one order whatever the process: the same
+    /// inputs give the same outputs (a seeded simulation replays exactly).
+    peers: BTreeMap<NodeId, PeerState>,
     seen: Seen,
     store: Store,
-    missing: HashMap<MessageId, Missing>,
+    missing: BTreeMap<MessageId, Missing>,
     /// No missing deadline is earlier (it may be earlier than all of them: a spurious wake).
     missing_deadline: Option<Instant>,
     next_flush: Option<Instant>,
@@ -199,10 +201,10 @@ impl Router {
         let seen_ttl = caches.seen_ttl.max(config.limits.max_clock_skew * 2);
         Self {
             key,
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
             seen: Seen::new(seen_ttl, caches.seen_max),
             store: Store::new(caches.store_ttl, caches.store_max, caches.store_max_bytes),
-            missing: HashMap::new(),
+            missing: BTreeMap::new(),
             missing_deadline: None,
             next_flush: None,
             transmits: VecDeque::new(),
@@ -406,7 +408,7 @@ impl Router {
         if self.seen.contains(&id, now) {
             self.stats.duplicates += 1;
             // A second copy: the link it came over is not needed for whole messages.
-            if let Some(peer) = self.peers.get_mut(&from) {
+            if let Some(peer) = self.peers.get_mut(&from).filter(|_| !self.config.flood) {
                 if peer.eager {
                     peer.eager = false;
                     self.stats.prunes_sent += 1;
@@ -562,7 +564,7 @@ impl Router {
     /// Grafts each overdue missing id from its next announcer.
     fn graft_overdue(&mut self, now: Instant) {
         let timeout = self.config.timing.graft_timeout;
-        let mut grafts: HashMap<NodeId, Vec<MessageId>> = HashMap::new();
+        let mut grafts: BTreeMap<NodeId, Vec<MessageId>> = BTreeMap::new();
         let mut next_deadline: Option<Instant> = None;
         let mut done = Vec::new();
         for (id, missing) in &mut self.missing {

@@ -175,6 +175,33 @@ fn a_publish_reaches_every_node_once_and_then_about_one_copy_per_node() {
 }
 
 #[test]
+fn flooding_prunes_nothing_and_costs_about_the_degree_in_copies() {
+    let n = 30;
+    let config = Config {
+        flood: true,
+        ..Config::default()
+    };
+    let mut net = Net::ring_with_chords(n, &config);
+    net.publish(0, b"first");
+    net.run(Duration::from_secs(1));
+    let before = net.gossip_received();
+    let mut ids = Vec::new();
+    for origin in [3, 17, 9, 26, 0] {
+        ids.push(net.publish(origin, b"again"));
+        net.run(Duration::from_secs(1));
+    }
+    for id in &ids {
+        assert_eq!(net.received(*id), n - 1);
+    }
+    let copies = (net.gossip_received() - before) as f64 / (ids.len() * (n - 1)) as f64;
+    // Each node hears a message from every peer but the one it sent it on to first.
+    assert!(
+        copies >= 1.8,
+        "copies per node per message when flooding: {copies:.2}"
+    );
+}
+
+#[test]
 fn hops_count_the_links_crossed() {
     // A line: 0 - 1 - 2 - 3.
     let mut net = Net::new(4, &Config::default());

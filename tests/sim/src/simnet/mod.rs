@@ -68,6 +68,8 @@ struct World {
     latency: BTreeMap<(IpAddr, IpAddr), Duration>,
     /// Readers holding bytes of a cut link, woken by a repair.
     held: Vec<Waker>,
+    /// TCP bytes written by every host together.
+    tcp_bytes: u64,
 }
 
 #[derive(Default)]
@@ -117,6 +119,7 @@ impl SimNet {
                 cut: BTreeSet::new(),
                 latency: BTreeMap::new(),
                 held: Vec::new(),
+                tcp_bytes: 0,
             })),
         }
     }
@@ -175,6 +178,16 @@ impl SimNet {
 
     fn latency(&self, a: IpAddr, b: IpAddr) -> Duration {
         self.lock().latency(a, b)
+    }
+
+    /// TCP bytes written so far by every host together (RLPx frames: what peers send each
+    /// other, encrypted).
+    pub fn tcp_bytes(&self) -> u64 {
+        self.lock().tcp_bytes
+    }
+
+    fn count_tcp(&self, n: usize) {
+        self.lock().tcp_bytes += n as u64;
     }
 
     /// Time since the Unix epoch on the simulation's clock.

@@ -158,6 +158,8 @@ impl AsyncWrite for SimStream {
         if let Some(w) = pipe.reader.take() {
             w.wake();
         }
+        drop(pipe);
+        this.net.count_tcp(n);
         Poll::Ready(Ok(n))
     }
 
