@@ -26,8 +26,9 @@ struct Args {
     /// Datagram loss everywhere, 0 to 1.
     #[arg(long, default_value_t = 0.01)]
     loss: f64,
-    /// Simulated milliseconds per step.
-    #[arg(long, default_value_t = 1)]
+    /// Simulated milliseconds between checks of a scenario's conditions (the resolution of
+    /// the times it reports).
+    #[arg(long, default_value_t = 10)]
     tick_ms: u64,
     /// max_peers of every node.
     #[arg(long, default_value_t = 25)]

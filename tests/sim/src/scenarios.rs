@@ -47,6 +47,19 @@ impl Params {
         }
     }
 
+    /// The command-line options that give these parameters, the seed and scenario aside.
+    fn options(&self) -> String {
+        format!(
+            "--nodes {} --regions {} --loss {} --tick-ms {} --max-peers {} --duration {}",
+            self.nodes,
+            self.regions,
+            self.loss,
+            self.tick.as_millis(),
+            self.max_peers,
+            self.duration.as_secs()
+        )
+    }
+
     fn settings(&self) -> Settings {
         let mut topology = Topology::internet(self.regions, self.loss);
         if let Some((region, loss)) = self.lossy_region {
@@ -88,6 +101,8 @@ pub struct Failure {
     pub scenario: &'static str,
     /// The seed that replays it.
     pub seed: u64,
+    /// The command's options besides the seed that replay it.
+    pub options: String,
     /// What did not hold.
     pub what: String,
 }
@@ -96,8 +111,8 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} failed with seed {}: {}\nreplay: cargo run -p peerwire-sim --release -- {} --seed {}",
-            self.scenario, self.seed, self.what, self.scenario, self.seed
+            "{} failed with seed {}: {}\nreplay: cargo run -p peerwire-sim --release -- {} --seed {} {}",
+            self.scenario, self.seed, self.what, self.scenario, self.seed, self.options
         )
     }
 }
@@ -126,6 +141,7 @@ pub fn run(name: &str, params: &Params) -> Result<Outcome, Failure> {
         other => Err(Failure {
             scenario: "unknown",
             seed: params.seed,
+            options: String::new(),
             what: format!("no scenario {other:?}; there are {ALL:?}"),
         }),
     }
@@ -139,6 +155,7 @@ const MIN_PEERS: usize = 3;
 struct Run {
     h: Harness,
     name: &'static str,
+    options: String,
     figures: Map<String, Value>,
 }
 
@@ -147,6 +164,7 @@ impl Run {
         Self {
             h: Harness::new(params.settings()),
             name,
+            options: params.options(),
             figures: Map::new(),
         }
     }
@@ -155,6 +173,7 @@ impl Run {
         Failure {
             scenario: self.name,
             seed: self.h.settings().seed,
+            options: self.options.clone(),
             what,
         }
     }
@@ -582,7 +601,8 @@ async fn gossip_run(p: &Params, mode: GossipMode) -> Result<GossipRun, Failure> 
             stable.twice + churn.twice
         )));
     }
-    if churn.published != CHURN || churn.mean_reach < 0.99 {
+    // Flooding is the baseline: its figures are reported, not held to the tree's goal.
+    if churn.published != CHURN || (mode == GossipMode::Tree && churn.mean_reach < 0.99) {
         return Err(run.fail(format!(
             "{mode:?} after churn: {} of {CHURN} published; mean reach within 5 s {:.4}",
             churn.published, churn.mean_reach

@@ -65,7 +65,10 @@ fn the_same_seed_replays_the_same_run() {
         assert_eq!(a.events, b.events);
         assert_eq!(a.digest, b.digest, "two {scenario} runs of seed 6 differ");
         let c = run(scenario, 7);
-        assert_ne!(a.digest, c.digest, "{scenario}: seeds 6 and 7 gave the same run");
+        assert_ne!(
+            a.digest, c.digest,
+            "{scenario}: seeds 6 and 7 gave the same run"
+        );
     }
 }
 
