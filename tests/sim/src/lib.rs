@@ -5,8 +5,8 @@
 //! simulation drives. The same seed gives the same run.
 //!
 //! ```text
-//! scenarios.rs  convergence, churn, partition, bootnode loss, lossy region: each asserts
-//!   │           and returns its figures
+//! scenarios/    convergence, churn, partition, bootnode loss, lossy region (mod.rs) and
+//!   │           gossip (gossip.rs): each asserts and returns its figures
 //! harness.rs    add/crash nodes, partition/repair, run until, samples; paused-clock runtime
 //!   ├─ node.rs      one node: a peerwire Server; the census of peers and events
 //!   ├─ simnet/      peerwire's Transport on a simulated internet (TCP, UDP, cuts, crashes)
