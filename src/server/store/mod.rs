@@ -46,7 +46,8 @@ use crate::crypto::{Enode, NodeId};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Nodes a store keeps by default; past it the ones live longest ago are forgotten. Each
-/// costs about 110 bytes in the database file.
+/// costs about 0.5 KiB of database file (4.7 MB measured for 10,000, redb's page slack
+/// included).
 pub const DEFAULT_MAX_NODES: usize = 10_000;
 
 /// A node as the store remembers it.
