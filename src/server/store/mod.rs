@@ -275,7 +275,7 @@ pub trait PeerStore: Send + Sync + fmt::Debug {
 pub enum StoreError {
     /// The database failed: I/O, a corrupt file, a transaction that could not commit.
     #[error("peer store database: {0}")]
-    Database(#[from] redb::Error),
+    Database(#[source] Box<redb::Error>),
     /// A stored value does not have the layout of its table.
     #[error("peer store: a malformed {0} entry")]
     Malformed(&'static str),
@@ -302,12 +302,13 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                Self::Database(e.into())
+                Self::Database(Box::new(e.into()))
             }
         }
     )*};
 }
 from_redb!(
+    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
