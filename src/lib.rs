@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod datadir;
 pub mod discovery;
 #[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]

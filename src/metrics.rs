@@ -18,6 +18,9 @@
 //! | [`INGRESS_BYTES`], [`EGRESS_BYTES`] | counter | `cap`; `code` |
 //! | [`INBOUND_QUEUE`], [`OUTBOUND_QUEUE`] | gauge | `cap` |
 //! | [`INBOUND_BUDGET`] | gauge | none |
+//! | [`STORE_BATCHES`], [`STORE_CHANGES`], [`STORE_DROPPED`] | counter | none |
+//! | [`REPUTATION_CHANGES`] | counter | `kind` (e.g. `failed_dial`) |
+//! | [`REPUTATION_BANS`] | counter | none |
 //!
 //! Bytes are payload bytes as they go on the wire (compressed, if the peer uses snappy),
 //! without frame headers and MACs. Base-protocol messages (Ping, Pong, Disconnect) are not
@@ -61,6 +64,16 @@ pub const INBOUND_QUEUE: &str = "peerwire_inbound_queue_messages";
 pub const OUTBOUND_QUEUE: &str = "peerwire_outbound_queue_messages";
 /// Gauge: bytes of received messages held against the servers' inbound budgets.
 pub const INBOUND_BUDGET: &str = "peerwire_inbound_budget_bytes";
+/// Counter: batches written to the peer store (one transaction each).
+pub const STORE_BATCHES: &str = "peerwire_store_batches_total";
+/// Counter: changes written to the peer store (several of one node in a batch count once).
+pub const STORE_CHANGES: &str = "peerwire_store_changes_total";
+/// Counter: changes dropped because the peer store's writer was too far behind.
+pub const STORE_DROPPED: &str = "peerwire_store_dropped_total";
+/// Counter: reputation changes applied to peers, by `kind`.
+pub const REPUTATION_CHANGES: &str = "peerwire_reputation_changes_total";
+/// Counter: peers banned because their reputation fell below the threshold.
+pub const REPUTATION_BANS: &str = "peerwire_reputation_bans_total";
 
 /// `outcome` of a dial whose connection became a peer.
 pub const DIAL_CONNECTED: &str = "connected";
@@ -106,4 +119,12 @@ pub fn describe() {
         Unit::Bytes,
         "Bytes of received messages held against the inbound budget"
     );
+    describe_counter!(STORE_BATCHES, "Batches written to the peer store");
+    describe_counter!(STORE_CHANGES, "Changes written to the peer store");
+    describe_counter!(
+        STORE_DROPPED,
+        "Peer store changes dropped: the writer was behind"
+    );
+    describe_counter!(REPUTATION_CHANGES, "Reputation changes applied to peers");
+    describe_counter!(REPUTATION_BANS, "Peers banned for a low reputation");
 }

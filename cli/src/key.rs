@@ -21,10 +21,11 @@ pub(crate) struct KeyArgs {
 }
 
 impl KeyArgs {
-    /// The key from `--key` or `--keyfile`, else from `$PEERWIRE_KEY` if it is set and not
-    /// empty, else a new random one. A key given with `--key` is used, with a warning on
-    /// stderr that it is visible to other users.
-    pub(crate) fn load(&self) -> Result<NodeKey, String> {
+    /// The key from `--key`, `--keyfile` or `$PEERWIRE_KEY`, if one was given (`--key`
+    /// or `--keyfile` first; an empty variable counts as unset); `None` leaves the choice to
+    /// the caller (a data directory's key, or a new one). A key given with `--key` is used,
+    /// with a warning on stderr that it is visible to other users.
+    pub(crate) fn given(&self) -> Result<Option<NodeKey>, String> {
         let secret = if let Some(hex) = &self.key {
             let secret = parse_secret_key(hex).map_err(|e| format!("bad --key: {e}"))?;
             eprintln!(
@@ -44,9 +45,9 @@ impl KeyArgs {
                 Err(std::env::VarError::NotUnicode(_)) => {
                     return Err(format!("bad {KEY_ENV}: not hex digits"));
                 }
-                _ => return Ok(NodeKey::random()),
+                _ => return Ok(None),
             }
         };
-        Ok(NodeKey::new(secret))
+        Ok(Some(NodeKey::new(secret)))
     }
 }

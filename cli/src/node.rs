@@ -11,8 +11,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use peerwire::crypto::Enode;
-use peerwire::server::{DiscoveryMode, PeerEvent, Server, ServerConfig};
+use peerwire::crypto::{Enode, NodeId, NodeKey};
+use peerwire::datadir::DataDir;
+use peerwire::server::store::DEFAULT_MAX_NODES;
+use peerwire::server::{DiscoveryMode, PeerEvent, Server, ServerConfig, ServerHandle};
 use peerwire_foobar::{FooBar, FooBarEvent};
 use peerwire_gossip::Gossip;
 use serde_json::json;
@@ -34,6 +36,12 @@ pub(crate) struct NodeArgs {
     listen: SocketAddr,
     #[command(flatten)]
     key: KeyArgs,
+    /// Keep the node's state in DIR (created if missing): the node key in DIR/nodekey
+    /// (made on first start, mode 0600; --key, --keyfile and PEERWIRE_KEY still win), and
+    /// in DIR/peers.redb the nodes and peers seen, static and trusted peers, bans and
+    /// reputation, so that a restarted node rejoins without bootnodes. One node per DIR.
+    #[arg(long, value_name = "DIR")]
+    datadir: Option<PathBuf>,
     /// A peer to keep connected (repeatable).
     #[arg(long = "peer", value_name = "ENODE")]
     peers: Vec<Enode>,
@@ -66,7 +74,16 @@ pub(crate) struct NodeArgs {
 
 pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     let out = Output { json: args.json };
-    let key = args.key.load()?;
+    // Held until the node exits: the directory's lock.
+    let datadir = match &args.datadir {
+        Some(dir) => Some(DataDir::open(dir).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let key = match (args.key.given()?, &datadir) {
+        (Some(key), _) => key,
+        (None, Some(dir)) => dir.node_key().map_err(|e| e.to_string())?,
+        (None, None) => NodeKey::random(),
+    };
     let (foobar, mut messages) = FooBar::new();
     let (gossip, mut gossip_events) = Gossip::new(key.clone(), peerwire_gossip::Config::default());
     let mut published = gossip.subscribe(crate::gossip::TOPIC);
@@ -74,6 +91,19 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     config.listen_addr = Some(args.listen);
     config.max_peers = args.max_peers;
     config.protocols = vec![foobar.protocol(), gossip.protocol()];
+    if let Some(dir) = &datadir {
+        let opened = dir
+            .open_store(DEFAULT_MAX_NODES)
+            .map_err(|e| e.to_string())?;
+        if let Some((aside, why)) = &opened.moved_aside {
+            eprintln!(
+                "peerwire: warning: the peer store was unreadable ({why}); moved to {} and \
+                 started with an empty one",
+                aside.display()
+            );
+        }
+        config.store.backend = Some(opened.backend());
+    }
     let blobs = match &args.blobs {
         Some(dir) => {
             let blobs = crate::blobs::open(dir)?;
@@ -151,9 +181,14 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
             line = next_line(&mut stdin) => match line {
                 Some(Line::Text(line)) if !line.trim().is_empty() => {
                     let line = line.trim();
-                    match line.strip_prefix("/to ") {
-                        Some(rest) => crate::gossip::send_to(&gossip, &server, out, rest.trim()),
-                        None => crate::gossip::publish(&gossip, &foobar, out, line),
+                    if let Some(rest) = line.strip_prefix("/to ") {
+                        crate::gossip::send_to(&gossip, &server, out, rest.trim());
+                    } else if let Some(rest) = line.strip_prefix("/ban ") {
+                        ban(&server, out, rest.trim());
+                    } else if let Some(rest) = line.strip_prefix("/unban ") {
+                        unban(&server, out, rest.trim());
+                    } else {
+                        crate::gossip::publish(&gossip, &foobar, out, line);
                     }
                 }
                 Some(Line::Text(_)) => {}
@@ -185,6 +220,40 @@ async fn next_line(
     }
 }
 
+/// `/ban <node id> [seconds]`: bans a node (default: until unbanned), disconnecting it.
+fn ban(server: &ServerHandle, out: Output, args: &str) {
+    let mut words = args.split_whitespace();
+    let id = words.next().map(str::parse::<NodeId>);
+    let secs = words.next().map(str::parse::<u64>).transpose();
+    match (id, secs) {
+        (Some(Ok(id)), Ok(secs)) => {
+            let duration = secs.map_or(Duration::MAX, Duration::from_secs);
+            server.ban(id, duration);
+            out.event(
+                "banned",
+                || format!("banned {id}"),
+                json!({ "id": id.to_string(), "seconds": secs }),
+            );
+        }
+        _ => eprintln!("peerwire: usage: /ban <node id, 128 hex digits> [seconds]"),
+    }
+}
+
+/// `/unban <node id>`.
+fn unban(server: &ServerHandle, out: Output, args: &str) {
+    match args.parse::<NodeId>() {
+        Ok(id) => {
+            let was = server.unban(id);
+            out.event(
+                "unbanned",
+                || format!("unbanned {id} (was banned: {was})"),
+                json!({ "id": id.to_string(), "was_banned": was }),
+            );
+        }
+        Err(_) => eprintln!("peerwire: usage: /unban <node id, 128 hex digits>"),
+    }
+}
+
 fn print_event(out: Output, event: &PeerEvent) {
     match event {
         PeerEvent::Added(info) => out.event(
@@ -211,6 +280,15 @@ fn print_event(out: Output, event: &PeerEvent) {
                 "code": end.reason().code(),
                 "by_remote": matches!(end, peerwire::protocol::SessionEnd::Remote(_)),
             }),
+        ),
+        PeerEvent::Banned {
+            id,
+            score,
+            duration,
+        } => out.event(
+            "banned",
+            || format!("banned {id} for its reputation ({score}) for {duration:?}"),
+            json!({ "id": id.to_string(), "score": score, "seconds": duration.as_secs() }),
         ),
         PeerEvent::Rejected { id, reason, .. } => {
             tracing::debug!(peer = %id.short(), %reason, "connection refused")

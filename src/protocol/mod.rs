@@ -21,6 +21,7 @@ mod info;
 mod peer;
 pub mod pipe;
 mod registry;
+mod report;
 pub mod request;
 mod rw;
 
@@ -36,6 +37,8 @@ pub(crate) use self::info::node_infos;
 pub use self::info::{InfoValue, PeerReport};
 pub use self::peer::{Direction, Peer, PeerInfo};
 pub use self::registry::{PeerRegistry, Registration};
+pub(crate) use self::report::Reporter;
+pub use self::report::{ReputationChange, REPUTATION_UNIT};
 pub use self::rw::{MsgReadWriter, MsgReader, MsgSender, ReadError, SendError};
 use crate::session::{Channels, Handler, Slot};
 pub use crate::session::{Msg, SessionEnd};

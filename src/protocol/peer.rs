@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use super::{MsgSender, SendError};
+use super::{MsgSender, Reporter, ReputationChange, SendError};
 use crate::crypto::{Enode, NodeId};
 use crate::session::{SessionControl, SessionEnd};
 use crate::wire::{Capability, DisconnectReason, SharedCapability};
@@ -49,6 +49,8 @@ pub struct Peer {
     control: Arc<SessionControl>,
     /// A sender per running protocol, set once by `protocol::attach` before the handlers start.
     senders: Arc<OnceLock<Vec<(Capability, MsgSender)>>>,
+    /// Where `report` goes, set once by the server before the handlers start.
+    reporter: Arc<OnceLock<Reporter>>,
 }
 
 impl Peer {
@@ -57,6 +59,22 @@ impl Peer {
             info,
             control,
             senders: Arc::default(),
+            reporter: Arc::default(),
+        }
+    }
+
+    /// Sets where [`report`](Self::report) goes; only the first call counts.
+    pub(crate) fn set_reporter(&self, reporter: Reporter) {
+        let _ = self.reporter.set(reporter);
+    }
+
+    /// Reports the peer's behaviour to the server's reputation table: a score below the
+    /// server's threshold bans the peer (it is disconnected and refused for the ban's
+    /// duration). Does nothing for a peer outside a server (an in-memory pipe). Never
+    /// blocks.
+    pub fn report(&self, change: ReputationChange) {
+        if let Some(reporter) = self.reporter.get() {
+            (reporter.0)(self.info.id, change);
         }
     }
 

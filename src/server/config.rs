@@ -7,15 +7,19 @@
 //!   .discovery     Node Discovery v4                    DiscoveryConfig
 //!   .connection    sockets, handshake, session timers   ConnectionConfig
 //!   .inbound       bytes waiting for our handlers       InboundLimits
+//!   .store         what is remembered across restarts   StoreConfig
 //! ```
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
 use super::gating::{GateConfig, ThrottleExempt};
+use super::reputation::ReputationConfig;
+use super::store::PeerStore;
 use crate::crypto::{Enode, NodeId, NodeKey};
 use crate::net::{Network, SocketOptions};
 use crate::protocol::Protocol;
@@ -58,6 +62,10 @@ pub struct ServerConfig {
     pub connection: ConnectionConfig,
     /// Received bytes that may wait for our handlers.
     pub inbound: InboundLimits,
+    /// What the server remembers across restarts, and how it uses it.
+    pub store: StoreConfig,
+    /// Peer scores, and the bans a low score brings.
+    pub reputation: ReputationConfig,
     /// The network to listen, dial and discover on. Default: the host's, through tokio.
     pub network: Network,
     /// Seed of the choices the server makes at random: discovery's lookup targets and
@@ -269,6 +277,46 @@ impl Default for InboundLimits {
     }
 }
 
+/// What the server remembers across restarts ([`store`](super::store)), and how it uses it
+/// when it starts.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// Where to remember: nodes found live, peers connected, runtime static and trusted
+    /// peers, bans, reputation. Read once at start (a few ms per 1,000 nodes), written in
+    /// batches from a blocking thread. `None` (the default): nothing is remembered.
+    pub backend: Option<Arc<dyn PeerStore>>,
+    /// How often waiting changes are written, one transaction each. A crash loses at most
+    /// this much. Default 1 s.
+    pub flush_interval: Duration,
+    /// Stored nodes, the most recently live first, that seed discovery's lookups while its
+    /// table is empty, with the bootnodes (go-ethereum's `QuerySeeds`); with some, discovery
+    /// runs in [`DiscoveryMode::WithBootnodes`] even without bootnodes. Default 30.
+    pub seed_count: usize,
+    /// Stored nodes last live longer ago than this are not used as seeds or dialed first.
+    /// Default 5 days.
+    pub seed_max_age: Duration,
+    /// Stored nodes we had sessions with, the most recent first, that the dial scheduler
+    /// tries before discovery's candidates. Default 32.
+    pub redial_count: usize,
+    /// A stored node whose dials failed this many times since its last session is not dialed
+    /// first. Default 3.
+    pub redial_max_failures: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: None,
+            flush_interval: Duration::from_secs(1),
+            seed_count: 30,
+            seed_max_age: Duration::from_secs(5 * 24 * 3600),
+            redial_count: 32,
+            redial_max_failures: 3,
+        }
+    }
+}
+
 impl ServerConfig {
     /// A configuration with `key`, listening on 0.0.0.0:30303, and defaults elsewhere.
     pub fn new(key: NodeKey) -> Self {
@@ -287,6 +335,8 @@ impl ServerConfig {
             discovery: DiscoveryConfig::default(),
             connection: ConnectionConfig::default(),
             inbound: InboundLimits::default(),
+            store: StoreConfig::default(),
+            reputation: ReputationConfig::default(),
             network: Network::host(),
             rng_seed: None,
         }
@@ -336,6 +386,8 @@ impl fmt::Debug for ServerConfig {
             .field("discovery", &self.discovery)
             .field("connection", &self.connection)
             .field("inbound", &self.inbound)
+            .field("store", &self.store)
+            .field("reputation", &self.reputation)
             .field("network", &self.network)
             .field("rng_seed", &self.rng_seed)
             .finish()

@@ -8,7 +8,7 @@ use super::state::Shared;
 use super::PeerEvent;
 use crate::crypto::NodeId;
 use crate::net::Connection;
-use crate::protocol::{attach, Direction, Peer, PeerInfo, Protocol};
+use crate::protocol::{attach, Direction, Peer, PeerInfo, Protocol, Reporter};
 use crate::rlpx::{RlpxConfig, RlpxStream, MAX_FRAME_SIZE};
 use crate::session::{self, Session, SessionEnd, SetupError};
 use crate::wire::{DisconnectReason, MAX_HELLO_SIZE};
@@ -51,6 +51,11 @@ pub(crate) async fn serve_connection(
     tracing::info!(peer = %id.short(), reason = %end.reason(), ?end, "peer dropped");
     super::metrics::peer_removed(direction_of(dialed));
     shared.emit(PeerEvent::Dropped { id, end });
+    if let SessionEnd::Local(reason) = end {
+        if let Some(change) = super::reputation::for_local_disconnect(reason) {
+            shared.report(id, change);
+        }
+    }
     Some(end)
 }
 
@@ -155,6 +160,12 @@ async fn establish(
         (shared.config.msg_events).then(|| super::events::msg_hook(shared.events.clone(), id)),
     );
     let peer = Peer::new(info.clone(), session.control().clone());
+    let weak = Arc::downgrade(shared);
+    peer.set_reporter(Reporter(Arc::new(move |id, change| {
+        if let Some(shared) = weak.upgrade() {
+            shared.report(id, change);
+        }
+    })));
     let span = tracing::info_span!(
         "peer",
         id = %id.short(),

@@ -20,9 +20,11 @@ use tokio::sync::mpsc;
 
 use super::dialer::{dial_once, DialError};
 use super::state::Shared;
+use super::store::{Change, NodeUpdate};
 use crate::crypto::{Enode, NodeId};
 use crate::discovery::source::{FairMix, NodeStream};
 use crate::protocol::Direction;
+use crate::protocol::ReputationChange;
 use crate::util::ip::{is_lan, Subnet};
 use crate::util::ExpiringMap;
 
@@ -256,6 +258,17 @@ async fn dial(shared: &Arc<Shared>, enode: Enode) -> bool {
         Err(DialError::AlreadyConnected) => true,
         Err(e) => {
             tracing::debug!(peer = %enode.id.short(), error = %e, "dial of discovered node failed");
+            let penalty = match e {
+                DialError::Connect(_) | DialError::Timeout => {
+                    Some(ReputationChange::FailedToConnect)
+                }
+                DialError::Handshake => Some(ReputationChange::HandshakeFailed),
+                _ => None,
+            };
+            if let Some(change) = penalty {
+                shared.remember(Change::Node(NodeUpdate::dial_failed(enode.id)));
+                shared.report(enode.id, change);
+            }
             false
         }
     }

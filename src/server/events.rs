@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::crypto::NodeId;
 use crate::metrics::MsgDirection;
-use crate::protocol::{Direction, PeerInfo, SessionEnd};
+use crate::protocol::{Direction, PeerInfo, ReputationChange, SessionEnd};
 use crate::session::MsgHook;
 use crate::wire::{Capability, DisconnectReason};
 
@@ -56,6 +56,26 @@ pub enum PeerEvent {
         id: Option<NodeId>,
         /// Which rule refused it.
         reason: RejectReason,
+    },
+    /// A peer's reputation changed ([`Peer::report`](crate::protocol::Peer::report), or a
+    /// penalty the server applied: failed dial or handshake, ping timeout, protocol error).
+    ReputationChanged {
+        /// The peer.
+        id: NodeId,
+        /// What happened.
+        change: ReputationChange,
+        /// Its score now.
+        score: i32,
+    },
+    /// A peer's score reached the ban threshold: it is disconnected and refused for
+    /// `duration` ([`ReputationConfig`](super::ReputationConfig)).
+    Banned {
+        /// The peer.
+        id: NodeId,
+        /// Its score.
+        score: i32,
+        /// How long the ban lasts.
+        duration: std::time::Duration,
     },
     /// A protocol message received from or sent to a peer; only with
     /// [`ServerConfig::msg_events`](super::ServerConfig::msg_events) on, for debugging tools.

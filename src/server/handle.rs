@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use super::dialer::{self, DialError};
 use super::gating::BanTarget;
 use super::state::Shared;
+use super::store::{Change, Snapshot};
 use super::{NodeInfo, PeerEvent};
 use crate::crypto::{Enode, NodeId};
 use crate::discovery::source::NodeStream;
@@ -117,7 +118,15 @@ impl ServerHandle {
     /// Adds a static peer: dialed now and redialed with backoff whenever it is not connected.
     /// Adding one twice does nothing. Ignored when the server does not dial (`no_dial`).
     /// Its address is exempt from the inbound throttle and may use the reserved pending slots.
+    /// Remembered in the store, if the server has one, and dialed again after a restart.
     pub fn add_peer(&self, enode: Enode) {
+        self.shared.remember(Change::AddStatic(enode));
+        self.keep_connected(enode);
+    }
+
+    /// [`add_peer`](Self::add_peer) without remembering it: a static peer of the
+    /// configuration or of the store.
+    pub(super) fn keep_connected(&self, enode: Enode) {
         let mut state = self.shared.state();
         state.gate.know(enode.id, enode.tcp_addr().ip());
         if !self.shared.config.dial.enabled {
@@ -136,7 +145,9 @@ impl ServerHandle {
     }
 
     /// Stops keeping `id` connected and disconnects it (reason `Requested`) if connected.
+    /// Forgotten by the store too.
     pub fn remove_peer(&self, id: &NodeId) {
+        self.shared.remember(Change::RemoveStatic(*id));
         let (cancel, peer) = {
             let mut state = self.shared.state();
             if !state.peers.is_trusted(id) {
@@ -152,13 +163,15 @@ impl ServerHandle {
         }
     }
 
-    /// Admits `id` even when the peer slots are full.
+    /// Admits `id` even when the peer slots are full. Remembered in the store, if any.
     pub fn add_trusted_peer(&self, id: NodeId) {
+        self.shared.remember(Change::AddTrusted(id));
         self.shared.state().peers.trust(id);
     }
 
-    /// Makes `id` an ordinary peer again.
+    /// Makes `id` an ordinary peer again (in the store too).
     pub fn remove_trusted_peer(&self, id: &NodeId) {
+        self.shared.remember(Change::RemoveTrusted(*id));
         let mut state = self.shared.state();
         state.peers.distrust(id);
         if !state.statics.contains_key(id) {
@@ -170,19 +183,11 @@ impl ServerHandle {
     /// disconnects the connected peers it matches (reason `Requested`). A banned address is
     /// refused before the handshake, inbound and dialed; a banned node id is refused once the
     /// handshake proves it (Disconnect `Requested`), and is not dialed. Banning again replaces
-    /// the expiry. Refusals are reported as [`PeerEvent::Refused`].
+    /// the expiry. Refusals are reported as [`PeerEvent::Refused`]. With a store, the ban
+    /// and its expiry are remembered across restarts.
     pub fn ban(&self, target: impl Into<BanTarget>, duration: Duration) {
         let target = target.into().canonical();
-        let now = self.shared.now();
-        let matched: Vec<Peer> = {
-            let mut state = self.shared.state();
-            state.gate.ban(target, duration, now);
-            let matches = |p: &&Peer| match target {
-                BanTarget::Ip(ip) => p.remote_addr().ip().to_canonical() == ip,
-                BanTarget::Node(id) => p.id() == id,
-            };
-            state.peers.peers().filter(matches).cloned().collect()
-        };
+        let matched: Vec<Peer> = self.shared.ban(target, duration);
         for peer in matched {
             tracing::info!(peer = %peer.id().short(), ?target, "banned peer disconnected");
             peer.disconnect(DisconnectReason::Requested);
@@ -191,7 +196,49 @@ impl ServerHandle {
 
     /// Lifts a ban; says whether `target` was banned.
     pub fn unban(&self, target: impl Into<BanTarget>) -> bool {
-        self.shared.state().gate.unban(&target.into())
+        let target = target.into().canonical();
+        self.shared.remember(Change::Unban(target));
+        self.shared.state().gate.unban(&target)
+    }
+
+    /// A peer's reputation score now (0: neutral or unknown; see
+    /// [`ReputationConfig`](super::ReputationConfig)).
+    pub fn reputation(&self, id: &NodeId) -> i32 {
+        let now = self.shared.now();
+        self.shared.state().reputation.score(id, now)
+    }
+
+    /// Applies a reputation change to `id` as [`Peer::report`] does, for a peer connected
+    /// or not.
+    pub fn report(&self, id: NodeId, change: super::ReputationChange) {
+        self.shared.report(id, change);
+    }
+
+    /// Puts back what the store held: bans not expired yet, trusted and static peers,
+    /// scores decayed by the time passed since they were stored.
+    pub(super) fn restore(&self, snapshot: &Snapshot, unix_now: u64) {
+        let now = self.shared.now();
+        {
+            let mut state = self.shared.state();
+            for ban in &snapshot.bans {
+                let duration = match ban.until {
+                    None => Duration::MAX,
+                    Some(until) if until > unix_now => Duration::from_secs(until - unix_now),
+                    Some(_) => continue,
+                };
+                state.gate.ban(ban.target, duration, now);
+            }
+            for id in &snapshot.trusted_peers {
+                state.peers.trust(*id);
+            }
+            for rep in &snapshot.reputation {
+                let ago = Duration::from_secs(unix_now.saturating_sub(rep.at));
+                state.reputation.restore(rep.id, rep.score, ago, now);
+            }
+        }
+        for enode in &snapshot.static_peers {
+            self.keep_connected(*enode);
+        }
     }
 
     /// Stops accepting and dialing, sends Disconnect `Quitting` to every peer, and returns

@@ -102,7 +102,10 @@ pub(crate) fn event(event: &PeerEvent) {
         } => {
             counter!(REJECTED, "reason" => reason(*r), "direction" => direction(*d)).increment(1);
         }
-        PeerEvent::Added(_) | PeerEvent::Msg { .. } => {}
+        PeerEvent::Added(_)
+        | PeerEvent::Msg { .. }
+        | PeerEvent::ReputationChanged { .. }
+        | PeerEvent::Banned { .. } => {}
     }
 }
 

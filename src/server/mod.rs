@@ -10,6 +10,8 @@
 //! oneshot.rs     ServerHandle::dial_oneshot (a one-shot slot, outside the dialed ones)
 //! send_all.rs    ServerHandle::broadcast (try_send to each peer), peers_info
 //! state.rs       what the tasks share
+//! reputation.rs  peer scores, decay, the ban threshold (sans-IO)
+//! store/         what is remembered across restarts (PeerStore) and its writer task
 //! ```
 
 mod accept;
@@ -23,8 +25,10 @@ mod gating;
 mod handle;
 mod metrics;
 mod oneshot;
+mod reputation;
 mod send_all;
 mod state;
+pub mod store;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -40,7 +44,7 @@ use self::admission::Admission;
 pub use self::admission::ONESHOT_SLOTS;
 pub use self::config::{
     ConnectionConfig, DialConfig, DiscoveryConfig, DiscoveryMode, GatingConfig, InboundLimits,
-    ServerConfig,
+    ServerConfig, StoreConfig,
 };
 pub use self::dial_scheduler::{FAILED_EXPIRY, HISTORY_EXPIRY};
 pub use self::dialer::DialError;
@@ -48,12 +52,14 @@ pub use self::events::PeerEvent;
 use self::gating::Gate;
 pub use self::gating::{BanTarget, RejectReason, ThrottleExempt};
 pub use self::handle::ServerHandle;
+pub use self::reputation::ReputationConfig;
 pub use self::send_all::BroadcastReport;
 use self::state::{Shared, State};
 use crate::crypto::{Enode, NodeId};
 use crate::discovery::source::FairMix;
 use crate::discovery::v4::{Discv4Handle, ServiceConfig, ServiceError};
 pub use crate::metrics::MsgDirection;
+pub use crate::protocol::{ReputationChange, REPUTATION_UNIT};
 use crate::session;
 pub use crate::session::SessionTimeouts;
 use crate::wire::Capability;
@@ -86,6 +92,9 @@ pub enum StartError {
     /// The discovery service could not start (UDP port taken, ...).
     #[error("discovery: {0}")]
     Discovery(#[source] ServiceError),
+    /// The peer store could not be read.
+    #[error("peer store: {0}")]
+    Store(#[source] store::StoreError),
 }
 
 /// Starts servers; see [`Server::start`].
@@ -127,6 +136,18 @@ impl Server {
             local_caps.push((p.capability(), p.length()));
         }
         crate::metrics::describe();
+        let snapshot = match &config.store.backend {
+            Some(store) => Some(load_store(store.clone()).await?),
+            None => None,
+        };
+        let unix_now = config.network.unix_time().as_secs();
+        let since = unix_now.saturating_sub(config.store.seed_max_age.as_secs());
+        let query_seeds: Vec<Enode> = snapshot.as_ref().map_or_else(Vec::new, |s| {
+            s.recently_live(since, config.store.seed_count)
+                .into_iter()
+                .filter(|e| e.id != config.key.id())
+                .collect()
+        });
         let listener = match config.listen_addr {
             Some(addr) => Some(
                 config
@@ -163,11 +184,20 @@ impl Server {
         // change what another draws.
         let mut seeds = config.rng_seed.map(StdRng::seed_from_u64);
         let discovery = match config.discovery.addr.or(bound) {
-            Some(udp) if config.discovery.enabled() => {
+            Some(udp)
+                if config.discovery.enabled()
+                    || (config.discovery.mode == DiscoveryMode::WithBootnodes
+                        && !query_seeds.is_empty()) =>
+            {
                 let tcp_port = bound.map_or(0, |b| b.port());
                 let mut disc = ServiceConfig::new(config.key.clone(), udp, tcp_port);
                 disc.external_ip = config.discovery.external_ip;
                 disc.driver.bootnodes = config.discovery.bootnodes.clone();
+                for seed in &query_seeds {
+                    if !disc.driver.bootnodes.iter().any(|b| b.id == seed.id) {
+                        disc.driver.bootnodes.push(*seed);
+                    }
+                }
                 // Whom we may dial is whom discovery may contact and store.
                 disc.driver.net_restrict = config.gating.net_restrict.clone();
                 disc.network = config.network.clone();
@@ -201,6 +231,10 @@ impl Server {
             advertised.port(),
             id,
         );
+        let writer = config.store.backend.clone().map(|backend| {
+            let (writer, rx) = store::writer::StoreWriter::new();
+            (writer, backend, rx)
+        });
         let admission = Admission::new(
             id,
             config.max_peers,
@@ -216,6 +250,7 @@ impl Server {
                 peers: admission,
                 statics: HashMap::new(),
                 gate: Gate::new(config.gate()),
+                reputation: reputation::Reputations::new(config.reputation.clone()),
             }),
             events: broadcast::channel(config.event_capacity.max(1)).0,
             slot_freed: Notify::new(),
@@ -226,6 +261,7 @@ impl Server {
             inbound_budget: session::InboundBudget::new(config.inbound.total),
             discovery,
             sources,
+            store: writer.as_ref().map(|(w, _, _)| w.clone()),
             rng: Mutex::new(match seeds.as_mut() {
                 Some(seeds) => StdRng::seed_from_u64(seeds.gen()),
                 None => StdRng::from_entropy(),
@@ -237,8 +273,26 @@ impl Server {
                 .tasks
                 .spawn(accept::accept_loop(shared.clone(), listener));
         }
+        if let Some((_, backend, rx)) = writer {
+            shared
+                .tasks
+                .spawn(store::writer::run(shared.clone(), backend, rx));
+        }
         if let Some(rx) = sources_rx {
             let mut mix = FairMix::new();
+            // Peers of the last run first: ready at once, while discovery's walk takes
+            // round trips.
+            if let Some(snapshot) = &snapshot {
+                let config = &shared.config.store;
+                let good = snapshot.recently_connected(
+                    since,
+                    config.redial_max_failures,
+                    config.redial_count,
+                );
+                if !good.is_empty() {
+                    mix.add(Box::pin(futures_util::stream::iter(good)));
+                }
+            }
             if let Some(d) = &shared.discovery {
                 mix.add(d.random_nodes());
             }
@@ -247,10 +301,25 @@ impl Server {
                 .spawn(dial_scheduler::run(shared.clone(), mix, rx));
         }
         let handle = ServerHandle { shared };
+        if let Some(snapshot) = &snapshot {
+            handle.restore(snapshot, unix_now);
+        }
         for enode in handle.shared.config.static_peers.clone() {
-            handle.add_peer(enode);
+            handle.keep_connected(enode);
         }
         tracing::info!(enode = %handle.shared.info.enode, "server started");
         Ok(handle)
+    }
+}
+
+/// Reads the whole store on a blocking thread.
+async fn load_store(store: Arc<dyn store::PeerStore>) -> Result<store::Snapshot, StartError> {
+    match tokio::task::spawn_blocking(move || store.load()).await {
+        Ok(loaded) => loaded.map_err(StartError::Store),
+        // Only a panic in the store's code gets here: start without what it held.
+        Err(e) => {
+            tracing::warn!(error = %e, "peer store could not be read; starting without it");
+            Ok(store::Snapshot::default())
+        }
     }
 }

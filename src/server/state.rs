@@ -11,14 +11,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admission::Admission;
-use super::gating::Gate;
+use super::gating::{BanTarget, Gate};
+use super::reputation::Reputations;
+use super::store::writer::StoreWriter;
+use super::store::{Change, StoredBan, StoredReputation};
 use super::{NodeInfo, PeerEvent, ServerConfig};
 use crate::crypto::NodeId;
 use crate::discovery::source::NodeStream;
 use crate::discovery::v4::Discv4Handle;
-use crate::protocol::{Peer, Protocol};
+use crate::protocol::{Peer, Protocol, ReputationChange};
 use crate::session::InboundBudget;
-use crate::wire::{Capability, Hello};
+use crate::wire::{Capability, DisconnectReason, Hello};
 
 /// State changed under one lock: admission and registration of peers, static dialers.
 #[derive(Debug)]
@@ -30,6 +33,8 @@ pub(crate) struct State {
     /// Bans, the inbound throttle and the pending-handshake slots of accepted connections.
     /// Under the same lock as `peers`, so that a ban and an admission cannot cross.
     pub(crate) gate: Gate,
+    /// Peer scores; under the same lock as `gate`, so that a score and its ban agree.
+    pub(crate) reputation: Reputations,
 }
 
 #[derive(Debug)]
@@ -55,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) discovery: Option<Discv4Handle>,
     /// Node sources for the dial scheduler (`None`: it does not run).
     pub(crate) sources: Option<mpsc::Sender<NodeStream>>,
+    /// Where changes to remember go (`None`: no store).
+    pub(crate) store: Option<StoreWriter>,
     /// The server's random choices (`ServerConfig::rng_seed`).
     pub(crate) rng: Mutex<StdRng>,
 }
@@ -70,6 +77,70 @@ impl Shared {
         tokio::time::Instant::now().into_std()
     }
 
+    /// Unix seconds by the network's clock, for the store.
+    pub(crate) fn unix_now(&self) -> u64 {
+        self.config.network.unix_time().as_secs()
+    }
+
+    /// Sends `change` to the store, if there is one; never waits.
+    pub(crate) fn remember(&self, change: Change) {
+        if let Some(store) = &self.store {
+            store.record(change);
+        }
+    }
+
+    /// Bans `target` for `duration` (remembered, if there is a store) and returns the
+    /// connected peers it matches, for the caller to disconnect.
+    pub(crate) fn ban(&self, target: BanTarget, duration: std::time::Duration) -> Vec<Peer> {
+        let target = target.canonical();
+        let now = self.now();
+        let matched = {
+            let mut state = self.state();
+            state.gate.ban(target, duration, now);
+            let matches = |p: &&Peer| match target {
+                BanTarget::Ip(ip) => p.remote_addr().ip().to_canonical() == ip,
+                BanTarget::Node(id) => p.id() == id,
+            };
+            state.peers.peers().filter(matches).cloned().collect()
+        };
+        let until = self.unix_now().checked_add(duration.as_secs());
+        self.remember(Change::Ban(StoredBan { target, until }));
+        matched
+    }
+
+    /// Applies a reputation change to `id`: a score at or below the threshold bans it for
+    /// `ReputationConfig::ban_duration` and disconnects it. Reported as events and metrics,
+    /// and remembered.
+    pub(crate) fn report(&self, id: NodeId, change: ReputationChange) {
+        let applied = self.state().reputation.apply(id, change, self.now());
+        metrics::counter!(crate::metrics::REPUTATION_CHANGES, "kind" => change.kind()).increment(1);
+        self.remember(Change::Reputation(StoredReputation {
+            id,
+            score: applied.score,
+            at: self.unix_now(),
+        }));
+        tracing::debug!(peer = %id.short(), kind = change.kind(), score = applied.score, "reputation changed");
+        self.emit(PeerEvent::ReputationChanged {
+            id,
+            change,
+            score: applied.score,
+        });
+        if applied.ban {
+            let duration = self.config.reputation.ban_duration;
+            metrics::counter!(crate::metrics::REPUTATION_BANS).increment(1);
+            tracing::info!(peer = %id.short(), score = applied.score, ?duration, "peer banned for its reputation");
+            let matched = self.ban(BanTarget::Node(id), duration);
+            self.emit(PeerEvent::Banned {
+                id,
+                score: applied.score,
+                duration,
+            });
+            for peer in matched {
+                peer.disconnect(DisconnectReason::Requested);
+            }
+        }
+    }
+
     /// A number in `0..=max` from the server's random choices.
     pub(crate) fn random_up_to(&self, max: u64) -> u64 {
         // Only the draw happens under the lock.
@@ -82,6 +153,22 @@ impl Shared {
     }
 
     pub(crate) fn emit(&self, event: PeerEvent) {
+        if let PeerEvent::Added(info) = &event {
+            // Where to dial it next time: the address we dialed, or the one it connected
+            // from with the port its Hello names.
+            let port = match info.direction {
+                crate::protocol::Direction::Outbound => info.remote_addr.port(),
+                crate::protocol::Direction::Inbound => info.listen_port,
+            };
+            if port != 0 {
+                let addr = std::net::SocketAddr::new(info.remote_addr.ip(), port);
+                let enode = crate::crypto::Enode::new(info.id, addr);
+                self.remember(Change::Node(super::store::NodeUpdate::connected(
+                    enode,
+                    self.unix_now(),
+                )));
+            }
+        }
         super::metrics::event(&event);
         // No subscribers is fine.
         let _ = self.events.send(event);

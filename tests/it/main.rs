@@ -31,4 +31,5 @@ mod server_dial;
 mod server_gating;
 mod server_keepalive;
 mod server_protocols;
+mod server_store;
 mod session_limits;

@@ -7,6 +7,7 @@
 
 mod blobs;
 mod crawl;
+mod datadir;
 mod gossip;
 mod hostile;
 mod keys;
