@@ -260,7 +260,15 @@ async fn send_to_reaches_a_node_two_hops_away_through_discovery() {
             id,
             source: DialError::Handshake,
         }) => assert_eq!(id, d_id),
-        other => panic!("want Refused, got {other:?}"),
+        other => panic!(
+            "want Refused, got {other:?}; d's peers {:?}; a sees d as {:?}",
+            d.server
+                .peers()
+                .iter()
+                .map(|p| (p.id().short(), p.info().direction))
+                .collect::<Vec<_>>(),
+            a.server.peer(&d_id).map(|p| p.info().direction)
+        ),
     }
     assert!(d.server.peer(&a_id).is_none());
     // Nobody has this id.

@@ -88,6 +88,10 @@ fn main() -> ExitCode {
             }
             Err(failure) => {
                 eprintln!("{failure}");
+                println!(
+                    "{name}: figures until the failure\n{}",
+                    serde_json::to_string_pretty(&failure.figures).unwrap_or_default()
+                );
                 failed = true;
             }
         }

@@ -1,6 +1,7 @@
 //! Direct messages to any node by id: over the session if connected, else found through
 //! discovery and dialed once in a one-shot slot.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,10 +76,17 @@ impl Gossip {
             Ok(_) | Err(DialError::AlreadyConnected) => {}
             Err(source) => return Err(classify(to, source)),
         }
-        // The session's handler registers as soon as the server admits the peer; a peer
-        // without gossip/1 never does.
+        // Our side admits the peer after the Hello exchange, but the remote may still refuse
+        // us (its slots are full) with a Disconnect that is on its way: only its Status says
+        // it admitted us. A peer without gossip/1 never sends one.
+        let greeted = || {
+            self.shared
+                .peers
+                .with(&to, |entry| entry.greeted.load(Ordering::Relaxed))
+                .unwrap_or(false)
+        };
         let started = tokio::time::timeout(SESSION_START, async {
-            while self.shared.peers.get(&to).is_none() {
+            while !greeted() {
                 if server.peer(&to).is_none() {
                     return false;
                 }

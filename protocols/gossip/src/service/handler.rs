@@ -1,6 +1,7 @@
 //! One peer's gossip/1 session (our Status is queued when it starts): theirs first, then its messages into the router (relaying
 //! sessions) or to the application (direct messages), at most at the peer's read rate.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use peerwire::crypto::NodeId;
@@ -41,6 +42,10 @@ pub(super) async fn run(
         (STATUS, Err(e)) => return Err(gossip.misbehaved(id, PenaltyReason::Malformed(e))),
         _ => return Err(gossip.misbehaved(id, PenaltyReason::NoStatus)),
     };
+    gossip
+        .shared
+        .peers
+        .with(&id, |entry| entry.greeted.store(true, Ordering::Relaxed));
     let relay = theirs.relay && ours.relay;
     let _tree = relay.then(|| InTree::join(gossip, id, session));
     tracing::debug!(peer = %id.short(), relay, "gossip: session up");

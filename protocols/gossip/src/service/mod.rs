@@ -107,6 +107,9 @@ struct PeerEntry {
     session: u64,
     /// Woken by a direct message sent, so an idle direct-only session stays up.
     touched: Arc<Notify>,
+    /// Their Status arrived: the peer admitted us too (a node that refuses us after the
+    /// Hello exchange never sends it).
+    greeted: Arc<AtomicBool>,
 }
 
 impl Gossip {
@@ -186,6 +189,7 @@ impl Gossip {
                     peer: peer.clone(),
                     session,
                     touched: Arc::new(Notify::new()),
+                    greeted: Arc::new(AtomicBool::new(false)),
                 },
             );
             let gossip = gossip.clone();

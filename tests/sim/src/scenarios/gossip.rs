@@ -98,6 +98,11 @@ async fn gossip_run(p: &Params, mode: GossipMode) -> Result<GossipRun, Failure> 
         all.push(run.h.add_node(k % p.regions.max(1), &[boot], &[]));
         run.h.run_for(every).await;
     }
+    let short = run.h.peer_counts().iter().filter(|(_, n)| *n < 3).count();
+    run.figures.insert(
+        "churn_nodes_under_3_peers_at_first_message".into(),
+        json!(short),
+    );
     const CHURN: usize = 10;
     for k in 0..CHURN {
         run.h

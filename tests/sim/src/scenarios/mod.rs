@@ -107,6 +107,8 @@ pub struct Failure {
     pub options: String,
     /// What did not hold.
     pub what: String,
+    /// The figures measured until then.
+    pub figures: Map<String, Value>,
 }
 
 impl std::fmt::Display for Failure {
@@ -145,6 +147,7 @@ pub fn run(name: &str, params: &Params) -> Result<Outcome, Failure> {
             seed: params.seed,
             options: String::new(),
             what: format!("no scenario {other:?}; there are {ALL:?}"),
+            figures: Map::new(),
         }),
     }
 }
@@ -177,6 +180,7 @@ impl Run {
             seed: self.h.settings().seed,
             options: self.options.clone(),
             what,
+            figures: self.figures.clone(),
         }
     }
 
