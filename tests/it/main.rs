@@ -10,6 +10,7 @@
 mod support;
 
 mod accept_emfile;
+mod chat_example;
 mod discovery_eclipse;
 mod discovery_external_ip;
 mod discovery_network;
