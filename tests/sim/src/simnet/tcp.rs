@@ -96,9 +96,8 @@ impl AsyncRead for SimStream {
             let mut pipe = this.incoming.lock();
             let now = Instant::now();
             let next = match pipe.chunks.front_mut() {
-                Some((at, _)) if !open => {
+                Some(_) if !open => {
                     // A cut link (or a crashed peer): the bytes wait for the repair.
-                    let _ = at;
                     drop(pipe);
                     this.net.wait_for_repair(cx.waker());
                     return Poll::Pending;
