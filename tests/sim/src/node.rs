@@ -52,7 +52,9 @@ impl NodeSpec {
         Enode::new(self.key.id(), SocketAddr::new(self.ip, PORT))
     }
 
-    fn config(&self, network: HostNet) -> ServerConfig {
+    /// Its server's configuration on `network`: listening on [`PORT`] for every address,
+    /// advertising `ip`, discovery always on, seeded, running a protocol that only reads.
+    pub fn config(&self, network: Network) -> ServerConfig {
         let mut config = ServerConfig::new(self.key.clone());
         config.listen_addr = Some(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), PORT));
         config.max_peers = self.max_peers;
@@ -60,7 +62,7 @@ impl NodeSpec {
         config.discovery.mode = DiscoveryMode::Always;
         config.discovery.bootnodes = self.bootnodes.clone();
         config.discovery.external_ip = Some(self.ip);
-        config.network = Network::custom(network);
+        config.network = network;
         config.rng_seed = Some(self.seed);
         config.protocols = vec![idle_protocol()];
         config
@@ -198,7 +200,7 @@ impl Census {
 pub async fn run(spec: NodeSpec, census: Census, network: HostNet, stop: Arc<Notify>) {
     let index = spec.index;
     let unix = network.unix_time();
-    let mut config = spec.config(network);
+    let mut config = spec.config(Network::custom(network));
     let gossip = spec.gossip.map(|mode| {
         let accept: peerwire_gossip::Validator = Arc::new(|_: &Message| Verdict::Accept);
         let mut gossip_config = GossipConfig::default();

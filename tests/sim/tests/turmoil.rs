@@ -1,15 +1,14 @@
 //! peerwire servers on turmoil's simulated hosts, through the same `Transport` the
 //! scenarios use on simnet: a small network forms, and a seed replays it.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use peerwire::crypto::{Enode, NodeKey};
 use peerwire::net::Network;
-use peerwire::protocol::Protocol;
-use peerwire::server::{DiscoveryMode, PeerEvent, Server, ServerConfig};
-use peerwire::wire::Capability;
+use peerwire::server::{PeerEvent, Server};
+use peerwire_sim::node::{NodeSpec, PORT};
 use peerwire_sim::topology::Topology;
 use peerwire_sim::turmoil_net::SimNetwork;
 use rand::rngs::StdRng;
@@ -30,30 +29,25 @@ fn run(seed: u64) -> (Vec<usize>, Vec<String>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let keys: Vec<NodeKey> = (0..NODES).map(|_| NodeKey::generate(&mut rng)).collect();
     let ips: Vec<IpAddr> = (0..NODES).map(|i| Topology::address(0, i)).collect();
-    let boot = Enode::new(keys[0].id(), SocketAddr::new(ips[0], 30303));
+    let boot = Enode::new(keys[0].id(), SocketAddr::new(ips[0], PORT));
     let peers = Arc::new(Mutex::new(vec![0usize; NODES]));
     let log = Arc::new(Mutex::new(Vec::new()));
     for i in 0..NODES {
-        let (key, ip, seed) = (keys[i].clone(), ips[i], rng.gen::<u64>());
+        let spec = NodeSpec {
+            index: i,
+            key: keys[i].clone(),
+            ip: ips[i],
+            bootnodes: if i > 0 { vec![boot] } else { vec![] },
+            static_peers: vec![],
+            seed: rng.gen(),
+            // `ServerConfig`'s default.
+            max_peers: 50,
+            gossip: None,
+        };
         let (peers, log, loss) = (peers.clone(), log.clone(), loss.clone());
-        sim.host(ip, move || {
-            let mut config = ServerConfig::new(key.clone());
-            config.listen_addr = Some(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 30303));
-            config.discovery.mode = DiscoveryMode::Always;
-            config.discovery.external_ip = Some(ip);
-            if i > 0 {
-                config.discovery.bootnodes = vec![boot];
-            }
-            config.protocols = vec![Protocol::new(
-                Capability::new("sim", 1),
-                1,
-                |_, mut rw| async move {
-                    while rw.read_msg().await.is_ok() {}
-                    Ok(())
-                },
-            )];
-            config.network = Network::custom(SimNetwork::new(ip, loss.clone(), seed));
-            config.rng_seed = Some(seed);
+        sim.host(spec.ip, move || {
+            let network = SimNetwork::new(spec.ip, loss.clone(), spec.seed);
+            let config = spec.config(Network::custom(network));
             let (peers, log) = (peers.clone(), log.clone());
             async move {
                 let server = Server::start(config).await?;

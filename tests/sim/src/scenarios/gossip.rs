@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::{round, spacing, Failure, Outcome, Params, Run, JOIN_LIMIT};
+use super::{round, Failure, Outcome, Params, Run};
 use crate::harness::GossipMode;
 
 /// Messages published network-wide over gossip/1: 20 once the network formed, 10 right
@@ -48,13 +48,10 @@ async fn gossip_run(p: &Params, mode: GossipMode) -> Result<GossipRun, Failure> 
     let mut params = p.clone();
     params.gossip = Some(mode);
     let mut run = Run::new("gossip", &params);
-    let boot = run.h.add_node(0, &[], &[]);
-    let nodes = run
-        .start(p.nodes.saturating_sub(1), &[boot], spacing(p.nodes))
+    let mut all = run
+        .form(p.nodes, "seconds_to_3_peers_after_last_start")
         .await?;
-    let mut all: Vec<usize> = std::iter::once(boot).chain(nodes).collect();
-    run.converge(&all, JOIN_LIMIT, "seconds_to_3_peers_after_last_start")
-        .await?;
+    let boot = all[0];
     run.h.run_for(Duration::from_secs(30)).await;
 
     const STABLE: usize = 20;

@@ -204,6 +204,17 @@ impl Run {
         Ok(started)
     }
 
+    /// A bootnode in region 0 and `n - 1` nodes that know it, started over the first
+    /// 10 s, run until each has `MIN_PEERS` peers (the time in `figure`): the bootnode and
+    /// every node, the bootnode first.
+    async fn form(&mut self, n: usize, figure: &str) -> Result<Vec<usize>, Failure> {
+        let boot = self.h.add_node(0, &[], &[]);
+        let nodes = self.start(n.saturating_sub(1), &[boot], spacing(n)).await?;
+        let all: Vec<usize> = std::iter::once(boot).chain(nodes).collect();
+        self.converge(&all, JOIN_LIMIT, figure).await?;
+        Ok(all)
+    }
+
     /// Runs until every node of `nodes` has `MIN_PEERS` peers, at most `limit`; the time it
     /// took, or a failure naming the nodes short of peers.
     async fn converge(
@@ -287,12 +298,8 @@ fn spacing(n: usize) -> Duration {
 /// true closest nodes.
 async fn convergence(p: &Params) -> Result<Outcome, Failure> {
     let mut run = Run::new("convergence", p);
-    let boot = run.h.add_node(0, &[], &[]);
-    let nodes = run
-        .start(p.nodes.saturating_sub(1), &[boot], spacing(p.nodes))
-        .await?;
-    let all: Vec<usize> = std::iter::once(boot).chain(nodes).collect();
-    run.converge(&all, JOIN_LIMIT, "seconds_to_3_peers_after_last_start")
+    let all = run
+        .form(p.nodes, "seconds_to_3_peers_after_last_start")
         .await?;
     // Tables fill by refresh and the dial scheduler's lookups; look up once the network ran
     // for `duration`.
@@ -332,13 +339,8 @@ async fn lookups(run: &mut Run, from: &[usize]) -> Result<(), Failure> {
 /// 30 % of the nodes replaced over a minute; survivors and newcomers back to 3 peers.
 async fn churn(p: &Params) -> Result<Outcome, Failure> {
     let mut run = Run::new("churn", p);
-    let boot = run.h.add_node(0, &[], &[]);
-    let first = run
-        .start(p.nodes.saturating_sub(1), &[boot], spacing(p.nodes))
-        .await?;
-    let mut all: Vec<usize> = std::iter::once(boot).chain(first.iter().copied()).collect();
-    run.converge(&all, JOIN_LIMIT, "seconds_to_3_peers_initially")
-        .await?;
+    let mut all = run.form(p.nodes, "seconds_to_3_peers_initially").await?;
+    let (boot, first) = (all[0], all[1..].to_vec());
     let replaced = first.len() * 3 / 10;
     let every = Duration::from_secs(60) / u32::try_from(replaced.max(1)).unwrap_or(u32::MAX);
     let regions = p.regions.max(1);
@@ -451,12 +453,8 @@ async fn lossy(p: &Params) -> Result<Outcome, Failure> {
     let lossy_region = params.regions - 1;
     params.lossy_region = Some((lossy_region, 0.1));
     let mut run = Run::new("lossy", &params);
-    let boot = run.h.add_node(0, &[], &[]);
-    let nodes = run
-        .start(p.nodes.saturating_sub(1), &[boot], spacing(p.nodes))
-        .await?;
-    let all: Vec<usize> = std::iter::once(boot).chain(nodes).collect();
-    run.converge(&all, JOIN_LIMIT, "seconds_to_3_peers_after_last_start")
+    let all = run
+        .form(p.nodes, "seconds_to_3_peers_after_last_start")
         .await?;
     run.h.run_for(Duration::from_secs(120)).await;
     let in_lossy: Vec<usize> = all

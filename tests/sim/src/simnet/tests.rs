@@ -4,11 +4,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerwire::net::Transport;
+use peerwire::net::{Stream, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::SimNet;
+use super::{HostNet, SimNet};
 use crate::harness::simulate;
 use crate::topology::Topology;
 
@@ -20,20 +20,30 @@ fn ip(region: usize, index: usize) -> IpAddr {
     Topology::address(region, index)
 }
 
+/// A connection from `a` to `b`'s listener on port 30303, accepted: a's end, b's end and
+/// the address b saw it come from.
+async fn connected(
+    a: &HostNet,
+    b: &HostNet,
+    b_ip: IpAddr,
+) -> (Box<dyn Stream>, Box<dyn Stream>, SocketAddr) {
+    let to = SocketAddr::new(b_ip, 30303);
+    let listener = b.listen(to).await.unwrap();
+    let (client, (server, from)) = tokio::join!(async { a.connect(to).await.unwrap() }, async {
+        listener.accept().await.unwrap()
+    });
+    (client, server, from)
+}
+
 #[test]
 fn tcp_bytes_arrive_in_order_one_latency_later() {
     simulate(async {
         let net = net(0.0);
         let (a, b) = (net.host(ip(0, 1)), net.host(ip(1, 2)));
         let latency = net.latency(ip(0, 1), ip(1, 2));
-        let listener = b.listen(SocketAddr::new(ip(1, 2), 30303)).await.unwrap();
         let start = Instant::now();
-        let (mut client, accepted) = tokio::join!(
-            async { a.connect(SocketAddr::new(ip(1, 2), 30303)).await.unwrap() },
-            async { listener.accept().await.unwrap() }
-        );
+        let (mut client, mut server, from) = connected(&a, &b, ip(1, 2)).await;
         assert_eq!(start.elapsed(), 2 * latency, "connect takes a round trip");
-        let (mut server, from) = accepted;
         assert_eq!(from.ip(), ip(0, 1));
         client.write_all(b"one ").await.unwrap();
         client.write_all(b"two").await.unwrap();
@@ -67,12 +77,7 @@ fn a_cut_link_holds_bytes_until_repaired_and_drops_connects() {
     simulate(async {
         let net = net(0.0);
         let (a, b) = (net.host(ip(0, 1)), net.host(ip(0, 2)));
-        let listener = b.listen(SocketAddr::new(ip(0, 2), 30303)).await.unwrap();
-        let (mut client, accepted) = tokio::join!(
-            async { a.connect(SocketAddr::new(ip(0, 2), 30303)).await.unwrap() },
-            async { listener.accept().await.unwrap() }
-        );
-        let mut server = accepted.0;
+        let (mut client, mut server, _) = connected(&a, &b, ip(0, 2)).await;
         net.cut(ip(0, 1), ip(0, 2));
         client.write_all(b"held").await.unwrap();
         let mut buf = [0u8; 4];
@@ -96,11 +101,7 @@ fn a_crashed_host_goes_silent() {
     simulate(async {
         let net = net(0.0);
         let (a, b) = (net.host(ip(0, 1)), net.host(ip(0, 2)));
-        let listener = b.listen(SocketAddr::new(ip(0, 2), 30303)).await.unwrap();
-        let (mut client, accepted) = tokio::join!(
-            async { a.connect(SocketAddr::new(ip(0, 2), 30303)).await.unwrap() },
-            async { listener.accept().await.unwrap() }
-        );
+        let (mut client, accepted, _) = connected(&a, &b, ip(0, 2)).await;
         net.crash(ip(0, 2));
         // Its end is dropped as its software dies: no FIN, no reset reaches the peer.
         drop(accepted);
