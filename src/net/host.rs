@@ -55,8 +55,30 @@ pub(crate) fn listen(addr: SocketAddr, options: &SocketOptions) -> io::Result<Tc
     // would let another socket bind the port we listen on.
     #[cfg(not(windows))]
     socket.set_reuseaddr(true)?;
+    serve_both_families(&socket2::SockRef::from(&socket), addr)?;
     socket.bind(addr)?;
     socket.listen(BACKLOG)
+}
+
+/// Binds a UDP socket to `addr`; on `[::]` it serves IPv4 too, as [`listen`] does.
+pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    serve_both_families(&socket2::SockRef::from(&socket), addr)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
+}
+
+/// A socket bound to the IPv6 unspecified address `[::]` takes IPv4 traffic as well (as
+/// IPv4-mapped addresses, which `net::io` turns back into IPv4 ones), whatever the host's
+/// default (`net.ipv6.bindv6only` on Linux, always IPv6-only on Windows and OpenBSD): a node
+/// told to listen on `[::]` is a dual-stack node. Any other address binds one family.
+fn serve_both_families(socket: &socket2::SockRef<'_>, addr: SocketAddr) -> io::Result<()> {
+    match addr.ip() {
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => socket.set_only_v6(false),
+        _ => Ok(()),
+    }
 }
 
 /// Connects to `addr`, configured as [`configure`] does.

@@ -88,14 +88,17 @@ pub(crate) enum TcpListener {
 }
 
 impl TcpListener {
-    /// The next connection, configured by `options` on the host network. Cancel-safe.
+    /// The next connection, configured by `options` on the host network, and its remote
+    /// address (an IPv4 peer of a dual-stack listener as IPv4, see [`canonical`]).
+    /// Cancel-safe.
     pub(crate) async fn accept(&self, options: SocketOptions) -> Result<(Connection, SocketAddr)> {
-        match self {
+        let (io, addr) = match self {
             Self::Host(l) => host::accept(l, &options)
                 .await
-                .map(|(s, a)| (Connection::Host(s), a)),
-            Self::Custom(l) => l.accept().await.map(|(s, a)| (Connection::Custom(s), a)),
-        }
+                .map(|(s, a)| (Connection::Host(s), a))?,
+            Self::Custom(l) => l.accept().await.map(|(s, a)| (Connection::Custom(s), a))?,
+        };
+        Ok((io, canonical(addr)))
     }
 
     pub(crate) fn local_addr(&self) -> Result<SocketAddr> {
@@ -109,30 +112,59 @@ impl TcpListener {
 /// A bound UDP socket.
 #[derive(Debug)]
 pub(crate) enum UdpSocket {
-    Host(tokio::net::UdpSocket),
+    /// `ipv6` says whether the socket is an IPv6 one, which reaches IPv4 peers through
+    /// IPv4-mapped addresses.
+    Host {
+        socket: tokio::net::UdpSocket,
+        ipv6: bool,
+    },
     Custom(Box<dyn Datagrams>),
 }
 
 impl UdpSocket {
+    pub(crate) fn host(socket: tokio::net::UdpSocket) -> Result<Self> {
+        let ipv6 = socket.local_addr()?.is_ipv6();
+        Ok(Self::Host { socket, ipv6 })
+    }
+
     pub(crate) async fn send_to(&self, buf: &[u8], to: SocketAddr) -> Result<usize> {
         match self {
-            Self::Host(s) => s.send_to(buf, to).await,
+            Self::Host { socket, ipv6 } => {
+                // Linux takes an IPv4 destination on a dual-stack socket as it is; other
+                // systems want it mapped, which Linux takes too.
+                let to = match to {
+                    SocketAddr::V4(v4) if *ipv6 => {
+                        SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+                    }
+                    to => to,
+                };
+                socket.send_to(buf, to).await
+            }
             Self::Custom(s) => s.send_to(buf, to).await,
         }
     }
 
-    /// Cancel-safe.
+    /// The next datagram and its sender (an IPv4 sender to a dual-stack socket as IPv4,
+    /// see [`canonical`]). Cancel-safe.
     pub(crate) async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr)> {
-        match self {
-            Self::Host(s) => s.recv_from(buf).await,
-            Self::Custom(s) => s.recv_from(buf).await,
-        }
+        let (len, from) = match self {
+            Self::Host { socket, .. } => socket.recv_from(buf).await?,
+            Self::Custom(s) => s.recv_from(buf).await?,
+        };
+        Ok((len, canonical(from)))
     }
 
     pub(crate) fn local_addr(&self) -> Result<SocketAddr> {
         match self {
-            Self::Host(s) => s.local_addr(),
+            Self::Host { socket, .. } => socket.local_addr(),
             Self::Custom(s) => s.local_addr(),
         }
     }
+}
+
+/// `addr` with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, how a dual-stack socket shows
+/// an IPv4 peer) turned into the IPv4 address it stands for, so that gating, bans, subnet
+/// limits, the peer store and the addresses we tell others all see one address per peer.
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }

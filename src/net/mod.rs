@@ -140,7 +140,7 @@ impl Network {
 
     pub(crate) async fn bind_udp(&self, addr: SocketAddr) -> Result<UdpSocket> {
         match &self.custom {
-            None => tokio::net::UdpSocket::bind(addr).await.map(UdpSocket::Host),
+            None => host::bind_udp(addr).and_then(UdpSocket::host),
             Some(t) => t.bind_udp(addr).await.map(UdpSocket::Custom),
         }
     }

@@ -19,6 +19,7 @@ mod hostile;
 mod hostile_discovery;
 mod interop;
 mod interop_discovery;
+mod ipv6;
 mod metrics;
 mod peer_send;
 mod pipe;
