@@ -75,19 +75,35 @@ pub fn to_enode(record: &Record) -> Option<Enode> {
 
 /// A record for `key` at `endpoint` with sequence number `seq` (`tcp_port == 0` omits `tcp`).
 pub fn build(key: &NodeKey, seq: u64, endpoint: &Endpoint) -> Result<Record, RecordError> {
+    build_dual(key, seq, endpoint, None)
+}
+
+/// A record for `key` at `endpoint` and, for a dual-stack node, at `other`, an endpoint of
+/// the other IP family (ignored when it is of the same family): EIP-778 gives each family
+/// its own keys (`ip`/`tcp`/`udp` and `ip6`/`tcp6`/`udp6`), so one record holds both.
+pub fn build_dual(
+    key: &NodeKey,
+    seq: u64,
+    endpoint: &Endpoint,
+    other: Option<&Endpoint>,
+) -> Result<Record, RecordError> {
     let mut builder = Record::builder();
-    builder.seq(seq).ip(endpoint.ip);
-    match endpoint.ip {
-        IpAddr::V4(_) => {
-            builder.udp4(endpoint.udp_port);
-            if endpoint.tcp_port != 0 {
-                builder.tcp4(endpoint.tcp_port);
+    builder.seq(seq);
+    let other = other.filter(|o| o.ip.is_ipv4() != endpoint.ip.is_ipv4());
+    for e in std::iter::once(endpoint).chain(other) {
+        builder.ip(e.ip);
+        match e.ip {
+            IpAddr::V4(_) => {
+                builder.udp4(e.udp_port);
+                if e.tcp_port != 0 {
+                    builder.tcp4(e.tcp_port);
+                }
             }
-        }
-        IpAddr::V6(_) => {
-            builder.udp6(endpoint.udp_port);
-            if endpoint.tcp_port != 0 {
-                builder.tcp6(endpoint.tcp_port);
+            IpAddr::V6(_) => {
+                builder.udp6(e.udp_port);
+                if e.tcp_port != 0 {
+                    builder.tcp6(e.tcp_port);
+                }
             }
         }
     }
@@ -99,6 +115,8 @@ pub fn build(key: &NodeKey, seq: u64, endpoint: &Endpoint) -> Result<Record, Rec
 pub struct LocalRecord {
     key: NodeKey,
     endpoint: Endpoint,
+    /// A dual-stack node's endpoint in the other IP family, once known.
+    other: Option<Endpoint>,
     record: Record,
 }
 
@@ -109,6 +127,7 @@ impl LocalRecord {
         Ok(Self {
             key,
             endpoint,
+            other: None,
             record,
         })
     }
@@ -128,15 +147,41 @@ impl LocalRecord {
         self.endpoint
     }
 
+    /// The endpoint advertised in the other IP family, if any (a dual-stack node's).
+    pub fn other_endpoint(&self) -> Option<Endpoint> {
+        self.other
+    }
+
     /// Advertises `endpoint`: if it differs from the current one, bumps `seq` by one and
-    /// re-signs. Returns whether the record changed.
+    /// re-signs. Returns whether the record changed. An endpoint of the other family is
+    /// dropped when `endpoint` moves into that family.
     pub fn set_endpoint(&mut self, endpoint: Endpoint) -> Result<bool, RecordError> {
-        if endpoint == self.endpoint {
+        let other = self
+            .other
+            .filter(|o| o.ip.is_ipv4() != endpoint.ip.is_ipv4());
+        self.update(endpoint, other)
+    }
+
+    /// Advertises `other`, an endpoint of the other IP family than [`endpoint`], beside it
+    /// (a dual-stack node; `None` withdraws it), bumping `seq` if the record changed.
+    /// An endpoint of the same family as [`endpoint`] is ignored: returns `Ok(false)`.
+    ///
+    /// [`endpoint`]: Self::endpoint
+    pub fn set_other_endpoint(&mut self, other: Option<Endpoint>) -> Result<bool, RecordError> {
+        if other.is_some_and(|o| o.ip.is_ipv4() == self.endpoint.ip.is_ipv4()) {
+            return Ok(false);
+        }
+        self.update(self.endpoint, other)
+    }
+
+    fn update(&mut self, endpoint: Endpoint, other: Option<Endpoint>) -> Result<bool, RecordError> {
+        if (endpoint, other) == (self.endpoint, self.other) {
             return Ok(false);
         }
         let seq = self.seq().checked_add(1).ok_or(RecordError::SeqExhausted)?;
-        self.record = build(&self.key, seq, &endpoint)?;
+        self.record = build_dual(&self.key, seq, &endpoint, other.as_ref())?;
         self.endpoint = endpoint;
+        self.other = other;
         Ok(true)
     }
 }
@@ -221,6 +266,39 @@ mod tests {
             to_enode(&decoded).unwrap().udp_addr(),
             endpoint_addr(&endpoint)
         );
+    }
+
+    #[test]
+    fn a_dual_stack_record_carries_both_families_and_follows_the_primary() {
+        let v6 = Endpoint {
+            ip: "2001:db8::1".parse().unwrap(),
+            udp_port: 30303,
+            tcp_port: 30304,
+        };
+        let mut local = LocalRecord::new(key_b(), v4([10, 0, 0, 1], 30303, 30304)).unwrap();
+        assert!(local.set_other_endpoint(Some(v6)).unwrap());
+        assert!(!local.set_other_endpoint(Some(v6)).unwrap(), "no change");
+        assert!(
+            !local
+                .set_other_endpoint(Some(v4([10, 0, 0, 9], 1, 1)))
+                .unwrap(),
+            "an endpoint of the primary's family is not the other one"
+        );
+        let record = local.record();
+        assert_eq!(record.seq(), 2);
+        assert!(record.verify());
+        assert_eq!(record.ip4(), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!((record.udp4(), record.tcp4()), (Some(30303), Some(30304)));
+        assert_eq!(record.ip6(), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!((record.udp6(), record.tcp6()), (Some(30303), Some(30304)));
+        // A new IPv4 address keeps the IPv6 one...
+        assert!(local.set_endpoint(v4([10, 0, 0, 2], 30303, 30304)).unwrap());
+        assert_eq!(local.record().ip6(), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(local.seq(), 3);
+        // ...and moving the primary to IPv6 drops the other endpoint.
+        assert!(local.set_endpoint(v6).unwrap());
+        assert_eq!((local.record().ip4(), local.other_endpoint()), (None, None));
+        assert!(local.set_other_endpoint(None).is_ok_and(|changed| !changed));
     }
 
     fn endpoint_addr(e: &Endpoint) -> std::net::SocketAddr {

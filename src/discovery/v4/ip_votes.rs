@@ -103,6 +103,16 @@ impl IpVotes {
     }
 }
 
+impl IpVotes {
+    /// The IP address most recent statements of one family agree on (IPv4 if `ipv4`), if
+    /// at least `min_statements` sources of that family spoke within the window (ties:
+    /// none): a dual-stack node's address in the family its record's main endpoint is not.
+    pub(crate) fn predict_family(&mut self, now: Instant, ipv4: bool) -> Option<IpAddr> {
+        let min = self.min_statements;
+        majority(if ipv4 { &mut self.v4 } else { &mut self.v6 }, now, min)
+    }
+}
+
 fn majority(
     statements: &mut ExpiringMap<IpAddr, IpAddr>,
     now: Instant,

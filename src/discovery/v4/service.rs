@@ -182,6 +182,7 @@ impl Discv4Handle {
         let record = LocalRecord::new(config.key.clone(), endpoint)?;
         let mut driver_config = config.driver.clone();
         driver_config.learn_ip &= config.external_ip.is_none();
+        driver_config.dual_stack = matches!(local_addr.ip(), IpAddr::V6(ip) if ip.is_unspecified());
         let now = tokio::time::Instant::now().into_std();
         let unix = config.network.unix_time().as_secs();
         let local = Local {

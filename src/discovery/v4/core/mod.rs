@@ -328,6 +328,15 @@ impl Discv4 {
         self.local.set_endpoint(endpoint)
     }
 
+    /// Advertises `other`, a dual-stack node's endpoint in the other IP family, beside the
+    /// main one (see [`LocalRecord::set_other_endpoint`]).
+    pub fn set_local_other_endpoint(
+        &mut self,
+        other: Option<Endpoint>,
+    ) -> Result<bool, RecordError> {
+        self.local.set_other_endpoint(other)
+    }
+
     /// Queues FindNode(`target`) to a bonded node; the reply comes as
     /// [`Discv4Event::Neighbors`], its absence as [`Discv4Event::Timeout`].
     ///

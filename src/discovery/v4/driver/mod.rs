@@ -38,6 +38,12 @@ pub struct DriverConfig {
     /// source is one IPv4 address or one IPv6 /64, however many node ids speak from it.
     /// Default 10 (go-ethereum).
     pub ip_min_statements: usize,
+    /// Whether our socket takes both IP families (bound to `[::]`): statements in the
+    /// family of our record's main endpoint move it as above, and those in the other
+    /// family, once that endpoint is learned or configured, set our record's endpoint in
+    /// that family beside it (EIP-778's `ip6`/`udp6`/`tcp6` next to `ip`/`udp`/`tcp`, or the
+    /// reverse). The service sets it from its socket. Default false.
+    pub dual_stack: bool,
     /// Lookups waiting to run; more are refused. Default 16.
     pub max_queued_lookups: usize,
     /// Lookups running at once (at least 1). Default 3.
@@ -60,6 +66,7 @@ impl Default for DriverConfig {
             learn_ip: true,
             ip_window: Duration::from_secs(300),
             ip_min_statements: 10,
+            dual_stack: false,
             max_queued_lookups: 16,
             max_active_lookups: 3,
             net_restrict: None,
@@ -535,17 +542,37 @@ impl Driver {
             return;
         }
         let mut endpoint = self.disc.local_record().endpoint();
-        let Some(ip) = self.votes.predict(now, endpoint.ip) else {
+        if let Some(ip) = self.votes.predict(now, endpoint.ip) {
+            if endpoint.ip != ip {
+                endpoint.ip = ip;
+                if let Ok(true) = self.disc.set_local_endpoint(endpoint) {
+                    self.events
+                        .push_back(DriverEvent::EndpointChanged(endpoint));
+                }
+            }
+        }
+        if self.config.dual_stack {
+            self.learn_other_family(now);
+        }
+    }
+
+    /// A dual-stack node's endpoint in the family its main endpoint is not, from the
+    /// statements of that family (see [`DriverConfig::dual_stack`]). Nothing while the main
+    /// endpoint is still the loopback or unspecified fallback: those statements may yet
+    /// move the main endpoint itself.
+    fn learn_other_family(&mut self, now: Instant) {
+        let endpoint = self.disc.local_record().endpoint();
+        if endpoint.ip.is_loopback() || endpoint.ip.is_unspecified() {
+            return;
+        }
+        let other_is_v4 = !endpoint.ip.to_canonical().is_ipv4();
+        let Some(ip) = self.votes.predict_family(now, other_is_v4) else {
             return;
         };
-        if endpoint.ip == ip {
-            return;
-        }
-        endpoint.ip = ip;
-        if let Ok(true) = self.disc.set_local_endpoint(endpoint) {
-            self.events
-                .push_back(DriverEvent::EndpointChanged(endpoint));
-        }
+        let other = Endpoint { ip, ..endpoint };
+        // The record is re-signed with a higher seq, which peers see in our next Ping or
+        // Pong and fetch (EIP-868); the main endpoint, and so our enode, is unchanged.
+        let _ = self.disc.set_local_other_endpoint(Some(other));
     }
 }
 

@@ -464,3 +464,43 @@ fn records_are_asked_for_once_both_sides_are_bonded() {
     assert_eq!(fetched(&node, &boot), Some(seq(&boot)));
     assert_eq!(fetched(&boot, &node), Some(seq(&node)));
 }
+
+/// A dual-stack node learns its address in each family from that family's statements and
+/// advertises both; a single-stack node with a known address takes none from the other.
+#[test]
+fn a_dual_stack_node_advertises_what_each_family_says() {
+    let main = Endpoint {
+        ip: "192.0.2.1".parse().unwrap(),
+        udp_port: 30303,
+        tcp_port: 30304,
+    };
+    let seen_as: IpAddr = "2a00:1450::7".parse().unwrap();
+    for dual_stack in [true, false] {
+        let key = NodeKey::generate(&mut StdRng::seed_from_u64(7));
+        let local = LocalRecord::new(key.clone(), main).unwrap();
+        let config = DriverConfig {
+            ip_min_statements: 3,
+            dual_stack,
+            ..DriverConfig::default()
+        };
+        let now = Instant::now();
+        let mut d = Driver::new(key, local, config, now, UNIX);
+        for i in 0..3 {
+            // Three sources: three IPv6 /64s.
+            let from = SocketAddr::new(format!("2a00:1450:0:{i}::1").parse().unwrap(), 30303);
+            d.on_statement(now, from, seen_as);
+        }
+        let local = d.core().local_record();
+        assert_eq!(local.endpoint(), main, "dual_stack {dual_stack}");
+        let record = local.record();
+        assert_eq!(record.ip4(), Some("192.0.2.1".parse().unwrap()));
+        if dual_stack {
+            assert_eq!(record.ip6().map(IpAddr::V6), Some(seen_as));
+            assert_eq!((record.udp6(), record.tcp6()), (Some(30303), Some(30304)));
+            assert_eq!(record.seq(), 2);
+        } else {
+            assert_eq!(record.ip6(), None);
+            assert_eq!(record.seq(), 1);
+        }
+    }
+}
