@@ -103,6 +103,7 @@ enum Command {
     Table(oneshot::Sender<Vec<Enode>>),
     Stats(oneshot::Sender<ServiceStats>),
     Resolve(Enode, oneshot::Sender<Option<Record>>),
+    Adopt(SocketAddr, u64),
 }
 
 #[derive(Debug, Default)]
@@ -279,6 +280,14 @@ impl Discv4Handle {
             .ok_or(QueryError::NoAnswer)
     }
 
+    /// Advertises `addr` (IP and UDP port) at `seq` `min_seq` or above: what another
+    /// discovery version sharing our key learned and signed (see
+    /// [`Driver::adopt_endpoint`]). A change is announced as
+    /// [`DiscoveryEvent::EndpointChanged`]. Cancel-safe.
+    pub async fn adopt_endpoint(&self, addr: SocketAddr, min_seq: u64) -> Result<(), QueryError> {
+        self.send(Command::Adopt(addr, min_seq)).await
+    }
+
     /// Stops the service (also done when the last handle is dropped).
     pub fn stop(&self) {
         self.inner.cancel.cancel();
@@ -393,6 +402,7 @@ fn on_command(driver: &mut Driver, waiting: &mut Waiting, command: Command) {
                 ..ServiceStats::default()
             });
         }
+        Command::Adopt(addr, min_seq) => driver.adopt_endpoint(addr, min_seq),
         Command::Resolve(enode, reply) => {
             let queued: usize = waiting.resolves.values().map(Vec::len).sum();
             if queued >= MAX_RESOLVES {

@@ -328,6 +328,16 @@ impl Discv4 {
         self.local.set_endpoint(endpoint)
     }
 
+    /// As [`set_local_endpoint`](Self::set_local_endpoint), signing at `seq` `min_seq` or
+    /// above ([`LocalRecord::set_endpoint_seq`]).
+    pub fn set_local_endpoint_seq(
+        &mut self,
+        endpoint: Endpoint,
+        min_seq: u64,
+    ) -> Result<bool, RecordError> {
+        self.local.set_endpoint_seq(endpoint, min_seq)
+    }
+
     /// Queues FindNode(`target`) to a bonded node; the reply comes as
     /// [`Discv4Event::Neighbors`], its absence as [`Discv4Event::Timeout`].
     ///

@@ -292,6 +292,20 @@ impl Driver {
         Some(id)
     }
 
+    /// Advertises `addr` (IP and UDP port; the TCP port stays) at `seq` `min_seq` or above,
+    /// as another discovery version sharing our key and record decided (discv5's own IP
+    /// votes). A change comes out as [`DriverEvent::EndpointChanged`]; calling again with
+    /// what the record already says changes nothing.
+    pub fn adopt_endpoint(&mut self, addr: SocketAddr, min_seq: u64) {
+        let mut endpoint = self.disc.local_record().endpoint();
+        endpoint.ip = addr.ip();
+        endpoint.udp_port = addr.port();
+        if let Ok(true) = self.disc.set_local_endpoint_seq(endpoint, min_seq) {
+            self.events
+                .push_back(DriverEvent::EndpointChanged(endpoint));
+        }
+    }
+
     /// Pings `endpoint` (unless both endpoint proofs are there) and asks for its record; the
     /// answer comes as [`DriverEvent::Record`] or [`DriverEvent::ResolveFailed`].
     pub fn resolve(&mut self, now: Instant, id: NodeId, endpoint: Endpoint) {
