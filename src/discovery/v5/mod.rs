@@ -16,11 +16,11 @@
 //! fetch our record would be sent to the discv5 port; reth keeps two records for that
 //! reason.)
 //!
-//! One record: it starts as the same bytes in both (same key, content and `seq`; both
-//! signers use RFC 6979 nonces). When discv4's Pong votes move our address, discv5 takes
-//! discv4's signed record; when discv5's votes (or [`Discv5Handle::set_endpoint`]) move it,
-//! discv4 signs the same content at discv5's new `seq`. Each change is signed once per
-//! version and `seq` never goes down.
+//! One record: discv4 signs it and discv5 serves discv4's signed bytes. When discv4's Pong
+//! votes move our address, discv5 takes discv4's new record; when discv5's own votes (or
+//! [`Discv5Handle::set_endpoint`]) move it, discv5 re-signs (sigp's crate does), discv4
+//! signs the same content at that `seq`, and discv5 takes those bytes. `seq` never goes
+//! down, and both versions answer with the same bytes once the change has settled.
 
 mod config;
 mod demux;

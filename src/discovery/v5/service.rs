@@ -343,6 +343,8 @@ async fn start(
         cancel: cancel.clone(),
         lookup_interval: v5.lookup_interval,
     });
+    // discv4 signed its first record itself: serve those bytes.
+    follow_v4(&inner);
     tokio::spawn(run(inner.clone(), events, v4_events));
     tracing::info!(addr = %local_addr, with_v4, "discv5 started");
     let handle = Discv5Handle {
@@ -418,8 +420,8 @@ async fn adopt_into_v4(inner: &Inner, addr: SocketAddr) -> Result<(), Discv5Quer
         .map_err(|_| Discv5QueryError::Stopped)
 }
 
-/// discv4 changed our record: discv5 takes the signed record as it is, unless its own is
-/// newer (then discv4 is about to adopt that one).
+/// discv4 changed (or re-signed) our record: discv5 takes the signed record as it is,
+/// unless its own is newer (then discv4 is about to adopt that one).
 fn follow_v4(inner: &Inner) {
     let Some(v4) = &inner.v4 else {
         return;
