@@ -20,6 +20,7 @@ mod hostile;
 mod hostile_discovery;
 mod interop;
 mod interop_discovery;
+mod interop_discv5;
 mod metrics;
 mod peer_send;
 mod pipe;
