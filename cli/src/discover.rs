@@ -165,7 +165,7 @@ fn print_record(out: Output, record: &Record) {
             format!("enr:    {text}\nseq:    {}\nenode:  {enode}", record.seq())
         },
         json!({
-            "id": enr::node_id(&record).to_string(),
+            "id": enr::node_id(record).to_string(),
             "enr": text,
             "seq": record.seq(),
             "enode": enode.map(|e| e.to_string()),
