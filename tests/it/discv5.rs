@@ -123,6 +123,18 @@ async fn servers_dial_nodes_found_only_through_discv5() {
         encoded(&boot_record),
         encoded(&boot.discovery().unwrap().local_enr())
     );
+    // A discovery-only node (no TCP port in its record): found, never dialed.
+    let mut lone = Discv5Config::default();
+    lone.bootnodes = vec![boot_record.clone()];
+    let bind: SocketAddr = (Ipv4Addr::new(127, 0, 0, 14), 0).into();
+    let lone = Discv5Handle::spawn(ServiceConfig::new(key(), bind, 0), lone)
+        .await
+        .unwrap();
+    assert_eq!(lone.local_enr().tcp4(), None);
+    within("the bootnode holds the lone node", async {
+        while lone.lookup_random().await.unwrap().is_empty() {}
+    })
+    .await;
     let a = server(12, vec![boot_record.clone()]).await;
     let b = server(13, vec![boot_record]).await;
     let (a_id, b_id) = (a.node_info().id, b.node_info().id);
@@ -140,6 +152,23 @@ async fn servers_dial_nodes_found_only_through_discv5() {
         .collect();
     assert!(table.contains(&b_id), "b in a's discv5 table");
     assert_eq!(a.discovery().unwrap().stats().await.unwrap().table_len, 0);
+    // The lone node came up in lookups too, and was left out for its missing TCP port.
+    let lone_id = lone.local_enr().node_id();
+    until("a's lookups skip the lone node", async || {
+        let stats = a.discv5().unwrap().stats();
+        let known = a
+            .discv5()
+            .unwrap()
+            .table()
+            .iter()
+            .any(|r| r.node_id() == lone_id);
+        (known && stats.unusable_no_tcp > 0).then_some(())
+    })
+    .await;
+    assert!(a
+        .peer(&peerwire::discovery::enr::node_id(&lone.local_enr()))
+        .is_none());
+    lone.stop();
     for s in [&a, &b, &boot] {
         s.stop().await;
     }
