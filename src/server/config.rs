@@ -430,5 +430,11 @@ mod tests {
         d.bootnodes.clear();
         d.mode = DiscoveryMode::Always;
         assert!(d.enabled());
+        // discv5 on counts as bootnodes: a discv5 node needs no discv4 entry point.
+        d.mode = DiscoveryMode::WithBootnodes;
+        d.v5.enabled = true;
+        assert!(d.enabled());
+        d.mode = DiscoveryMode::Never;
+        assert!(!d.enabled(), "never means never, v5 included");
     }
 }
