@@ -13,14 +13,15 @@ use peerwire::server::ServerHandle;
 
 use crate::support::*;
 
-/// Every wait here ends within this (each takes well under a second on loopback).
-const BOUND: Duration = Duration::from_secs(10);
+/// Every wait here (and in `interop_discv5.rs`) ends within this; each takes well under a
+/// second on loopback.
+const BOUND: Duration = Duration::from_secs(15);
 
 fn encoded(record: &Record) -> String {
     record.to_base64()
 }
 
-async fn within<T>(what: &str, wait: impl std::future::Future<Output = T>) -> T {
+pub(crate) async fn within<T>(what: &str, wait: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(BOUND, wait)
         .await
         .unwrap_or_else(|_| panic!("{what} within {BOUND:?}"))
@@ -104,7 +105,8 @@ async fn both_versions_serve_one_record_on_one_port_and_follow_each_others_chang
     }
 }
 
-async fn server(i: u8, bootnodes: Vec<Record>) -> ServerHandle {
+/// A server on 127.0.0.`i` running discv5 from `bootnodes` (and discv4 without any).
+pub(crate) async fn server(i: u8, bootnodes: Vec<Record>) -> ServerHandle {
     let mut c = config(vec![idle("foo")]);
     c.listen_addr = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)), 0));
     c.discovery.v5.enabled = true;

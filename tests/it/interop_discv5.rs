@@ -17,14 +17,11 @@ use std::time::{Duration, Instant};
 use peerwire::discovery::enr::Record;
 use peerwire::discovery::v4::ServiceConfig;
 use peerwire::discovery::v5::{Discv5Config, Discv5Handle};
-use peerwire::server::ServerHandle;
 use serde_json::{json, Value};
 
+use crate::discv5::{server, within};
 use crate::support::node::*;
 use crate::support::*;
-
-/// Every wait of these tests ends within this; they take about a second when healthy.
-const BOUND: Duration = Duration::from_secs(15);
 
 /// The discv5 node id (keccak-256 of the public key) in hex, as chainsafe prints it.
 fn v5_id(record: &Record) -> String {
@@ -56,12 +53,6 @@ fn ids(nodes: &Value) -> HashSet<String> {
         .iter()
         .map(|n| n["id"].as_str().unwrap().to_string())
         .collect()
-}
-
-async fn within<T>(what: &str, wait: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(BOUND, wait)
-        .await
-        .unwrap_or_else(|_| panic!("{what} within {BOUND:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,15 +137,6 @@ async fn peerwire_bootstraps_from_chainsafe_and_finds_its_neighbours() {
     for (js, _) in neighbours {
         js.exit().await;
     }
-}
-
-async fn server(last_octet: u8, bootnodes: Vec<Record>) -> ServerHandle {
-    let mut c = config(vec![idle("foo")]);
-    c.listen_addr = Some((Ipv4Addr::new(127, 0, 0, last_octet), 0).into());
-    c.discovery.v5.enabled = true;
-    c.discovery.v5.bootnodes = bootnodes;
-    c.discovery.v5.lookup_interval = Duration::from_millis(200);
-    start(c).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

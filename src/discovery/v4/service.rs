@@ -66,6 +66,27 @@ impl ServiceConfig {
     }
 }
 
+impl ServiceConfig {
+    /// The endpoint the first record advertises once `bound` is bound: `external_ip`, else
+    /// `fallback_ip`, else the bound IP (127.0.0.1 for an unspecified one); the bound port
+    /// for UDP, `tcp_port` for TCP.
+    pub fn first_endpoint(&self, bound: SocketAddr) -> Endpoint {
+        let ip = self
+            .external_ip
+            .or(self.fallback_ip)
+            .unwrap_or(if bound.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                bound.ip()
+            });
+        Endpoint {
+            ip,
+            udp_port: bound.port(),
+            tcp_port: self.tcp_port,
+        }
+    }
+}
+
 /// What the service reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -168,18 +189,7 @@ impl Discv4Handle {
             addr: config.bind,
             source,
         })?;
-        let ip = config.external_ip.or(config.fallback_ip).unwrap_or(
-            if local_addr.ip().is_unspecified() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                local_addr.ip()
-            },
-        );
-        let endpoint = Endpoint {
-            ip,
-            udp_port: local_addr.port(),
-            tcp_port: config.tcp_port,
-        };
+        let endpoint = config.first_endpoint(local_addr);
         let record = LocalRecord::new(config.key.clone(), endpoint)?;
         let mut driver_config = config.driver.clone();
         driver_config.learn_ip &= config.external_ip.is_none();

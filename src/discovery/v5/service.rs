@@ -2,7 +2,7 @@
 //! (optional), the task that passes frames and keeps our one record in step, and the handle.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,7 +18,7 @@ use super::record::{combined_key, dialable, from_v5, to_v5};
 use crate::crypto::Enode;
 use crate::discovery::enr::{self, Record};
 use crate::discovery::source::NodeStream;
-use crate::discovery::v4::{DiscoveryEvent, Discv4Handle, Endpoint, ServiceConfig};
+use crate::discovery::v4::{DiscoveryEvent, Discv4Handle, ServiceConfig};
 use crate::net::Network;
 
 /// Counters of a discv5 service.
@@ -282,20 +282,8 @@ async fn start(
         .map_err(bind_error)?;
     let local_addr = socket.local_addr().map_err(bind_error)?;
     let socket = Arc::new(socket);
-    // As discv4 chooses it, so that both start from the same record.
-    let ip = service.external_ip.or(service.fallback_ip).unwrap_or(
-        if local_addr.ip().is_unspecified() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            local_addr.ip()
-        },
-    );
-    let endpoint = Endpoint {
-        ip,
-        udp_port: local_addr.port(),
-        tcp_port: service.tcp_port,
-    };
-    let record = enr::build(&service.key, 1, &endpoint)?;
+    // As discv4 chooses it, so that both start from the same content.
+    let record = enr::build(&service.key, 1, &service.first_endpoint(local_addr))?;
     let enr = to_v5(&record).ok_or(Discv5Error::Setup("our record does not decode"))?;
     let listen = match local_addr {
         SocketAddr::V4(_) => ListenConfig::FromSockets {
