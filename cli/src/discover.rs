@@ -1,6 +1,6 @@
 //! `peerwire discover` (resolve one node: ping, ask its ENR) and `peerwire crawl` (walk the
-//! DHT from bootnodes), the counterparts of go-ethereum's `devp2p discv4 resolve/crawl`;
-//! and the discovery flags of `peerwire node`.
+//! DHT from bootnodes), the counterparts of go-ethereum's `devp2p discv4 resolve/crawl` (and
+//! `discv5 resolve/crawl` with `--v5`); and the discovery flags of `peerwire node`.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use peerwire::crypto::{Enode, NodeKey};
 use peerwire::discovery::enr::{self, Record};
 use peerwire::discovery::v4::{DiscoveryEvent, Discv4Handle, QueryError, ServiceConfig};
+use peerwire::discovery::v5::{Discv5Config, Discv5Handle};
 use serde_json::json;
 
 use crate::output::Output;
@@ -29,6 +30,43 @@ pub(crate) fn parse_node(text: &str) -> Result<Enode, String> {
         return enr::to_enode(&record).ok_or_else(|| "ENR has no IP address or port".into());
     }
     Enode::from_str(text).map_err(|e| e.to_string())
+}
+
+/// A node given on the command line: an enode URL, or an `enr:` record (which discv5 needs).
+#[derive(Clone, Debug)]
+pub(crate) struct NodeArg {
+    pub(crate) enode: Enode,
+    pub(crate) record: Option<Record>,
+}
+
+/// An enode URL or an `enr:` record, keeping the record.
+pub(crate) fn parse_node_arg(text: &str) -> Result<NodeArg, String> {
+    let record = if text.starts_with("enr:") {
+        Some(Record::from_str(text).map_err(|e| format!("bad ENR: {e}"))?)
+    } else {
+        None
+    };
+    Ok(NodeArg {
+        enode: parse_node(text)?,
+        record,
+    })
+}
+
+/// An `enr:` record (discv5 bootnodes).
+pub(crate) fn parse_record(text: &str) -> Result<Record, String> {
+    Record::from_str(text).map_err(|e| format!("bad ENR: {e}"))
+}
+
+/// The records of `nodes`, or which one is not a record.
+fn records(nodes: &[NodeArg]) -> Result<Vec<Record>, String> {
+    nodes
+        .iter()
+        .map(|n| {
+            n.record
+                .clone()
+                .ok_or_else(|| format!("--v5 needs an enr: record, not {}", n.enode))
+        })
+        .collect()
 }
 
 /// Prints `node_found` lines for nodes discovery adds to the table, until it stops.
@@ -76,23 +114,58 @@ async fn service(bootnodes: Vec<Enode>) -> Result<Discv4Handle, String> {
     Discv4Handle::spawn(config).await.map_err(|e| e.to_string())
 }
 
-pub(crate) async fn discover(node: Enode, timeout: u64, json: bool) -> Result<(), String> {
-    let disc = service(Vec::new()).await?;
-    let limit = Duration::from_secs(timeout.max(1));
-    let record = tokio::time::timeout(limit, disc.resolve(node))
+async fn service_v5(bootnodes: Vec<Record>) -> Result<Discv5Handle, String> {
+    let config = ServiceConfig::new(
+        NodeKey::random(),
+        "0.0.0.0:0".parse().unwrap_or_else(|_| unreachable!()),
+        0,
+    );
+    let mut v5 = Discv5Config::default();
+    v5.bootnodes = bootnodes;
+    Discv5Handle::spawn(config, v5)
         .await
-        .map_err(|_| format!("no answer within {} s", limit.as_secs()))?
-        .map_err(|e| e.to_string())?;
-    let enode = enr::to_enode(&record);
+        .map_err(|e| e.to_string())
+}
+
+pub(crate) async fn discover(
+    node: NodeArg,
+    v5: bool,
+    timeout: u64,
+    json: bool,
+) -> Result<(), String> {
+    let limit = Duration::from_secs(timeout.max(1));
+    let no_answer = || format!("no answer within {} s", limit.as_secs());
+    let record = if v5 {
+        let target = records(std::slice::from_ref(&node))?.remove(0);
+        let disc = service_v5(Vec::new()).await?;
+        let record = tokio::time::timeout(limit, disc.resolve(&target)).await;
+        disc.stop();
+        record
+            .map_err(|_| no_answer())?
+            .map_err(|e| e.to_string())?
+    } else {
+        let disc = service(Vec::new()).await?;
+        let record = tokio::time::timeout(limit, disc.resolve(node.enode)).await;
+        disc.stop();
+        record
+            .map_err(|_| no_answer())?
+            .map_err(|e| e.to_string())?
+    };
+    print_record(Output { json }, &record);
+    Ok(())
+}
+
+fn print_record(out: Output, record: &Record) {
+    let enode = enr::to_enode(record);
     let text = record.to_base64();
-    Output { json }.event(
+    out.event(
         "node",
         || {
             let enode = enode.map_or_else(|| "-".to_string(), |e| e.to_string());
             format!("enr:    {text}\nseq:    {}\nenode:  {enode}", record.seq())
         },
         json!({
-            "id": enr::node_id(&record).to_string(),
+            "id": enr::node_id(record).to_string(),
             "enr": text,
             "seq": record.seq(),
             "enode": enode.map(|e| e.to_string()),
@@ -101,19 +174,25 @@ pub(crate) async fn discover(node: Enode, timeout: u64, json: bool) -> Result<()
             "udp": record.udp4().or(record.udp6()),
         }),
     );
-    disc.stop();
-    Ok(())
 }
 
 /// How long `crawl` waits before asking again when the service's lookup queue is full.
 const BUSY_RETRY: Duration = Duration::from_millis(100);
 
-pub(crate) async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Result<(), String> {
+pub(crate) async fn crawl(
+    bootnodes: Vec<NodeArg>,
+    v5: bool,
+    timeout: u64,
+    json: bool,
+) -> Result<(), String> {
     if bootnodes.is_empty() {
         return Err("crawl needs --bootnodes".into());
     }
     let out = Output { json };
-    let disc = service(bootnodes).await?;
+    if v5 {
+        return crawl_v5(records(&bootnodes)?, timeout, out).await;
+    }
+    let disc = service(bootnodes.into_iter().map(|n| n.enode).collect()).await?;
     let mut events = disc.events();
     let mut seen = HashSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout.max(1));
@@ -159,6 +238,43 @@ pub(crate) async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Re
             "lookups": stats.lookups.lookups,
             "packets_in": stats.packets_in,
             "packets_out": stats.packets_out,
+        }),
+    );
+    disc.stop();
+    Ok(())
+}
+
+/// `crawl --v5`: random discv5 lookups until the deadline, one line per new node (records
+/// without an address are printed without one).
+async fn crawl_v5(bootnodes: Vec<Record>, timeout: u64, out: Output) -> Result<(), String> {
+    let disc = service_v5(bootnodes).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout.max(1));
+    let (mut seen, mut lookups) = (HashSet::new(), 0u64);
+    while let Ok(found) = tokio::time::timeout_at(deadline, disc.lookup_random()).await {
+        lookups += 1;
+        for record in found.map_err(|e| e.to_string())? {
+            if seen.insert(enr::node_id(&record)) {
+                match enr::to_enode(&record) {
+                    Some(enode) => node_line(out, "node", &enode),
+                    None => out.event(
+                        "node",
+                        || format!("node {} (no address)", record.to_base64()),
+                        json!({ "id": enr::node_id(&record).to_string(), "enr": record.to_base64() }),
+                    ),
+                }
+            }
+        }
+        // A lookup that found nobody new at once (a lone bootnode) is not retried in a spin.
+        tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + BUSY_RETRY)).await;
+    }
+    let stats = disc.stats();
+    out.event(
+        "done",
+        || format!("{} nodes, {lookups} lookups", stats.table_len),
+        json!({
+            "table": stats.table_len,
+            "lookups": lookups,
+            "seen": seen.len(),
         }),
     );
     disc.stop();

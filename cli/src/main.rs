@@ -44,11 +44,14 @@ enum Command {
     /// Run a node (foo/bar, gossip/1); stdin lines are published to the whole network,
     /// `/to <id or id-prefix> text` goes to one node anywhere in it.
     Node(node::NodeArgs),
-    /// Resolve one node over discv4: ping it, ask for its ENR, print it.
+    /// Resolve one node over discv4 (or discv5): ping it, ask for its ENR, print it.
     Discover {
-        /// The node: an enode URL or an `enr:` record.
-        #[arg(value_parser = discover::parse_node)]
-        node: Enode,
+        /// The node: an enode URL or an `enr:` record (a record with --v5).
+        #[arg(value_parser = discover::parse_node_arg)]
+        node: discover::NodeArg,
+        /// Speak discv5 (FINDNODE at distance 0) instead of discv4.
+        #[arg(long)]
+        v5: bool,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 5)]
         timeout: u64,
@@ -56,11 +59,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Walk the discv4 DHT from bootnodes, printing every node found (JSON lines with --json).
+    /// Walk the discv4 (or discv5) DHT from bootnodes, printing every node found (JSON lines
+    /// with --json).
     Crawl {
-        /// Where to start: enode URLs or ENRs, comma-separated.
-        #[arg(long, value_delimiter = ',', value_parser = discover::parse_node)]
-        bootnodes: Vec<Enode>,
+        /// Where to start: enode URLs or ENRs, comma-separated (ENRs with --v5).
+        #[arg(long, value_delimiter = ',', value_parser = discover::parse_node_arg)]
+        bootnodes: Vec<discover::NodeArg>,
+        /// Walk the discv5 DHT instead of discv4's.
+        #[arg(long)]
+        v5: bool,
         /// Stop after this many seconds.
         #[arg(long, default_value_t = 30)]
         timeout: u64,
@@ -129,14 +136,16 @@ fn main() -> ExitCode {
             Command::Node(args) => node::run(args).await,
             Command::Discover {
                 node,
+                v5,
                 timeout,
                 json,
-            } => discover::discover(node, timeout, json).await,
+            } => discover::discover(node, v5, timeout, json).await,
             Command::Crawl {
                 bootnodes,
+                v5,
                 timeout,
                 json,
-            } => discover::crawl(bootnodes, timeout, json).await,
+            } => discover::crawl(bootnodes, v5, timeout, json).await,
             Command::Get {
                 enode,
                 hash,

@@ -57,6 +57,12 @@ pub(crate) struct NodeArgs {
     /// Discovery entry points: enode URLs or ENRs, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = crate::discover::parse_node)]
     bootnodes: Vec<Enode>,
+    /// Run Node Discovery v5 too, on discovery's UDP port, with the same record.
+    #[arg(long)]
+    discv5: bool,
+    /// discv5 entry points: `enr:` records, comma-separated (implies --discv5).
+    #[arg(long, value_delimiter = ',', value_parser = crate::discover::parse_record)]
+    v5_bootnodes: Vec<peerwire::discovery::enr::Record>,
     /// Do not run discovery (only --peer nodes are dialed).
     #[arg(long)]
     nodiscover: bool,
@@ -122,6 +128,8 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         DiscoveryMode::Always
     };
     config.discovery.external_ip = args.nat;
+    config.discovery.v5.enabled = args.discv5 || !args.v5_bootnodes.is_empty();
+    config.discovery.v5.bootnodes = args.v5_bootnodes;
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut sigint =
@@ -137,6 +145,14 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     out.event("listening", || enode.clone(), json!({ "enode": enode }));
     if let Some(discovery) = server.discovery() {
         crate::discover::print_found_nodes(out, discovery);
+    }
+    if let Some(v5) = server.discv5() {
+        let enr = v5.local_enr().to_base64();
+        out.event(
+            "discv5",
+            || format!("discv5 on udp {}: {enr}", v5.local_addr()),
+            json!({ "enr": enr, "udp": v5.local_addr().to_string() }),
+        );
     }
     if let Some(addr) = metrics {
         let url = format!("http://{addr}/metrics");

@@ -156,10 +156,22 @@ impl LocalRecord {
     /// re-signs. Returns whether the record changed. An endpoint of the other family is
     /// dropped when `endpoint` moves into that family.
     pub fn set_endpoint(&mut self, endpoint: Endpoint) -> Result<bool, RecordError> {
+        self.set_endpoint_seq(endpoint, 0)
+    }
+
+    /// As [`set_endpoint`](Self::set_endpoint), and the new `seq` is at least `min_seq`: how a
+    /// record another discovery version changed (and re-signed at `min_seq`) is adopted, so
+    /// that both sign the same content at the same `seq`. Also re-signs when only `min_seq`
+    /// is above our `seq`.
+    pub fn set_endpoint_seq(
+        &mut self,
+        endpoint: Endpoint,
+        min_seq: u64,
+    ) -> Result<bool, RecordError> {
         let other = self
             .other
             .filter(|o| o.ip.is_ipv4() != endpoint.ip.is_ipv4());
-        self.update(endpoint, other)
+        self.update(endpoint, other, min_seq)
     }
 
     /// Advertises `other`, an endpoint of the other IP family than [`endpoint`], beside it
@@ -168,18 +180,33 @@ impl LocalRecord {
     ///
     /// [`endpoint`]: Self::endpoint
     pub fn set_other_endpoint(&mut self, other: Option<Endpoint>) -> Result<bool, RecordError> {
+        self.set_other_endpoint_seq(other, 0)
+    }
+
+    /// As [`set_other_endpoint`](Self::set_other_endpoint), and the new `seq` is at least
+    /// `min_seq` (see [`set_endpoint_seq`](Self::set_endpoint_seq)).
+    pub fn set_other_endpoint_seq(
+        &mut self,
+        other: Option<Endpoint>,
+        min_seq: u64,
+    ) -> Result<bool, RecordError> {
         if other.is_some_and(|o| o.ip.is_ipv4() == self.endpoint.ip.is_ipv4()) {
             return Ok(false);
         }
-        self.update(self.endpoint, other)
+        self.update(self.endpoint, other, min_seq)
     }
 
-    fn update(&mut self, endpoint: Endpoint, other: Option<Endpoint>) -> Result<bool, RecordError> {
-        if (endpoint, other) == (self.endpoint, self.other) {
+    fn update(
+        &mut self,
+        endpoint: Endpoint,
+        other: Option<Endpoint>,
+        min_seq: u64,
+    ) -> Result<bool, RecordError> {
+        if (endpoint, other) == (self.endpoint, self.other) && min_seq <= self.seq() {
             return Ok(false);
         }
-        let seq = self.seq().checked_add(1).ok_or(RecordError::SeqExhausted)?;
-        self.record = build_dual(&self.key, seq, &endpoint, other.as_ref())?;
+        let next = self.seq().checked_add(1).ok_or(RecordError::SeqExhausted)?;
+        self.record = build_dual(&self.key, next.max(min_seq), &endpoint, other.as_ref())?;
         self.endpoint = endpoint;
         self.other = other;
         Ok(true)
@@ -246,6 +273,24 @@ mod tests {
         assert_eq!(enode.id, key_b().id());
         assert_eq!(enode.tcp_addr(), "10.0.0.2:30304".parse().unwrap());
         assert_eq!(enode.udp_port, 30303);
+    }
+
+    #[test]
+    fn an_adopted_change_takes_the_higher_seq() {
+        let start = v4([10, 0, 0, 1], 30303, 30303);
+        let mut local = LocalRecord::new(key_b(), start).unwrap();
+        let moved = v4([10, 0, 0, 9], 30303, 30303);
+        // The other version re-signed the same move at seq 5: ours signs it at 5 too.
+        assert!(local.set_endpoint_seq(moved, 5).unwrap());
+        assert_eq!(local.seq(), 5);
+        // The same content at a seq we have: nothing to sign.
+        assert!(!local.set_endpoint_seq(moved, 5).unwrap());
+        // Only the seq is behind: re-signed at the other's seq, never below ours + 1.
+        assert!(local.set_endpoint_seq(moved, 7).unwrap());
+        assert_eq!(local.seq(), 7);
+        assert!(local.set_endpoint_seq(start, 2).unwrap());
+        assert_eq!(local.seq(), 8);
+        assert!(local.record().verify());
     }
 
     #[test]

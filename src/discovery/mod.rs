@@ -13,6 +13,7 @@
 //! v4/error.rs      packet, request and service errors
 //! enr.rs           our signed node record; ENR <-> NodeId/Enode
 //! source.rs        node sources for the dialer, FairMix
+//! v5/              Node Discovery v5 through sigp's `discv5` crate, on discv4's socket
 //! ```
 //!
 //! Only `v4/service.rs` and `source` do I/O: elsewhere time (`Instant` for timers, UNIX seconds
@@ -21,3 +22,4 @@
 pub mod enr;
 pub mod source;
 pub mod v4;
+pub mod v5;

@@ -21,6 +21,7 @@ use super::gating::{GateConfig, ThrottleExempt};
 use super::reputation::ReputationConfig;
 use super::store::PeerStore;
 use crate::crypto::{Enode, NodeId, NodeKey};
+use crate::discovery::v5::Discv5Config;
 use crate::net::{Network, SocketOptions};
 use crate::protocol::Protocol;
 use crate::session::SessionTimeouts;
@@ -189,13 +190,17 @@ pub struct DiscoveryConfig {
     /// default): the listen IP (127.0.0.1 for an unspecified one), replaced by what other
     /// nodes report seeing once enough of them agree (discovery only).
     pub external_ip: Option<IpAddr>,
+    /// Node Discovery v5 beside v4, on the same UDP port and with the same record, feeding
+    /// the dialer too. Default off.
+    pub v5: Discv5Config,
 }
 
 impl DiscoveryConfig {
-    /// Whether discovery runs, as [`mode`](Self::mode) decides.
+    /// Whether discovery runs, as [`mode`](Self::mode) decides (enabling
+    /// [`v5`](Self::v5) counts as having bootnodes).
     pub fn enabled(&self) -> bool {
         match self.mode {
-            DiscoveryMode::WithBootnodes => !self.bootnodes.is_empty(),
+            DiscoveryMode::WithBootnodes => !self.bootnodes.is_empty() || self.v5.enabled,
             DiscoveryMode::Always => true,
             DiscoveryMode::Never => false,
         }
@@ -425,5 +430,11 @@ mod tests {
         d.bootnodes.clear();
         d.mode = DiscoveryMode::Always;
         assert!(d.enabled());
+        // discv5 on counts as bootnodes: a discv5 node needs no discv4 entry point.
+        d.mode = DiscoveryMode::WithBootnodes;
+        d.v5.enabled = true;
+        assert!(d.enabled());
+        d.mode = DiscoveryMode::Never;
+        assert!(!d.enabled(), "never means never, v5 included");
     }
 }

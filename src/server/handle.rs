@@ -55,6 +55,12 @@ impl ServerHandle {
         self.shared.discovery.as_ref()
     }
 
+    /// Node Discovery v5, if it runs ([`DiscoveryConfig::v5`](super::DiscoveryConfig::v5)):
+    /// lookups, table, our record (the same one discv4 serves).
+    pub fn discv5(&self) -> Option<&crate::discovery::v5::Discv5Handle> {
+        self.shared.discv5.as_ref()
+    }
+
     /// Adds a node source the dial scheduler draws from, in turn with the others
     /// ([`FairMix`](crate::discovery::source::FairMix)). Returns `false` if the server does
     /// not dial or is stopping (or 16 sources are still waiting to be taken in).
@@ -254,6 +260,9 @@ impl ServerHandle {
             peer.disconnect(DisconnectReason::Quitting);
         }
         if let Some(d) = &self.shared.discovery {
+            d.stop();
+        }
+        if let Some(d) = &self.shared.discv5 {
             d.stop();
         }
         self.shared.tasks.close();

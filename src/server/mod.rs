@@ -5,7 +5,7 @@
 //!            ├─▶ connection.rs ─────────┬─ admission.rs (slots, duplicates, self)
 //! dialer.rs ─┘   RLPx + Hello           └─ session (reader, writer) + protocol handlers
 //!   ▲
-//! dial_scheduler.rs  fills dialed slots from node sources (discovery::source, discv4)
+//! dial_scheduler.rs  fills dialed slots from node sources (discovery::source, discv4, discv5)
 //! handle.rs      ServerHandle: peers, events, static/trusted peers, stop
 //! oneshot.rs     ServerHandle::dial_oneshot (a one-shot slot, outside the dialed ones)
 //! send_all.rs    ServerHandle::broadcast (try_send to each peer), peers_info
@@ -58,6 +58,7 @@ use self::state::{Shared, State};
 use crate::crypto::{Enode, NodeId};
 use crate::discovery::source::FairMix;
 use crate::discovery::v4::{Discv4Handle, ServiceConfig, ServiceError};
+use crate::discovery::v5::{Discv5Error, Discv5Handle};
 pub use crate::metrics::MsgDirection;
 pub use crate::protocol::{ReputationChange, REPUTATION_UNIT};
 use crate::session;
@@ -92,6 +93,9 @@ pub enum StartError {
     /// The discovery service could not start (UDP port taken, ...).
     #[error("discovery: {0}")]
     Discovery(#[source] ServiceError),
+    /// Node Discovery v5 (with v4 on its socket) could not start.
+    #[error("discv5: {0}")]
+    Discv5(#[source] Discv5Error),
     /// The peer store could not be read.
     #[error("peer store: {0}")]
     Store(#[source] store::StoreError),
@@ -183,7 +187,7 @@ impl Server {
         // Each component draws from its own generator, so that one drawing more does not
         // change what another draws.
         let mut seeds = config.rng_seed.map(StdRng::seed_from_u64);
-        let discovery = match config.discovery.addr.or(bound) {
+        let (discovery, discv5) = match config.discovery.addr.or(bound) {
             Some(udp)
                 if config.discovery.enabled()
                     || (config.discovery.mode == DiscoveryMode::WithBootnodes
@@ -202,13 +206,19 @@ impl Server {
                 disc.driver.net_restrict = config.gating.net_restrict.clone();
                 disc.network = config.network.clone();
                 disc.rng_seed = seeds.as_mut().map(Rng::gen);
-                Some(
-                    Discv4Handle::spawn(disc)
+                if config.discovery.v5.enabled {
+                    let (v5, v4) = Discv5Handle::spawn_with_v4(disc, config.discovery.v5.clone())
                         .await
-                        .map_err(StartError::Discovery)?,
-                )
+                        .map_err(StartError::Discv5)?;
+                    (Some(v4), Some(v5))
+                } else {
+                    let v4 = Discv4Handle::spawn(disc)
+                        .await
+                        .map_err(StartError::Discovery)?;
+                    (Some(v4), None)
+                }
             }
-            _ => None,
+            _ => (None, None),
         };
         let scheduled = config.dial.enabled && config.max_dialed() > 0;
         let (sources, sources_rx) = if scheduled {
@@ -260,6 +270,7 @@ impl Server {
             peers_changed: Notify::new(),
             inbound_budget: session::InboundBudget::new(config.inbound.total),
             discovery,
+            discv5,
             sources,
             store: writer.as_ref().map(|(w, _, _)| w.clone()),
             rng: Mutex::new(match seeds.as_mut() {
@@ -294,6 +305,9 @@ impl Server {
                 }
             }
             if let Some(d) = &shared.discovery {
+                mix.add(d.random_nodes());
+            }
+            if let Some(d) = &shared.discv5 {
                 mix.add(d.random_nodes());
             }
             shared

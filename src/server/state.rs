@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) inbound_budget: Arc<InboundBudget>,
     /// The discovery service, when it runs.
     pub(crate) discovery: Option<Discv4Handle>,
+    /// Node Discovery v5, when it runs (on discovery's socket).
+    pub(crate) discv5: Option<crate::discovery::v5::Discv5Handle>,
     /// Node sources for the dial scheduler (`None`: it does not run).
     pub(crate) sources: Option<mpsc::Sender<NodeStream>>,
     /// Where changes to remember go (`None`: no store).

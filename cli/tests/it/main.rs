@@ -310,6 +310,29 @@ fn two_nodes_exchange_foo_and_bar_and_report_peers() {
 }
 
 #[test]
+fn two_nodes_connect_through_discv5_alone() {
+    let a = Node::start(&["--listen", "127.0.0.1:0", "--discv5", "--json"]);
+    let a_enode = a.event("listening")["enode"].as_str().unwrap().to_string();
+    let v5 = a.event("discv5");
+    let record: peerwire::discovery::enr::Record = v5["enr"].as_str().unwrap().parse().unwrap();
+    // One port for RLPx, discv4 and discv5, named once in the record.
+    let port = a_enode.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    assert_eq!((record.udp4(), record.tcp4()), (Some(port), Some(port)));
+    let b = Node::start(&[
+        "--listen",
+        "127.0.0.2:0",
+        "--json",
+        "--v5-bootnodes",
+        v5["enr"].as_str().unwrap(),
+    ]);
+    let added = b.event("peer_added");
+    assert!(a_enode.contains(added["id"].as_str().unwrap()));
+    assert_eq!(added["direction"], "outbound");
+    assert!(b.terminate().success());
+    assert!(a.terminate().success());
+}
+
+#[test]
 fn text_output_starts_with_the_enode_url() {
     let node = Node::start(&["--listen", "127.0.0.1:0"]);
     let first = node.line();

@@ -66,6 +66,27 @@ impl ServiceConfig {
     }
 }
 
+impl ServiceConfig {
+    /// The endpoint the first record advertises once `bound` is bound: `external_ip`, else
+    /// `fallback_ip`, else the bound IP (127.0.0.1 for an unspecified one); the bound port
+    /// for UDP, `tcp_port` for TCP.
+    pub fn first_endpoint(&self, bound: SocketAddr) -> Endpoint {
+        let ip = self
+            .external_ip
+            .or(self.fallback_ip)
+            .unwrap_or(if bound.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                bound.ip()
+            });
+        Endpoint {
+            ip,
+            udp_port: bound.port(),
+            tcp_port: self.tcp_port,
+        }
+    }
+}
+
 /// What the service reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -103,6 +124,7 @@ enum Command {
     Table(oneshot::Sender<Vec<Enode>>),
     Stats(oneshot::Sender<ServiceStats>),
     Resolve(Enode, oneshot::Sender<Option<Record>>),
+    Adopt(SocketAddr, u64),
 }
 
 #[derive(Debug, Default)]
@@ -167,18 +189,7 @@ impl Discv4Handle {
             addr: config.bind,
             source,
         })?;
-        let ip = config.external_ip.or(config.fallback_ip).unwrap_or(
-            if local_addr.ip().is_unspecified() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                local_addr.ip()
-            },
-        );
-        let endpoint = Endpoint {
-            ip,
-            udp_port: local_addr.port(),
-            tcp_port: config.tcp_port,
-        };
+        let endpoint = config.first_endpoint(local_addr);
         let record = LocalRecord::new(config.key.clone(), endpoint)?;
         let mut driver_config = config.driver.clone();
         driver_config.learn_ip &= config.external_ip.is_none();
@@ -278,6 +289,14 @@ impl Discv4Handle {
         rx.await
             .map_err(|_| QueryError::Stopped)?
             .ok_or(QueryError::NoAnswer)
+    }
+
+    /// Advertises `addr` (IP and UDP port) at `seq` `min_seq` or above: what another
+    /// discovery version sharing our key learned and signed (see
+    /// [`Driver::adopt_endpoint`]). A change is announced as
+    /// [`DiscoveryEvent::EndpointChanged`]. Cancel-safe.
+    pub async fn adopt_endpoint(&self, addr: SocketAddr, min_seq: u64) -> Result<(), QueryError> {
+        self.send(Command::Adopt(addr, min_seq)).await
     }
 
     /// Stops the service (also done when the last handle is dropped).
@@ -394,6 +413,7 @@ fn on_command(driver: &mut Driver, waiting: &mut Waiting, command: Command) {
                 ..ServiceStats::default()
             });
         }
+        Command::Adopt(addr, min_seq) => driver.adopt_endpoint(addr, min_seq),
         Command::Resolve(enode, reply) => {
             let queued: usize = waiting.resolves.values().map(Vec::len).sum();
             if queued >= MAX_RESOLVES {

@@ -91,10 +91,14 @@ pub(crate) fn ensure_node_packages() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let ready = READY.get_or_init(|| {
         let dir = interop_dir();
-        if dir
-            .join("node_modules/@ethereumjs/devp2p/package.json")
-            .exists()
-        {
+        // Every driver's package: a tree installed before one was added is installed again.
+        let installed = ["@chainsafe/discv5", "@ethereumjs/devp2p"].iter().all(|p| {
+            dir.join("node_modules")
+                .join(p)
+                .join("package.json")
+                .exists()
+        });
+        if installed {
             return Ok(());
         }
         let out = std::process::Command::new("npm")

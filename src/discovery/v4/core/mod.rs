@@ -329,12 +329,24 @@ impl Discv4 {
     }
 
     /// Advertises `other`, a dual-stack node's endpoint in the other IP family, beside the
-    /// main one (see [`LocalRecord::set_other_endpoint`]).
+    /// main one, signing at `seq` `min_seq` or above (see
+    /// [`LocalRecord::set_other_endpoint_seq`]).
     pub fn set_local_other_endpoint(
         &mut self,
         other: Option<Endpoint>,
+        min_seq: u64,
     ) -> Result<bool, RecordError> {
-        self.local.set_other_endpoint(other)
+        self.local.set_other_endpoint_seq(other, min_seq)
+    }
+
+    /// As [`set_local_endpoint`](Self::set_local_endpoint), signing at `seq` `min_seq` or
+    /// above ([`LocalRecord::set_endpoint_seq`]).
+    pub fn set_local_endpoint_seq(
+        &mut self,
+        endpoint: Endpoint,
+        min_seq: u64,
+    ) -> Result<bool, RecordError> {
+        self.local.set_endpoint_seq(endpoint, min_seq)
     }
 
     /// Queues FindNode(`target`) to a bonded node; the reply comes as

@@ -102,7 +102,8 @@ pub enum DriverEvent {
     NodeAdded(NodeRecord),
     /// A lookup finished.
     LookupDone(LookupResult),
-    /// Our advertised endpoint changed (the record was re-signed with a higher `seq`).
+    /// Our record changed (re-signed with a higher `seq`); this is its main endpoint, which
+    /// is unchanged when what changed is a dual-stack node's endpoint in the other family.
     EndpointChanged(Endpoint),
     /// A node's record arrived (asked for with [`Driver::resolve`] or because its `enr-seq`
     /// grew).
@@ -297,6 +298,30 @@ impl Driver {
         self.queue.push_back((id, target));
         self.advance(now);
         Some(id)
+    }
+
+    /// Advertises `addr` (IP and UDP port; the TCP port stays) at `seq` `min_seq` or above,
+    /// as another discovery version sharing our key and record decided (discv5's own IP
+    /// votes). A change comes out as [`DriverEvent::EndpointChanged`]; calling again with
+    /// what the record already says changes nothing.
+    ///
+    /// A dual-stack node whose main endpoint is learned or configured takes an address of
+    /// the other family as its endpoint in that family, beside the main one.
+    pub fn adopt_endpoint(&mut self, addr: SocketAddr, min_seq: u64) {
+        let main = self.disc.local_record().endpoint();
+        let mut endpoint = main;
+        endpoint.ip = addr.ip();
+        endpoint.udp_port = addr.port();
+        let other_family = addr.ip().is_ipv4() != main.ip.is_ipv4();
+        let changed = if self.config.dual_stack && other_family && is_learned(main.ip) {
+            self.disc.set_local_other_endpoint(Some(endpoint), min_seq)
+        } else {
+            self.disc.set_local_endpoint_seq(endpoint, min_seq)
+        };
+        if let Ok(true) = changed {
+            let main = self.disc.local_record().endpoint();
+            self.events.push_back(DriverEvent::EndpointChanged(main));
+        }
     }
 
     /// Pings `endpoint` (unless both endpoint proofs are there) and asks for its record; the
@@ -562,7 +587,7 @@ impl Driver {
     /// move the main endpoint itself.
     fn learn_other_family(&mut self, now: Instant) {
         let endpoint = self.disc.local_record().endpoint();
-        if endpoint.ip.is_loopback() || endpoint.ip.is_unspecified() {
+        if !is_learned(endpoint.ip) {
             return;
         }
         let other_is_v4 = !endpoint.ip.to_canonical().is_ipv4();
@@ -572,8 +597,17 @@ impl Driver {
         let other = Endpoint { ip, ..endpoint };
         // The record is re-signed with a higher seq, which peers see in our next Ping or
         // Pong and fetch (EIP-868); the main endpoint, and so our enode, is unchanged.
-        let _ = self.disc.set_local_other_endpoint(Some(other));
+        if let Ok(true) = self.disc.set_local_other_endpoint(Some(other), 0) {
+            self.events
+                .push_back(DriverEvent::EndpointChanged(endpoint));
+        }
     }
+}
+
+/// Whether `ip` is an address others can reach us at, rather than the loopback or
+/// unspecified fallback a node advertises before it learns its address.
+fn is_learned(ip: IpAddr) -> bool {
+    !(ip.is_loopback() || ip.is_unspecified())
 }
 
 mod lookups;

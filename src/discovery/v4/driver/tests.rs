@@ -498,6 +498,18 @@ fn a_dual_stack_node_advertises_what_each_family_says() {
             assert_eq!(record.ip6().map(IpAddr::V6), Some(seen_as));
             assert_eq!((record.udp6(), record.tcp6()), (Some(30303), Some(30304)));
             assert_eq!(record.seq(), 2);
+            assert!(
+                matches!(d.poll_event(), Some(DriverEvent::EndpointChanged(e)) if e == main),
+                "the service hears of the new record"
+            );
+            // What discv5 learned in the other family goes beside the main endpoint too,
+            // at discv5's seq.
+            let moved: SocketAddr = "[2a00:1450::8]:30305".parse().unwrap();
+            d.adopt_endpoint(moved, 5);
+            let local = d.core().local_record();
+            assert_eq!((local.endpoint(), local.seq()), (main, 5));
+            assert_eq!(local.record().ip6(), Some("2a00:1450::8".parse().unwrap()));
+            assert_eq!(local.record().udp6(), Some(30305));
         } else {
             assert_eq!(record.ip6(), None);
             assert_eq!(record.seq(), 1);
