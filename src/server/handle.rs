@@ -201,6 +201,13 @@ impl ServerHandle {
         self.shared.state().gate.unban(&target)
     }
 
+    /// The bans in force now (by [`ban`](Self::ban), by reputation, or restored from the
+    /// store), in no particular order.
+    pub fn bans(&self) -> Vec<super::Ban> {
+        let now = self.shared.now();
+        self.shared.state().gate.bans(now)
+    }
+
     /// A peer's reputation score now (0: neutral or unknown; see
     /// [`ReputationConfig`](super::ReputationConfig)).
     pub fn reputation(&self, id: &NodeId) -> i32 {
