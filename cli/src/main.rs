@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod attach;
 mod blobs;
 mod discover;
 mod get;
@@ -14,6 +15,7 @@ mod metrics;
 mod node;
 mod output;
 mod ping;
+mod rpc;
 mod stdin;
 
 use std::path::PathBuf;
@@ -84,6 +86,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Call one JSON-RPC method of a running node (its --rpc address or --ipc socket) and
+    /// print the result.
+    Attach(attach::AttachArgs),
     /// Dial a node, print its Hello, and disconnect.
     Ping {
         /// The node to dial.
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Keygen { out } => keygen::run(out.as_deref()),
             Command::Node(args) => node::run(args).await,
+            Command::Attach(args) => attach::run(args).await,
             Command::Discover {
                 node,
                 timeout,

@@ -70,10 +70,13 @@ pub(crate) struct NodeArgs {
     /// DIR's top level are imported (copied under their hash) at start, one `blob_added` each.
     #[arg(long, value_name = "DIR")]
     blobs: Option<PathBuf>,
+    #[command(flatten)]
+    rpc: crate::rpc::RpcArgs,
 }
 
 pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     let out = Output { json: args.json };
+    let rpc_secret = crate::rpc::check(&args.rpc)?;
     // Held until the node exits: the directory's lock.
     let datadir = match &args.datadir {
         Some(dir) => Some(DataDir::open(dir).map_err(|e| e.to_string())?),
@@ -145,6 +148,19 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
             || format!("metrics at {url}"),
             json!({ "url": url }),
         );
+    }
+    let admin = crate::rpc::Admin {
+        server: server.clone(),
+        gossip: gossip.clone(),
+    };
+    let rpc = crate::rpc::start(&args.rpc, rpc_secret, admin).await?;
+    if let Some(addr) = rpc.http {
+        let url = format!("http://{addr}/");
+        out.event("rpc", || format!("RPC and status page at {url}"), json!({ "url": url }));
+    }
+    if let Some(path) = rpc.ipc {
+        let path = path.display().to_string();
+        out.event("ipc", || format!("RPC on the unix socket {path}"), json!({ "path": path }));
     }
     if let (Some(blobs), Some(dir)) = (&blobs, &args.blobs) {
         crate::blobs::import(blobs, dir, out).await?;
