@@ -92,7 +92,10 @@ pub(crate) async fn run(args: AttachArgs) -> Result<(), String> {
     }
     let result = answer.get("result").unwrap_or(&Value::Null);
     // serde_json's pretty printer cannot fail on a `Value`.
-    println!("{}", serde_json::to_string_pretty(result).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(result).unwrap_or_default()
+    );
     Ok(())
 }
 

@@ -156,11 +156,19 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     let rpc = crate::rpc::start(&args.rpc, rpc_secret, admin).await?;
     if let Some(addr) = rpc.http {
         let url = format!("http://{addr}/");
-        out.event("rpc", || format!("RPC and status page at {url}"), json!({ "url": url }));
+        out.event(
+            "rpc",
+            || format!("RPC and status page at {url}"),
+            json!({ "url": url }),
+        );
     }
     if let Some(path) = rpc.ipc {
         let path = path.display().to_string();
-        out.event("ipc", || format!("RPC on the unix socket {path}"), json!({ "path": path }));
+        out.event(
+            "ipc",
+            || format!("RPC on the unix socket {path}"),
+            json!({ "path": path }),
+        );
     }
     if let (Some(blobs), Some(dir)) = (&blobs, &args.blobs) {
         crate::blobs::import(blobs, dir, out).await?;

@@ -169,6 +169,16 @@ impl ServerHandle {
         self.shared.state().peers.trust(id);
     }
 
+    /// Whether `id` is a trusted peer ([`add_trusted_peer`](Self::add_trusted_peer)).
+    pub fn is_trusted(&self, id: &NodeId) -> bool {
+        self.shared.state().peers.is_trusted(id)
+    }
+
+    /// Whether `id` is a static peer ([`add_peer`](Self::add_peer)), kept connected.
+    pub fn is_static(&self, id: &NodeId) -> bool {
+        self.shared.state().statics.contains_key(id)
+    }
+
     /// Makes `id` an ordinary peer again (in the store too).
     pub fn remove_trusted_peer(&self, id: &NodeId) {
         self.shared.remember(Change::RemoveTrusted(*id));

@@ -184,10 +184,7 @@ fn bans(server: &ServerHandle) -> Value {
                 _ => return None,
             };
             let left = b.remaining.map(|d| d.as_secs());
-            Some((
-                target.clone(),
-                json!({ kind: target, "secondsLeft": left }),
-            ))
+            Some((target.clone(), json!({ kind: target, "secondsLeft": left })))
         })
         .collect();
     list.sort_by(|a, b| a.0.cmp(&b.0));

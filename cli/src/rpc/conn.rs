@@ -120,9 +120,16 @@ where
     }
 }
 
-async fn route(req: Request<Incoming>, shared: &Shared, state: ConnectionState) -> Response<HttpBody> {
+async fn route(
+    req: Request<Incoming>,
+    shared: &Shared,
+    state: ConnectionState,
+) -> Response<HttpBody> {
     if shared.check_host && !host_is_local(req.headers().get(HOST)) {
-        return plain(StatusCode::FORBIDDEN, "the Host header must name a loopback host or an IP address\n");
+        return plain(
+            StatusCode::FORBIDDEN,
+            "the Host header must name a loopback host or an IP address\n",
+        );
     }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/") => asset(status::PAGE, "text/html; charset=utf-8"),
@@ -149,7 +156,10 @@ async fn route(req: Request<Incoming>, shared: &Shared, state: ConnectionState) 
             .await
         }
         (&Method::GET, _) => plain(StatusCode::NOT_FOUND, "not found: try / or POST JSON-RPC\n"),
-        _ => plain(StatusCode::METHOD_NOT_ALLOWED, "GET the page or POST JSON-RPC\n"),
+        _ => plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET the page or POST JSON-RPC\n",
+        ),
     }
 }
 
@@ -164,11 +174,18 @@ fn host_is_local(host: Option<&HeaderValue>) -> bool {
     };
     let name = match host.strip_prefix('[') {
         // [v6]:port
-        Some(rest) => return rest.split(']').next().is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        }
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
     };
     let name = name.to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response<HttpBody> {
@@ -178,9 +195,14 @@ fn asset(body: &'static str, content_type: &'static str) -> Response<HttpBody> {
     // The page runs only its own script and talks only to this server.
     h.insert(
         "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'"),
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'",
+        ),
     );
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     rp
 }
 

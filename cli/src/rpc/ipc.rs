@@ -23,7 +23,8 @@ pub(crate) fn bind(path: &Path) -> Result<UnixListener, String> {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(format!("--ipc {shown}: another process is serving it"));
         }
-        std::fs::remove_file(path).map_err(|e| format!("--ipc {shown}: cannot remove the old socket: {e}"))?;
+        std::fs::remove_file(path)
+            .map_err(|e| format!("--ipc {shown}: cannot remove the old socket: {e}"))?;
     }
     // Bound in a private directory (0700), made 0600, then renamed into place: no moment
     // exists at which another user could connect.

@@ -14,6 +14,7 @@ mod keys;
 mod logs;
 mod metrics;
 mod peer;
+mod rpc;
 mod stress;
 
 use std::io::{BufRead, BufReader, Write};
