@@ -31,6 +31,11 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct NodeArgs {
+    /// Read flags from a TOML file: each long flag is a key (`max-peers = 50`,
+    /// `bootnodes = ["enode://…"]`, `nodiscover = true`); flags given here win.
+    /// `peerwire dumpconfig` prints the effective configuration.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:30303 (port 0 picks one).
     #[arg(long)]
     listen: SocketAddr,

@@ -6,6 +6,7 @@
 )]
 
 mod blobs;
+mod config;
 mod crawl;
 mod datadir;
 mod gossip;
