@@ -16,6 +16,7 @@ mod logs;
 mod metrics;
 mod peer;
 mod rpc;
+mod status_page;
 mod stress;
 
 use std::io::{BufRead, BufReader, Write};
