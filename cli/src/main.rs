@@ -16,6 +16,7 @@ mod metrics;
 mod node;
 mod output;
 mod ping;
+mod progress;
 mod rpc;
 mod stdin;
 

@@ -157,8 +157,9 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     let admin = crate::rpc::Admin {
         server: server.clone(),
         gossip: gossip.clone(),
+        node: tokio::runtime::Handle::current(),
     };
-    let rpc = crate::rpc::start(&args.rpc, rpc_secret, admin).await?;
+    let rpc = crate::rpc::start(&args.rpc, rpc_secret, admin)?;
     if let Some(addr) = rpc.http {
         let url = format!("http://{addr}/");
         out.event(

@@ -17,6 +17,7 @@ use peerwire::server::{BanTarget, ServerHandle};
 use peerwire_gossip::Gossip;
 use serde_json::{json, Value};
 use sha3::{Digest, Keccak256};
+use tokio::runtime::Handle;
 
 /// JSON-RPC's first implementation-defined server error: the call was understood but could
 /// not be carried out now.
@@ -27,6 +28,20 @@ const SERVER_ERROR: i32 = -32000;
 pub(crate) struct Admin {
     pub(crate) server: ServerHandle,
     pub(crate) gossip: Gossip,
+    /// The node's runtime. The RPC server runs on a thread of its own; whatever a method
+    /// starts (a dial, a static peer's redial loop, gossip's timer) must live with the node,
+    /// so sync methods enter this runtime and async ones run on it.
+    pub(crate) node: Handle,
+}
+
+impl Admin {
+    /// Runs `f` on the node's runtime and waits for its answer.
+    async fn on_node<T: Send + 'static>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, ErrorObjectOwned>> + Send + 'static,
+    ) -> Result<T, ErrorObjectOwned> {
+        self.node.spawn(f).await.map_err(|e| server_error(&e))?
+    }
 }
 
 /// Every method, for the HTTP server and the unix socket alike.
@@ -39,27 +54,32 @@ pub(crate) fn module(admin: Admin) -> RpcModule<Admin> {
     m.register_method("admin_peers", |_, a, _| peers(&a.server))
         .expect(expect);
     m.register_method("admin_addPeer", |p, a, _| {
+        let _node = a.node.enter();
         a.server.add_peer(one_enode(&p)?);
         Ok::<_, ErrorObjectOwned>(true)
     })
     .expect(expect);
     m.register_method("admin_removePeer", |p, a, _| {
+        let _node = a.node.enter();
         a.server.remove_peer(&one_enode(&p)?.id);
         Ok::<_, ErrorObjectOwned>(true)
     })
     .expect(expect);
     m.register_method("admin_addTrustedPeer", |p, a, _| {
+        let _node = a.node.enter();
         a.server.add_trusted_peer(one_enode(&p)?.id);
         Ok::<_, ErrorObjectOwned>(true)
     })
     .expect(expect);
     m.register_method("admin_removeTrustedPeer", |p, a, _| {
+        let _node = a.node.enter();
         a.server.remove_trusted_peer(&one_enode(&p)?.id);
         Ok::<_, ErrorObjectOwned>(true)
     })
     .expect(expect);
     m.register_method("peerwire_ban", ban).expect(expect);
     m.register_method("peerwire_unban", |p, a, _| {
+        let _node = a.node.enter();
         let target: String = p.one()?;
         Ok::<_, ErrorObjectOwned>(a.server.unban(ban_target(&target)?))
     })
@@ -68,36 +88,46 @@ pub(crate) fn module(admin: Admin) -> RpcModule<Admin> {
         .expect(expect);
     m.register_async_method("peerwire_dial", |p, a, _| async move {
         let enode = one_enode(&p)?;
-        match a.server.dial(enode).await {
-            Ok(info) => Ok(json!({
-                "id": info.id.to_string(),
-                "remoteAddress": info.remote_addr.to_string(),
-                "name": info.client_id,
-            })),
-            Err(e) => Err(server_error(&e)),
-        }
+        let server = a.server.clone();
+        a.on_node(async move {
+            match server.dial(enode).await {
+                Ok(info) => Ok(json!({
+                    "id": info.id.to_string(),
+                    "remoteAddress": info.remote_addr.to_string(),
+                    "name": info.client_id,
+                })),
+                Err(e) => Err(server_error(&e)),
+            }
+        })
+        .await
     })
     .expect(expect);
     m.register_async_method("peerwire_discoveryTable", |_, a, _| async move {
-        let nodes = discovery(&a.server)?
-            .table()
-            .await
-            .map_err(|e| server_error(&e))?;
-        Ok::<_, ErrorObjectOwned>(enodes(nodes))
+        let d = discovery(&a.server)?.clone();
+        a.on_node(async move {
+            let nodes = d.table().await.map_err(|e| server_error(&e))?;
+            Ok(enodes(nodes))
+        })
+        .await
     })
     .expect(expect);
     m.register_async_method("peerwire_lookup", |p, a, _| async move {
         let target: Option<String> = p.sequence().optional_next()?;
-        let d = discovery(&a.server)?;
-        let found = match target {
-            Some(text) => d.lookup(*parse_id(&text)?.as_bytes()).await,
-            None => d.lookup_random().await,
-        }
-        .map_err(|e| server_error(&e))?;
-        Ok::<_, ErrorObjectOwned>(enodes(found.iter().map(|r| r.to_enode())))
+        let target = target.map(|t| parse_id(&t)).transpose()?;
+        let d = discovery(&a.server)?.clone();
+        a.on_node(async move {
+            let found = match target {
+                Some(id) => d.lookup(*id.as_bytes()).await,
+                None => d.lookup_random().await,
+            }
+            .map_err(|e| server_error(&e))?;
+            Ok(enodes(found.iter().map(|r| r.to_enode())))
+        })
+        .await
     })
     .expect(expect);
     m.register_method("peerwire_publish", |p, a, _| {
+        let _node = a.node.enter();
         let text: String = p.one()?;
         match a.gossip.publish(crate::gossip::TOPIC, text.into_bytes()) {
             Ok(id) => Ok(json!({ "id": id.to_string() })),
@@ -166,6 +196,7 @@ fn ban(p: Params<'_>, a: &Admin, _: &Extensions) -> Result<bool, ErrorObjectOwne
     let target: String = seq.next()?;
     let secs: Option<u64> = seq.optional_next()?;
     let target = ban_target(&target)?;
+    let _node = a.node.enter();
     a.server
         .ban(target, secs.map_or(Duration::MAX, Duration::from_secs));
     Ok(true)

@@ -14,7 +14,7 @@ use super::conn::{self, Shared};
 
 /// Binds `path`. A socket file left there by a node that is gone is replaced; a live one (a
 /// connect succeeds) or any other kind of file is an error.
-pub(crate) fn bind(path: &Path) -> Result<UnixListener, String> {
+pub(crate) fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener, String> {
     let shown = path.display();
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
@@ -38,7 +38,7 @@ pub(crate) fn bind(path: &Path) -> Result<UnixListener, String> {
         .create(&private)
         .map_err(|e| format!("--ipc {shown}: cannot make {}: {e}", private.display()))?;
     let staged = private.join("socket");
-    let bound = UnixListener::bind(&staged)
+    let bound = std::os::unix::net::UnixListener::bind(&staged)
         .map_err(|e| format!("--ipc {shown}: {e}"))
         .and_then(|l| {
             std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
@@ -49,6 +49,9 @@ pub(crate) fn bind(path: &Path) -> Result<UnixListener, String> {
     let _ = std::fs::remove_file(&staged);
     let _ = std::fs::remove_dir(&private);
     let listener = bound?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("--ipc {shown}: {e}"))?;
     Ok(listener)
 }
 

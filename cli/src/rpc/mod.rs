@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use jsonrpsee::server::stop_channel;
+use jsonrpsee::Methods;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -80,47 +81,90 @@ pub(crate) fn check(args: &RpcArgs) -> Result<Option<Secret>, String> {
     Ok(secret)
 }
 
-/// Binds the listeners the flags ask for and serves until the process ends.
-pub(crate) async fn start(
+/// Binds the listeners the flags ask for and serves them until the process ends, on a
+/// thread with a runtime of its own: RPC clients, however many and however busy, then
+/// compete with the peers only for the CPU (where the kernel's scheduler favours the
+/// node's threads that wake for a frame), never for a place in the node's task queues.
+pub(crate) fn start(
     args: &RpcArgs,
     secret: Option<Secret>,
     admin: Admin,
 ) -> Result<Started, String> {
-    let methods = admin::module(admin);
+    let mut started = Started::default();
+    let tcp = match args.rpc {
+        Some(addr) => {
+            let failed = |e: std::io::Error| format!("cannot listen for RPC on {addr}: {e}");
+            let listener = std::net::TcpListener::bind(addr).map_err(failed)?;
+            listener.set_nonblocking(true).map_err(failed)?;
+            started.http = Some(listener.local_addr().map_err(failed)?);
+            Some(listener)
+        }
+        None => None,
+    };
+    let unix = match &args.ipc {
+        Some(path) => {
+            let listener = ipc::bind(path)?;
+            started.ipc = Some(path.clone());
+            Some(listener)
+        }
+        None => None,
+    };
+    if tcp.is_none() && unix.is_none() {
+        return Ok(started);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the RPC runtime: {e}"))?;
+    let methods: Methods = admin::module(admin).into();
+    std::thread::Builder::new()
+        .name("rpc".into())
+        .spawn(move || runtime.block_on(serve(tcp, unix, secret, methods)))
+        .map_err(|e| format!("cannot start the RPC thread: {e}"))?;
+    Ok(started)
+}
+
+/// The RPC runtime's main task: the accept loops. Never returns.
+async fn serve(
+    tcp: Option<std::net::TcpListener>,
+    unix: Option<std::os::unix::net::UnixListener>,
+    secret: Option<Secret>,
+    methods: Methods,
+) {
     // Never stopped: the servers live as long as the node's process. Each listener's
     // `Shared` holds a clone of the stop side, so no call sees the server as stopped.
     let (stop, handle) = stop_channel();
     let handle = Arc::new(handle);
-    let mut started = Started::default();
-    if let Some(addr) = args.rpc {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen for RPC on {addr}: {e}"))?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| format!("cannot listen for RPC on {addr}: {e}"))?;
-        let shared = Arc::new(Shared::new(
-            methods.clone().into(),
-            (stop.clone(), handle.clone()),
-            secret,
-            true,
-        ));
-        tokio::spawn(conn::accept_tcp(
-            listener,
-            shared,
-            Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS)),
-        ));
-        started.http = Some(bound);
+    if let Some(listener) = tcp {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => {
+                let shared = Shared::new(
+                    methods.clone(),
+                    (stop.clone(), handle.clone()),
+                    secret,
+                    true,
+                );
+                tokio::spawn(conn::accept_tcp(
+                    listener,
+                    Arc::new(shared),
+                    Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS)),
+                ));
+            }
+            Err(e) => tracing::error!(error = %e, "RPC listener lost"),
+        }
     }
-    if let Some(path) = &args.ipc {
-        let listener = ipc::bind(path)?;
-        let shared = Arc::new(Shared::new(methods.into(), (stop, handle), None, false));
-        tokio::spawn(ipc::accept(
-            listener,
-            shared,
-            Arc::new(Semaphore::new(MAX_IPC_CONNECTIONS)),
-        ));
-        started.ipc = Some(path.clone());
+    if let Some(listener) = unix {
+        match tokio::net::UnixListener::from_std(listener) {
+            Ok(listener) => {
+                let shared = Shared::new(methods, (stop, handle), None, false);
+                tokio::spawn(ipc::accept(
+                    listener,
+                    Arc::new(shared),
+                    Arc::new(Semaphore::new(MAX_IPC_CONNECTIONS)),
+                ));
+            }
+            Err(e) => tracing::error!(error = %e, "IPC listener lost"),
+        }
     }
-    Ok(started)
+    std::future::pending::<()>().await;
 }

@@ -10,6 +10,7 @@ mod config;
 mod crawl;
 mod datadir;
 mod gossip;
+mod grafana;
 mod hostile;
 mod keys;
 mod logs;
