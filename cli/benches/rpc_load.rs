@@ -13,11 +13,6 @@
 //!
 //! Run: `cargo bench -p peerwire-cli --bench rpc_load` (about 30 s). `cargo test --benches`
 //! runs a short smoke version (100 connections, 1 s windows) and checks only that it works.
-#![expect(
-    clippy::disallowed_methods,
-    reason = "a benchmark driver: the child's lines are bounded by its run"
-)]
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -152,10 +152,8 @@ fn flags_from(
             reason,
         };
         let values = values(arg, item).map_err(|r| bad(r.to_string()))?;
-        for v in &values {
-            if let Some(v) = v {
-                check(def, arg, v).map_err(bad)?;
-            }
+        for v in values.iter().flatten() {
+            check(def, arg, v).map_err(bad)?;
         }
         if from_user(given, arg) || conflicts_with_given(def, given, arg) {
             continue;

@@ -148,7 +148,6 @@ pub(crate) async fn crawl(bootnodes: Vec<Enode>, timeout: u64, json: bool) -> Re
         }
     }
     drop(lookup);
-    drop(report);
     bar.finish_and_clear();
     let stats = disc.stats().await.map_err(|e| e.to_string())?;
     out.event(
