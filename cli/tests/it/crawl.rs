@@ -52,3 +52,21 @@ fn crawl_runs_until_its_timeout_and_prints_its_summary() {
     eprintln!("crawl found {found} of 40 nodes in {elapsed:?}");
     assert!(found >= 20, "found {found} of 40 nodes");
 }
+
+#[test]
+fn crawl_counts_nodes_found_on_a_terminal_only() {
+    let (_runtime, nodes) = dht(10);
+    let boot = nodes[0].local_enode().to_string();
+    let screen = crate::run_on_terminal(&["crawl", "--bootnodes", &boot, "--timeout", "2"]);
+    assert!(screen.contains("nodes found"), "{screen:?}");
+    let out = command()
+        .args(["crawl", "--bootnodes", &boot, "--timeout", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no counter when piped"
+    );
+}
