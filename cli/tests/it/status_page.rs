@@ -5,6 +5,7 @@
 //! Without `chromium` on PATH the test skips with one line on stderr; with `CI` set (as
 //! `.ci/run` runs, which installs it) a missing browser fails it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -72,7 +73,9 @@ fn the_status_page_shows_both_peers_in_a_real_browser() {
             std::env::var_os("CI").is_none(),
             "CI is set and chromium is missing (apt-get install chromium)"
         );
-        eprintln!(
+        // Past the test harness's capture, so the line is seen in a passing run.
+        let _ = writeln!(
+            std::io::stderr(),
             "the_status_page_shows_both_peers_in_a_real_browser skipped: needs Debian's \
              chromium on PATH (apt-get install chromium)"
         );
@@ -153,4 +156,40 @@ fn the_status_page_shows_both_peers_in_a_real_browser() {
     let png = std::fs::read(&shot).expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     let _ = std::fs::remove_dir_all(&profile);
+}
+
+/// Runs the browser test again in this test binary with no `chromium` on PATH: it skips
+/// with one line and passes without `CI`, and fails with `CI` set.
+#[test]
+fn without_chromium_the_browser_test_skips_or_fails_on_ci() {
+    const TEST: &str = "status_page::the_status_page_shows_both_peers_in_a_real_browser";
+    let run = |ci: Option<&str>| {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", TEST])
+            .env("PATH", "/nonexistent/peerwire-no-chromium")
+            .env_remove("CI");
+        if let Some(ci) = ci {
+            cmd.env("CI", ci);
+        }
+        let out = cmd.output().expect("the test binary runs");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, stdout, stderr) = run(None);
+    assert!(
+        ok,
+        "without CI a missing chromium skips:\n{stdout}\n{stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped")).collect();
+    assert_eq!(lines.len(), 1, "one skip line:\n{stderr}");
+    assert!(
+        lines[0].contains("apt-get install chromium"),
+        "{}",
+        lines[0]
+    );
+    assert!(stdout.contains("1 passed"), "{stdout}");
+
+    let (ok, stdout, _) = run(Some("true"));
+    assert!(!ok, "with CI a missing chromium fails:\n{stdout}");
+    assert!(stdout.contains("CI is set"), "{stdout}");
 }
