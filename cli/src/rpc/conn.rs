@@ -3,7 +3,7 @@
 //! Routes: `POST /` (any path) is JSON-RPC, handed to jsonrpsee, which parses the request
 //! and answers the JSON-RPC errors (-32700 unparsable JSON, -32600 not a request, -32601
 //! no such method, -32602 bad parameters) and refuses a body over [`MAX_REQUEST`] (413,
-//! -32007) without reading more of it. `GET /` and `GET /status.js` are the status page,
+//! -32007) without reading more of it, and a batch of more than [`MAX_BATCH`] calls (-32010). `GET /` and `GET /status.js` are the status page,
 //! which holds no data: it asks the node over the same JSON-RPC.
 //!
 //! Safety on TCP: with a secret, every JSON-RPC request needs `Authorization: Bearer
@@ -24,7 +24,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{
-    http, ConnectionState, HttpBody, ServerConfig, ServerHandle as StopSide, StopHandle,
+    http, BatchRequestConfig, ConnectionState, HttpBody, ServerConfig, ServerHandle as StopSide,
+    StopHandle,
 };
 use jsonrpsee::Methods;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -41,6 +42,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// connections each with a request always in flight) is held to this, so the RPC server's
 /// share of the CPU stays small and the peers' latency with it.
 const MAX_REQUESTS_PER_SEC: u32 = 2_000;
+/// Calls in one batch; a larger batch is refused whole (-32010). Pacing counts HTTP
+/// requests, so this bounds the calls a paced request can carry.
+const MAX_BATCH: u32 = 16;
 
 /// What every connection of one listener shares.
 #[derive(Debug)]
@@ -68,6 +72,7 @@ impl Shared {
         let config = ServerConfig::builder()
             .max_request_body_size(MAX_REQUEST)
             .max_response_body_size(MAX_RESPONSE)
+            .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
             .http_only()
             .build();
         Self {

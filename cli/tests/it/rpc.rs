@@ -324,6 +324,14 @@ fn malformed_requests_get_their_json_rpc_error_and_the_node_goes_on() {
         let (_, answer) = post_ipc(&ipc, body);
         assert_eq!(code_of(&answer), code, "IPC {body}: {answer}");
     }
+    // A batch is answered call by call, up to 16 calls; a larger one is refused whole.
+    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "peerwire_bans" });
+    let batch = |n: usize| Value::Array(vec![call.clone(); n]).to_string();
+    let (status, answer) = post_tcp(a.addr(), &batch(16), &[]);
+    assert_eq!(status, 200);
+    assert_eq!(json(&answer).as_array().unwrap().len(), 16, "{answer}");
+    let (_, answer) = post_tcp(a.addr(), &batch(17), &[]);
+    assert_eq!(code_of(&answer), -32010, "{answer}");
     assert_eq!(a.result("admin_nodeInfo", json!([]))["enode"], a.enode);
     std::fs::remove_dir_all(&dir).unwrap();
 }
