@@ -196,9 +196,12 @@ pub(crate) async fn crawl(
     let mut events = disc.events();
     let mut seen = HashSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout.max(1));
+    let bar = crate::progress::counter(json, "nodes found");
     let mut report = |enode: Enode| {
         if seen.insert(enode.id) {
-            node_line(out, "node", &enode);
+            // The bar is taken off the terminal while the line is printed.
+            bar.suspend(|| node_line(out, "node", &enode));
+            bar.inc(1);
         }
     };
     // One lookup at a time, kept across events: dropping it on each event would leave its
@@ -224,6 +227,7 @@ pub(crate) async fn crawl(
         }
     }
     drop(lookup);
+    bar.finish_and_clear();
     let stats = disc.stats().await.map_err(|e| e.to_string())?;
     out.event(
         "done",

@@ -35,7 +35,9 @@ pub(crate) async fn run(
     config.discovery.mode = DiscoveryMode::Never;
     config.protocols = vec![blobs.protocol()];
     let server = Server::start(config).await.map_err(|e| e.to_string())?;
-    let fetched = tokio::time::timeout(limit, fetch(&server, &blobs, enode, &hash)).await;
+    let bar = crate::progress::bytes(json);
+    let fetched = tokio::time::timeout(limit, fetch(&server, &blobs, enode, &hash, &bar)).await;
+    bar.finish_and_clear();
     let _ = tokio::time::timeout(Duration::from_secs(2), server.stop()).await;
     let data = fetched.map_err(|_| format!("timed out after {} s", limit.as_secs()))??;
     write_new(out_path, &data)?;
@@ -58,6 +60,7 @@ async fn fetch(
     blobs: &Blobs,
     enode: Enode,
     hash: &BlobHash,
+    bar: &indicatif::ProgressBar,
 ) -> Result<bytes::Bytes, String> {
     let addr = enode.tcp_addr();
     let id = enode.id;
@@ -73,7 +76,12 @@ async fn fetch(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    blobs.fetch_from(&id, hash).await.map_err(|e| match e {
+    let progress = |received, size| {
+        bar.set_length(size);
+        bar.set_position(received);
+    };
+    let fetched = blobs.fetch_from_with_progress(&id, hash, progress).await;
+    fetched.map_err(|e| match e {
         FetchError::NotFound => format!("{addr} does not have blob {hash}"),
         other => format!("fetching {hash} from {addr} failed: {other}"),
     })

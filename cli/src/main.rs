@@ -3,7 +3,9 @@
 
 #![forbid(unsafe_code)]
 
+mod attach;
 mod blobs;
+mod config;
 mod discover;
 mod get;
 mod gossip;
@@ -14,12 +16,14 @@ mod metrics;
 mod node;
 mod output;
 mod ping;
+mod progress;
+mod rpc;
 mod stdin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use peerwire::crypto::Enode;
 
 /// devp2p-style networking: keys, a foo/bar node, and a Hello probe.
@@ -91,6 +95,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the configuration `node` would run with (its flags and --config file) as TOML,
+    /// a file for --config.
+    Dumpconfig(node::NodeArgs),
+    /// Call one JSON-RPC method of a running node (its --rpc address or --ipc socket) and
+    /// print the result.
+    Attach(attach::AttachArgs),
     /// Dial a node, print its Hello, and disconnect.
     Ping {
         /// The node to dial.
@@ -105,8 +115,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let cmd = Cli::command();
+    let argv = match config::merge(&cmd, std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("peerwire: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let parsed = cmd
+        .clone()
+        .try_get_matches_from(argv)
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
@@ -119,6 +141,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let (Command::Dumpconfig(_), Some(m), Some(def)) = (
+        &cli.command,
+        matches.subcommand_matches("dumpconfig"),
+        cmd.find_subcommand("dumpconfig"),
+    ) {
+        print!("{}", config::dump(def, m));
+        return ExitCode::SUCCESS;
+    }
     logging::init(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -134,6 +164,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Keygen { out } => keygen::run(out.as_deref()),
             Command::Node(args) => node::run(args).await,
+            Command::Attach(args) => attach::run(args).await,
+            // Printed above, without a runtime.
+            Command::Dumpconfig(_) => Ok(()),
             Command::Discover {
                 node,
                 v5,

@@ -31,6 +31,11 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct NodeArgs {
+    /// Read flags from a TOML file: each long flag is a key (`max-peers = 50`,
+    /// `bootnodes = ["enode://…"]`, `nodiscover = true`); flags given here win.
+    /// `peerwire dumpconfig` prints the effective configuration.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:30303 (port 0 picks one).
     #[arg(long)]
     listen: SocketAddr,
@@ -76,10 +81,13 @@ pub(crate) struct NodeArgs {
     /// DIR's top level are imported (copied under their hash) at start, one `blob_added` each.
     #[arg(long, value_name = "DIR")]
     blobs: Option<PathBuf>,
+    #[command(flatten)]
+    rpc: crate::rpc::RpcArgs,
 }
 
 pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     let out = Output { json: args.json };
+    let rpc_secret = crate::rpc::check(&args.rpc)?;
     // Held until the node exits: the directory's lock.
     let datadir = match &args.datadir {
         Some(dir) => Some(DataDir::open(dir).map_err(|e| e.to_string())?),
@@ -160,6 +168,28 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
             "metrics",
             || format!("metrics at {url}"),
             json!({ "url": url }),
+        );
+    }
+    let admin = crate::rpc::Admin {
+        server: server.clone(),
+        gossip: gossip.clone(),
+        node: tokio::runtime::Handle::current(),
+    };
+    let rpc = crate::rpc::start(&args.rpc, rpc_secret, admin)?;
+    if let Some(addr) = rpc.http {
+        let url = format!("http://{addr}/");
+        out.event(
+            "rpc",
+            || format!("RPC and status page at {url}"),
+            json!({ "url": url }),
+        );
+    }
+    if let Some(path) = rpc.ipc {
+        let path = path.display().to_string();
+        out.event(
+            "ipc",
+            || format!("RPC on the unix socket {path}"),
+            json!({ "path": path }),
         );
     }
     if let (Some(blobs), Some(dir)) = (&blobs, &args.blobs) {

@@ -41,7 +41,7 @@ pub(crate) use self::report::Reporter;
 pub use self::report::{ReputationChange, REPUTATION_UNIT};
 pub use self::rw::{MsgReadWriter, MsgReader, MsgSender, ReadError, SendError};
 use crate::session::{Channels, Handler, Slot};
-pub use crate::session::{Msg, SessionEnd};
+pub use crate::session::{Msg, SessionEnd, Traffic};
 use crate::wire::{Capability, DisconnectReason, SharedCapability};
 
 /// The error a handler may end with; it becomes Disconnect `SubprotocolError`.

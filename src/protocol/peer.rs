@@ -2,12 +2,13 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::{MsgSender, Reporter, ReputationChange, SendError};
 use crate::crypto::{Enode, NodeId};
-use crate::session::{SessionControl, SessionEnd};
+use crate::session::{SessionControl, SessionEnd, Traffic};
 use crate::wire::{Capability, DisconnectReason, SharedCapability};
 
 /// Who dialed.
@@ -51,6 +52,8 @@ pub struct Peer {
     senders: Arc<OnceLock<Vec<(Capability, MsgSender)>>>,
     /// Where `report` goes, set once by the server before the handlers start.
     reporter: Arc<OnceLock<Reporter>>,
+    /// When the session was set up (Hello exchanged).
+    since: Instant,
 }
 
 impl Peer {
@@ -60,6 +63,7 @@ impl Peer {
             control,
             senders: Arc::default(),
             reporter: Arc::default(),
+            since: Instant::now(),
         }
     }
 
@@ -107,6 +111,17 @@ impl Peer {
     /// The shared capabilities.
     pub fn capabilities(&self) -> &[SharedCapability] {
         &self.info.capabilities
+    }
+
+    /// The bytes this session moved so far, whole RLPx frames as they crossed the socket
+    /// (the Hello exchange and the handshake are not counted). Two relaxed atomic loads.
+    pub fn traffic(&self) -> Traffic {
+        self.control.traffic()
+    }
+
+    /// How long the session has been up (since Hello was exchanged).
+    pub fn connected_for(&self) -> Duration {
+        self.since.elapsed()
     }
 
     /// Everything known about the peer.

@@ -95,6 +95,16 @@ impl From<NodeId> for BanTarget {
     }
 }
 
+/// A ban in force, as [`ServerHandle::bans`](super::ServerHandle::bans) lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Ban {
+    /// What is banned.
+    pub target: BanTarget,
+    /// How long the ban still lasts; `None`: until unbanned.
+    pub remaining: Option<Duration>,
+}
+
 /// The gating settings, taken from [`ServerConfig`](super::ServerConfig).
 #[derive(Clone, Debug)]
 pub(crate) struct GateConfig {
@@ -251,6 +261,24 @@ impl Gate {
     /// Lifts a ban; says whether there was one (expired or not).
     pub(crate) fn unban(&mut self, target: &BanTarget) -> bool {
         self.bans.remove(&target.canonical()).is_some()
+    }
+
+    /// The bans in force at `now`, in no particular order (expired ones are left out).
+    pub(crate) fn bans(&self, now: Instant) -> Vec<Ban> {
+        self.bans
+            .iter()
+            .filter_map(|(target, until)| match until {
+                None => Some(Ban {
+                    target: *target,
+                    remaining: None,
+                }),
+                Some(t) if *t > now => Some(Ban {
+                    target: *target,
+                    remaining: Some(*t - now),
+                }),
+                Some(_) => None,
+            })
+            .collect()
     }
 
     pub(crate) fn is_banned(&mut self, target: &BanTarget, now: Instant) -> bool {

@@ -175,6 +175,16 @@ impl ServerHandle {
         self.shared.state().peers.trust(id);
     }
 
+    /// Whether `id` is a trusted peer ([`add_trusted_peer`](Self::add_trusted_peer)).
+    pub fn is_trusted(&self, id: &NodeId) -> bool {
+        self.shared.state().peers.is_trusted(id)
+    }
+
+    /// Whether `id` is a static peer ([`add_peer`](Self::add_peer)), kept connected.
+    pub fn is_static(&self, id: &NodeId) -> bool {
+        self.shared.state().statics.contains_key(id)
+    }
+
     /// Makes `id` an ordinary peer again (in the store too).
     pub fn remove_trusted_peer(&self, id: &NodeId) {
         self.shared.remember(Change::RemoveTrusted(*id));
@@ -205,6 +215,13 @@ impl ServerHandle {
         let target = target.into().canonical();
         self.shared.remember(Change::Unban(target));
         self.shared.state().gate.unban(&target)
+    }
+
+    /// The bans in force now (by [`ban`](Self::ban), by reputation, or restored from the
+    /// store), in no particular order.
+    pub fn bans(&self) -> Vec<super::Ban> {
+        let now = self.shared.now();
+        self.shared.state().gate.bans(now)
     }
 
     /// A peer's reputation score now (0: neutral or unknown; see

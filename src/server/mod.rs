@@ -50,7 +50,7 @@ pub use self::dial_scheduler::{FAILED_EXPIRY, HISTORY_EXPIRY};
 pub use self::dialer::DialError;
 pub use self::events::PeerEvent;
 use self::gating::Gate;
-pub use self::gating::{BanTarget, RejectReason, ThrottleExempt};
+pub use self::gating::{Ban, BanTarget, RejectReason, ThrottleExempt};
 pub use self::handle::ServerHandle;
 pub use self::reputation::ReputationConfig;
 pub use self::send_all::BroadcastReport;

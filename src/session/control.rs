@@ -1,6 +1,6 @@
 //! State shared by one session's tasks and handles: how it ends, and when to wake the writer.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use metrics::Gauge;
@@ -44,6 +44,21 @@ pub(crate) struct SessionControl {
     inbound_released: Notify,
     /// The budget shared with the server's other sessions, if any.
     server_budget: Option<Arc<InboundBudget>>,
+    /// Bytes of whole frames read from the connection (headers and MACs included).
+    ingress: AtomicU64,
+    /// Bytes of frames the connection took from us.
+    egress: AtomicU64,
+}
+
+/// Bytes one session moved so far, counted as they cross the socket (RLPx frames whole:
+/// header, padding and MACs included). Read with [`Peer::traffic`](crate::protocol::Peer::traffic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Traffic {
+    /// Bytes received.
+    pub ingress: u64,
+    /// Bytes sent.
+    pub egress: u64,
 }
 
 /// The bytes of one received message, charged to the peer's (and the server's) inbound
@@ -106,6 +121,24 @@ impl SessionControl {
 
     pub(crate) fn is_ending(&self) -> bool {
         self.ended.load(Ordering::Acquire)
+    }
+
+    /// Counts `bytes` read from the connection.
+    pub(crate) fn count_ingress(&self, bytes: usize) {
+        self.ingress.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` the connection took.
+    pub(crate) fn count_egress(&self, bytes: usize) {
+        self.egress.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The bytes counted so far.
+    pub(crate) fn traffic(&self) -> Traffic {
+        Traffic {
+            ingress: self.ingress.load(Ordering::Relaxed),
+            egress: self.egress.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) fn request_pong(&self) {

@@ -40,7 +40,7 @@ use tracing::Instrument;
 
 pub(crate) use self::budget::{InboundBudget, OutboundLimit};
 pub(crate) use self::control::SessionControl;
-pub use self::control::SessionEnd;
+pub use self::control::{SessionEnd, Traffic};
 use self::metrics::CapMetrics;
 pub(crate) use self::metrics::MsgHook;
 pub(crate) use self::msg::Inbound;

@@ -160,6 +160,8 @@ impl Reader {
                 Ok(Some(frame)) => frame,
             };
             since_yield += frame.payload.len() + FRAME_OVERHEAD;
+            self.control
+                .count_ingress(wire_len(frame.code, frame.payload.len()));
             if self.control.is_ending() {
                 // Draining until the peer closes; nothing more is delivered.
                 continue;
@@ -324,6 +326,18 @@ impl Reader {
 
 /// The handler dropped its MsgReadWriter: it can never receive this protocol's messages, so
 /// the protocol cannot go on with this peer.
+/// The bytes a frame took on the wire. RLPx: "header || header-mac || frame-data ||
+/// frame-mac", a 16-byte header and 16-byte MACs, frame-data padded to a multiple of 16;
+/// frame-data is the RLP of the message id followed by the payload.
+fn wire_len(code: u64, payload: usize) -> usize {
+    let id = if code < 0x80 {
+        1
+    } else {
+        1 + (8 - code.leading_zeros() as usize / 8)
+    };
+    16 + 16 + (id + payload).div_ceil(16) * 16 + 16
+}
+
 fn handler_gone(offset: u64) -> SessionEnd {
     tracing::warn!(offset, "protocol handler no longer reads; ending session");
     SessionEnd::Local(DisconnectReason::SubprotocolError)

@@ -107,7 +107,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     /// Writes the sealed frames out. The write timeout is a stall timeout: it runs from the
     /// last write the socket took, so a slow peer that keeps reading is not dropped for the
     /// size of a batch (the kernel holds only `unsent_limit` bytes of it ahead of the peer).
-    async fn flush(&mut self) -> Result<(), SessionEnd> {
+    async fn flush(&mut self, control: &SessionControl) -> Result<(), SessionEnd> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -122,7 +122,10 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             };
             match n {
                 Ok(0) => return Err(write_failed("connection took no bytes")),
-                Ok(n) => written += n,
+                Ok(n) => {
+                    written += n;
+                    control.count_egress(n);
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "write failed");
                     return Err(SessionEnd::Closed);
@@ -208,7 +211,7 @@ async fn run<W: AsyncWrite + Unpin>(
             }
         }
         if !w.buf.is_empty() {
-            w.flush().await?;
+            w.flush(control).await?;
             // A write the socket took at once did not yield: let the worker run other tasks
             // (handlers, other sessions) between batches instead of after tokio's budget of
             // I/O operations, which at 64 KiB per write is tens of milliseconds of sealing.
@@ -240,10 +243,10 @@ async fn finish<W: AsyncWrite + Unpin>(
     while let Some(out) = drr.next(&mut Protocols(queues)) {
         w.seal_out(&out)?;
         if w.buf.len() >= FLUSH_AT {
-            w.flush().await?;
+            w.flush(control).await?;
         }
     }
     let bye = reason.encode_message(w.codec);
     w.seal(code::DISCONNECT, &bye)?;
-    w.flush().await
+    w.flush(control).await
 }

@@ -49,6 +49,17 @@ async fn two_servers_exchange_messages_on_two_protocols() {
     }
     assert_eq!(a.peer_count(), 1);
     assert_eq!(b.peer_count(), 1);
+    // 40 messages each way went through, each at least one 48-byte frame plus its text.
+    let on_b = b.peers()[0].traffic();
+    let on_a = a.peers()[0].traffic();
+    assert!(on_b.egress >= 40 * (48 + 7), "{on_b:?}");
+    assert!(on_b.ingress >= 40 * (48 + 7), "{on_b:?}");
+    // Both ends count the same frames; a Ping in flight may differ by one frame.
+    assert!(
+        on_a.ingress.abs_diff(on_b.egress) <= 64,
+        "{on_a:?} {on_b:?}"
+    );
+    assert!(b.peers()[0].connected_for() < std::time::Duration::from_secs(60));
     b.stop().await;
     let end = next_event(&mut a_events, |e| match e {
         PeerEvent::Dropped { end, .. } => Some(*end),

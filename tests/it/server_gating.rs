@@ -213,6 +213,12 @@ async fn ban_by_ip_disconnects_refuses_before_the_handshake_and_unban_lets_it_ba
     eventually(|| server.peer_count() == 2).await;
 
     server.ban(src(2), Duration::from_secs(60));
+    let bans = server.bans();
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].target, BanTarget::Ip(src(2)));
+    assert!(bans[0]
+        .remaining
+        .is_some_and(|d| d <= Duration::from_secs(60)));
     assert_eq!(
         connected.disconnect_reason().await,
         DisconnectReason::Requested
@@ -226,6 +232,7 @@ async fn ban_by_ip_disconnects_refuses_before_the_handshake_and_unban_lets_it_ba
     );
 
     assert!(server.unban(BanTarget::Ip(src(2))));
+    assert!(server.bans().is_empty());
     let _back = session_from(2, &server, key()).await;
     eventually(|| server.peer_count() == 2).await;
 

@@ -36,6 +36,21 @@ fn get_fetches_a_served_file_by_hash_and_fails_cleanly_on_an_unknown_one() {
     assert_eq!(fetched["size"], 3 << 20);
     assert!(std::fs::read(&out_file).unwrap() == data, "bytes differ");
 
+    // Text output to a pipe: no progress bar on stderr.
+    let piped = base.join("piped.bin");
+    let out = run(&["get", &enode, &hash, "--out", piped.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "no bar when piped");
+    // On a terminal: the bar, with bytes of the total, a rate and the time left.
+    let shown = base.join("terminal.bin");
+    let screen = super::run_on_terminal(&["get", &enode, &hash, "--out", shown.to_str().unwrap()]);
+    assert!(
+        screen.contains("/3.00 MiB") && screen.contains("ETA"),
+        "{screen:?}"
+    );
+    assert!(screen.contains("fetched"), "{screen:?}");
+    assert!(std::fs::read(&shown).unwrap() == data, "bytes differ");
+
     let unknown = "00".repeat(32);
     let missing = base.join("missing.bin");
     let out = run(&["get", &enode, &unknown, "--out", missing.to_str().unwrap()]);

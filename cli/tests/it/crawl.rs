@@ -132,3 +132,21 @@ fn crawl_and_discover_speak_v5() {
         .unwrap();
     crate::assert_clean_failure(&out, "needs an enr: record");
 }
+
+#[test]
+fn crawl_counts_nodes_found_on_a_terminal_only() {
+    let (_runtime, nodes) = dht(10);
+    let boot = nodes[0].local_enode().to_string();
+    let screen = crate::run_on_terminal(&["crawl", "--bootnodes", &boot, "--timeout", "2"]);
+    assert!(screen.contains("nodes found"), "{screen:?}");
+    let out = command()
+        .args(["crawl", "--bootnodes", &boot, "--timeout", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no counter when piped"
+    );
+}

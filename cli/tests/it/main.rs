@@ -6,14 +6,18 @@
 )]
 
 mod blobs;
+mod config;
 mod crawl;
 mod datadir;
 mod gossip;
+mod grafana;
 mod hostile;
 mod keys;
 mod logs;
 mod metrics;
 mod peer;
+mod rpc;
+mod status_page;
 mod stress;
 
 use std::io::{BufRead, BufReader, Write};
@@ -193,6 +197,30 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs the binary with `args` under `script(1)`, so that its stdout and stderr are a
+/// terminal; everything it wrote there. `script` is in Debian's essential `bsdutils`.
+fn run_on_terminal(args: &[&str]) -> String {
+    let quoted: Vec<String> = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let out = command_on_terminal(&quoted.join(" "));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn command_on_terminal(line: &str) -> Output {
+    let mut script = Command::new("script");
+    for var in ENV {
+        script.env_remove(var);
+    }
+    script
+        .args(["-qfec", line, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script runs")
 }
 
 fn json(line: &str) -> serde_json::Value {

@@ -237,13 +237,27 @@ impl Blobs {
     ///
     /// Cancel-safe: dropping the future abandons the requests in flight and stores nothing.
     pub async fn fetch_from(&self, peer: &NodeId, hash: &BlobHash) -> Result<Bytes, FetchError> {
+        self.fetch_from_with_progress(peer, hash, |_, _| {}).await
+    }
+
+    /// [`fetch_from`](Self::fetch_from), calling `progress(received, size)` as the blob
+    /// arrives: once after the first chunk (when the size is known), then after each window
+    /// of chunks. `size` is what the peer claims, checked only against the hash at the end.
+    ///
+    /// Cancel-safe, as `fetch_from`.
+    pub async fn fetch_from_with_progress(
+        &self,
+        peer: &NodeId,
+        hash: &BlobHash,
+        progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<Bytes, FetchError> {
         let requester = self
             .shared
             .peers
             .with(peer, |entry| entry.requester.clone())
             .ok_or(FetchError::UnknownPeer(*peer))?;
         let limits = self.shared.limits;
-        let download = download(&requester, *hash, limits.max_blob_size);
+        let download = download(&requester, *hash, limits.max_blob_size, progress);
         let data = tokio::time::timeout(limits.fetch_timeout, download)
             .await
             .map_err(|_| FetchError::Timeout)??;
@@ -319,9 +333,15 @@ impl Blobs {
 
 /// The blob `hash` from `requester`'s peer, unchecked; up to [`WINDOW`] chunks are asked
 /// for at once. Dropping the future abandons the requests in flight.
-async fn download(requester: &Requester, hash: BlobHash, max: u64) -> Result<Bytes, FetchError> {
+async fn download(
+    requester: &Requester,
+    hash: BlobHash,
+    max: u64,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Bytes, FetchError> {
     let first = chunk(requester, hash, 0, Size::AtMost(max)).await?;
     let size = first.blob_size;
+    progress(first.data.len() as u64, size);
     // Grown as chunks arrive, never reserved for the size the peer claims: one that claims
     // a large blob and then stalls or fails costs us only what it sent.
     let mut data = BytesMut::from(&first.data[..]);
@@ -342,6 +362,7 @@ async fn download(requester: &Requester, hash: BlobHash, max: u64) -> Result<Byt
         for part in parts.into_iter().flatten() {
             data.extend_from_slice(&part);
         }
+        progress(data.len() as u64, size);
     }
     Ok(data.freeze())
 }

@@ -171,7 +171,30 @@ fn bans_expire_and_unban_lifts_them() {
     assert_eq!(g.check_dial(id(), ip(1), t0), Err(RejectReason::BannedIp));
     assert_eq!(g.check_dial(node, ip(2), t0), Err(RejectReason::BannedNode));
     assert_eq!(g.check_node(node, t0), Err(RejectReason::BannedNode));
+    let mut listed = g.bans(t0 + Duration::from_secs(10));
+    listed.sort_by_key(|b| b.remaining);
+    assert_eq!(
+        listed,
+        [
+            Ban {
+                target: BanTarget::Node(node),
+                remaining: None
+            },
+            Ban {
+                target: BanTarget::Ip(ip(1)),
+                remaining: Some(Duration::from_secs(50))
+            },
+        ]
+    );
     let later = t0 + Duration::from_secs(61);
+    // An expired ban is no longer listed.
+    assert_eq!(
+        g.bans(later),
+        [Ban {
+            target: BanTarget::Node(node),
+            remaining: None
+        }]
+    );
     assert!(g.open_inbound(ip(1), later).is_ok());
     // Duration::MAX does not fit the clock: banned until unbanned.
     assert_eq!(g.check_node(node, later), Err(RejectReason::BannedNode));
