@@ -13,11 +13,13 @@
 //! v4/error.rs      packet, request and service errors
 //! enr.rs           our signed node record; ENR <-> NodeId/Enode
 //! source.rs        node sources for the dialer, FairMix
+//! dns/             node lists in DNS (EIP-1459): signed trees, sync, a node source
 //! ```
 //!
 //! Only `v4/service.rs` and `source` do I/O: elsewhere time (`Instant` for timers, UNIX seconds
 //! for packet expirations) and randomness are passed in.
 
+pub mod dns;
 pub mod enr;
 pub mod source;
 pub mod v4;
