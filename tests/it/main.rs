@@ -14,6 +14,7 @@ mod chat_example;
 mod discovery_eclipse;
 mod discovery_external_ip;
 mod discovery_network;
+mod dns;
 mod fuzz_seeds;
 mod hostile;
 mod hostile_discovery;
