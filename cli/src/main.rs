@@ -1,10 +1,11 @@
 //! The `peerwire` command: make keys, run a foo/bar node (optionally serving blobs), ping a
-//! devp2p node, fetch a blob.
+//! devp2p node, fetch a blob, sign and sync DNS node lists.
 
 #![forbid(unsafe_code)]
 
 mod blobs;
 mod discover;
+mod dns;
 mod get;
 mod gossip;
 mod key;
@@ -84,6 +85,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Node lists in DNS (EIP-1459): sign a tree and print its TXT records, or sync one.
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
     /// Dial a node, print its Hello, and disconnect.
     Ping {
         /// The node to dial.
@@ -149,6 +153,7 @@ fn main() -> ExitCode {
                 timeout,
                 json,
             } => ping::run(enode, timeout, json).await,
+            Command::Dns(command) => dns::run(command).await,
         }
     });
     // The stdin reader of `node` sits in a blocking read that only new input or EOF ends;

@@ -57,6 +57,10 @@ pub(crate) struct NodeArgs {
     /// Discovery entry points: enode URLs or ENRs, comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = crate::discover::parse_node)]
     bootnodes: Vec<Enode>,
+    /// Dial nodes from DNS lists (EIP-1459): enrtree://KEY@DOMAIN URLs, comma-separated,
+    /// resolved through the system's resolver and re-checked every 30 minutes.
+    #[arg(long, value_delimiter = ',', value_name = "URL")]
+    dns_discovery: Vec<peerwire::discovery::dns::Link>,
     /// Do not run discovery (only --peer nodes are dialed).
     #[arg(long)]
     nodiscover: bool,
@@ -131,7 +135,13 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         Some(addr) => Some(crate::metrics::serve(addr).await?),
         None => None,
     };
+    let dns_sources = crate::dns::sources(&args.dns_discovery)?;
     let server = Server::start(config).await.map_err(|e| e.to_string())?;
+    for source in dns_sources {
+        if !server.add_node_source(source) {
+            return Err("--dns-discovery: this node does not dial (no dialed slots)".into());
+        }
+    }
     let mut events = server.events();
     let enode = server.local_enode().to_string();
     out.event("listening", || enode.clone(), json!({ "enode": enode }));
