@@ -40,7 +40,10 @@ fn padded_records(n: usize) -> Vec<Record> {
 }
 
 fn ids(records: &[Record]) -> BTreeSet<String> {
-    records.iter().map(|r| enr::node_id(r).to_string()).collect()
+    records
+        .iter()
+        .map(|r| enr::node_id(r).to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -100,7 +103,11 @@ async fn forged_mismatched_and_looping_trees_are_refused_over_real_dns() {
     // d.test: a leaf replaced by another record.
     let d = Tree::sign(1, &padded_records(2), &[], a_key.secret());
     let mut d_txt = d.to_txt("d.test");
-    let leaf = d_txt.keys().find(|n| d_txt[*n].starts_with("enr:")).unwrap().clone();
+    let leaf = d_txt
+        .keys()
+        .find(|n| d_txt[*n].starts_with("enr:"))
+        .unwrap()
+        .clone();
     d_txt.insert(leaf, padded_records(1)[0].to_base64());
     records.extend(d_txt);
     server.publish(&records).await.unwrap();
@@ -120,7 +127,10 @@ async fn forged_mismatched_and_looping_trees_are_refused_over_real_dns() {
     let forged = client.sync(&c_url).await;
     assert!(matches!(forged, Err(SyncError::BadSignature)), "{forged:?}");
     let mismatch = client.sync(&d.url("d.test").unwrap()).await;
-    assert!(matches!(mismatch, Err(SyncError::HashMismatch)), "{mismatch:?}");
+    assert!(
+        matches!(mismatch, Err(SyncError::HashMismatch)),
+        "{mismatch:?}"
+    );
 }
 
 #[tokio::test]
@@ -191,7 +201,10 @@ async fn ethereumjs_finds_the_same_nodes_in_the_same_tree() {
         .unwrap()
         .iter()
         .map(|p| {
-            assert_eq!((p["tcpPort"].as_u64(), p["udpPort"].as_u64()), (Some(30303), Some(30301)));
+            assert_eq!(
+                (p["tcpPort"].as_u64(), p["udpPort"].as_u64()),
+                (Some(30303), Some(30301))
+            );
             p["address"].as_str().unwrap().to_owned()
         })
         .collect();

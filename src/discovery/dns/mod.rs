@@ -42,9 +42,9 @@ mod source;
 mod sync;
 #[cfg(feature = "dns-test-server")]
 mod test_server;
-mod tree;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 pub use client::{DnsClient, DnsConfig, SyncReport, TreeReport};
 pub use entry::{character_strings, Entry, EntryHash, Link, Root, HASH_LEN, MAX_ENTRY_LEN};

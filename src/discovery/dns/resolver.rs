@@ -22,11 +22,17 @@ pub trait TxtResolver: Send + Sync + 'static {
     /// character-strings joined. A name without TXT records is [`ResolveError::NotFound`].
     ///
     /// Cancel-safe: dropping the future abandons the lookup.
-    fn lookup_txt(&self, name: &str) -> impl Future<Output = Result<Vec<String>, ResolveError>> + Send;
+    fn lookup_txt(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ResolveError>> + Send;
 }
 
 impl<R: TxtResolver> TxtResolver for Arc<R> {
-    fn lookup_txt(&self, name: &str) -> impl Future<Output = Result<Vec<String>, ResolveError>> + Send {
+    fn lookup_txt(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ResolveError>> + Send {
         (**self).lookup_txt(name)
     }
 }
@@ -71,7 +77,10 @@ impl HickoryResolver {
 }
 
 impl TxtResolver for HickoryResolver {
-    fn lookup_txt(&self, name: &str) -> impl Future<Output = Result<Vec<String>, ResolveError>> + Send {
+    fn lookup_txt(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ResolveError>> + Send {
         // Fully qualified, so no search domain is appended.
         let fqdn = format!("{name}.");
         async move {
@@ -143,9 +152,16 @@ impl MemoryResolver {
 }
 
 impl TxtResolver for MemoryResolver {
-    fn lookup_txt(&self, name: &str) -> impl Future<Output = Result<Vec<String>, ResolveError>> + Send {
+    fn lookup_txt(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ResolveError>> + Send {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         let found = self.lock().get(&name.to_ascii_lowercase()).cloned();
-        std::future::ready(found.filter(|t| !t.is_empty()).ok_or(ResolveError::NotFound))
+        std::future::ready(
+            found
+                .filter(|t| !t.is_empty())
+                .ok_or(ResolveError::NotFound),
+        )
     }
 }

@@ -104,7 +104,10 @@ impl TestDnsServer {
             0,
         );
         self.authority
-            .upsert(Record::from_rdata(self.origin.clone(), 0, RData::SOA(soa)), serial)
+            .upsert(
+                Record::from_rdata(self.origin.clone(), 0, RData::SOA(soa)),
+                serial,
+            )
             .await;
         for (name, text) in records {
             let name = Name::from_ascii(format!("{name}.")).map_err(|_| TestServerError::Name)?;

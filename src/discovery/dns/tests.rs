@@ -23,8 +23,7 @@ const EIP_EXAMPLE: [(&str, &str); 6] = [
 ];
 
 /// The key go-ethereum's client tests sign the EIP's example with.
-const EIP_EXAMPLE_URL: &str =
-    "enrtree://AKPYQIUQIL7PSIACI32J7FGZW56E5FKHEFCCOFHILBIMW3M6LWXS2@n";
+const EIP_EXAMPLE_URL: &str = "enrtree://AKPYQIUQIL7PSIACI32J7FGZW56E5FKHEFCCOFHILBIMW3M6LWXS2@n";
 
 fn example_resolver() -> MemoryResolver {
     let resolver = MemoryResolver::new();
@@ -95,7 +94,10 @@ fn the_eip_example_root_verifies_with_its_key_and_not_another() {
 #[tokio::test]
 async fn the_eip_example_syncs_and_its_unreachable_link_is_listed() {
     let mut client = DnsClient::new(example_resolver(), DnsConfig::default());
-    let report = client.sync(&EIP_EXAMPLE_URL.parse().unwrap()).await.unwrap();
+    let report = client
+        .sync(&EIP_EXAMPLE_URL.parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(report.records.len(), 3);
     for record in &report.records {
         assert!(record.verify());
@@ -127,7 +129,10 @@ async fn a_signed_tree_round_trips_through_txt_records() {
     let resolver = MemoryResolver::new();
     resolver.insert_all(txt);
     let mut client = DnsClient::new(resolver, DnsConfig::default());
-    let report = client.sync(&tree.url("nodes.example").unwrap()).await.unwrap();
+    let report = client
+        .sync(&tree.url("nodes.example").unwrap())
+        .await
+        .unwrap();
     assert_eq!(ids(&report.records), ids(&nodes));
     assert_eq!(report.trees[0].seq, 7);
     assert_eq!(report.refused.len(), 1);
@@ -142,7 +147,10 @@ async fn a_forged_root_signature_is_refused() {
     // The URL names another key than the one that signed.
     let url = url_for(keys(3, 1)[0].secret(), "n").unwrap();
     let mut client = DnsClient::new(resolver, DnsConfig::default());
-    assert!(matches!(client.sync(&url).await, Err(SyncError::BadSignature)));
+    assert!(matches!(
+        client.sync(&url).await,
+        Err(SyncError::BadSignature)
+    ));
 }
 
 #[tokio::test]
@@ -206,7 +214,10 @@ async fn more_linked_trees_than_the_bound_are_refused() {
     let report = client.sync(&top.url("top.example").unwrap()).await.unwrap();
     assert_eq!(report.trees.len(), 3);
     assert_eq!(report.records.len(), 3);
-    assert!(matches!(report.refused[..], [(_, SyncError::TooManyLinks(2))]));
+    assert!(matches!(
+        report.refused[..],
+        [(_, SyncError::TooManyLinks(2))]
+    ));
 }
 
 #[tokio::test]
@@ -225,7 +236,10 @@ async fn a_new_seq_refetches_only_the_changed_subtrees() {
     // Same root: one lookup (the root), nothing walked.
     let before = resolver.lookups();
     let report = client.sync(&url).await.unwrap();
-    assert_eq!((report.trees[0].fetched, resolver.lookups() - before), (0, 1));
+    assert_eq!(
+        (report.trees[0].fetched, resolver.lookups() - before),
+        (0, 1)
+    );
     assert_eq!(report.records.len(), 300);
 
     // One node moves: its leaf, the branches above it and the root change.
@@ -274,7 +288,10 @@ async fn entries_and_depth_are_bounded() {
     };
     let mut client = DnsClient::new(Arc::clone(&resolver), small);
     let result = client.sync(&url).await;
-    assert!(matches!(result, Err(SyncError::TooManyEntries(100))), "{result:?}");
+    assert!(
+        matches!(result, Err(SyncError::TooManyEntries(100))),
+        "{result:?}"
+    );
     // 200 leaves hang three branches deep.
     let shallow = DnsConfig {
         max_depth: 2,
@@ -289,7 +306,9 @@ async fn entries_and_depth_are_bounded() {
 async fn leaves_in_the_wrong_subtree_are_refused() {
     let key = signer();
     let node = records(13, 1).remove(0).to_base64();
-    let link = url_for(keys(14, 1)[0].secret(), "x.example").unwrap().to_string();
+    let link = url_for(keys(14, 1)[0].secret(), "x.example")
+        .unwrap()
+        .to_string();
     let resolver = Arc::new(MemoryResolver::new());
     let url = url_for(key.secret(), "n").unwrap();
     let empty = "enrtree-branch:".to_owned();
@@ -297,7 +316,12 @@ async fn leaves_in_the_wrong_subtree_are_refused() {
         (&link, &empty, "LinkInEnrTree"),
         (&empty, &node, "EnrInLinkTree"),
     ] {
-        let root = Root::sign(EntryHash::of(enr_top), EntryHash::of(link_top), 1, key.secret());
+        let root = Root::sign(
+            EntryHash::of(enr_top),
+            EntryHash::of(link_top),
+            1,
+            key.secret(),
+        );
         resolver.clear();
         resolver.set("n", vec![root.to_string()]);
         for text in [enr_top, link_top] {
@@ -339,11 +363,23 @@ fn malformed_entries_have_their_errors() {
         ("x".repeat(MAX_ENTRY_LEN + 1), EntryError::TooLong),
         ("enrtree-leaf:".into(), EntryError::UnknownType),
         ("enrtree-branch:AAAA".into(), EntryError::Hash),
-        ("enrtree-branch:AAAAAAAAAAAAAAAAAAAAAAAAAA,".into(), EntryError::Hash),
+        (
+            "enrtree-branch:AAAAAAAAAAAAAAAAAAAAAAAAAA,".into(),
+            EntryError::Hash,
+        ),
         ("enr:-HW4QLAYqmrwll".into(), EntryError::Enr),
-        ("enrtree://AM5FCQLWIZX2QFPNJAP7VUERCCRNGRHWZG3YYHIUV7BVDQ5FDPRT2".into(), EntryError::Domain),
-        ("enrtree://AM5FCQLWIZX2QFPNJAP7VUERCCRNGRHWZG3YYHIUV7BVDQ5FDPRT2@a..b".into(), EntryError::Domain),
-        ("enrtree://AM5FCQLWIZX2QFPNJAP7VUERCCRNGRHWZG3YYHIUV7BVDQ5FDPRT3@a".into(), EntryError::Key),
+        (
+            "enrtree://AM5FCQLWIZX2QFPNJAP7VUERCCRNGRHWZG3YYHIUV7BVDQ5FDPRT2".into(),
+            EntryError::Domain,
+        ),
+        (
+            "enrtree://AM5FCQLWIZX2QFPNJAP7VUERCCRNGRHWZG3YYHIUV7BVDQ5FDPRT2@a..b".into(),
+            EntryError::Domain,
+        ),
+        (
+            "enrtree://AM5FCQLWIZX2QFPNJAP7VUERCCRNGRHWZG3YYHIUV7BVDQ5FDPRT3@a".into(),
+            EntryError::Key,
+        ),
         ("enrtree://AAAA@a".into(), EntryError::Key),
     ];
     for (text, want) in cases {
@@ -353,9 +389,15 @@ fn malformed_entries_have_their_errors() {
         (root.replace("seq=1", "seq=01"), EntryError::Seq),
         (root.replace("seq=1", "seq=x"), EntryError::Seq),
         (root.replace(" l=", "  l="), EntryError::RootSyntax),
-        (root.replace("enrtree-root:v1", "enrtree-root:v2"), EntryError::RootSyntax),
+        (
+            root.replace("enrtree-root:v1", "enrtree-root:v2"),
+            EntryError::RootSyntax,
+        ),
         (format!("{root} x=1"), EntryError::RootSyntax),
-        (root.replace("e=JWXYDBPXYWG6FX3GMDIBFA6CJ4", "e=JWXY"), EntryError::Hash),
+        (
+            root.replace("e=JWXYDBPXYWG6FX3GMDIBFA6CJ4", "e=JWXY"),
+            EntryError::Hash,
+        ),
         (root.replace("sig=o908", "sig=o9"), EntryError::Signature),
     ];
     for (text, want) in root_cases {
