@@ -93,8 +93,8 @@ async fn forged_mismatched_and_looping_trees_are_refused_over_real_dns() {
     let a_url = url_for(a_key.secret(), "a.test").unwrap();
     let b_url = url_for(b_key.secret(), "b.test").unwrap();
     let (a_nodes, b_nodes) = (padded_records(3), padded_records(2));
-    let a = Tree::sign(1, &a_nodes, &[b_url.clone()], a_key.secret());
-    let b = Tree::sign(1, &b_nodes, &[a_url.clone()], b_key.secret());
+    let a = Tree::sign(1, &a_nodes, std::slice::from_ref(&b_url), a_key.secret());
+    let b = Tree::sign(1, &b_nodes, std::slice::from_ref(&a_url), b_key.secret());
     let mut records = a.to_txt("a.test");
     records.extend(b.to_txt("b.test"));
     // c.test: a root signed by another key than its URL's.

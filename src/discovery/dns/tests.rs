@@ -115,7 +115,7 @@ async fn the_eip_example_syncs_and_its_unreachable_link_is_listed() {
 async fn a_signed_tree_round_trips_through_txt_records() {
     let nodes = records(1, 200);
     let link_target = url_for(keys(9, 1)[0].secret(), "other.example").unwrap();
-    let tree = Tree::sign(7, &nodes, &[link_target.clone()], signer().secret());
+    let tree = Tree::sign(7, &nodes, std::slice::from_ref(&link_target), signer().secret());
     let txt = tree.to_txt("nodes.example");
     // The root; 200 leaves under 16 branches of at most 13, 2 branches over those and 1 on
     // top; the link leaf, which is its subtree's top.
@@ -178,8 +178,8 @@ async fn a_loop_of_links_is_refused_and_both_trees_are_kept() {
     let a_url = url_for(a_key.secret(), "a.example").unwrap();
     let b_url = url_for(b_key.secret(), "b.example").unwrap();
     let (a_nodes, b_nodes) = (records(7, 3), records(8, 4));
-    let a = Tree::sign(1, &a_nodes, &[b_url.clone()], a_key.secret());
-    let b = Tree::sign(1, &b_nodes, &[a_url.clone()], b_key.secret());
+    let a = Tree::sign(1, &a_nodes, std::slice::from_ref(&b_url), a_key.secret());
+    let b = Tree::sign(1, &b_nodes, std::slice::from_ref(&a_url), b_key.secret());
     let resolver = MemoryResolver::new();
     resolver.insert_all(a.to_txt("a.example"));
     resolver.insert_all(b.to_txt("b.example"));
