@@ -42,9 +42,10 @@ pub(crate) struct NodeArgs {
     /// reputation, so that a restarted node rejoins without bootnodes. One node per DIR.
     #[arg(long, value_name = "DIR")]
     datadir: Option<PathBuf>,
-    /// A peer to keep connected (repeatable).
+    /// A peer to keep connected (repeatable). Its host may be a DNS name, resolved now and
+    /// every minute: the peer is followed when its address changes.
     #[arg(long = "peer", value_name = "ENODE")]
-    peers: Vec<Enode>,
+    peers: Vec<peerwire::crypto::EnodeUrl>,
     /// Most peers.
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
@@ -160,7 +161,8 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         crate::blobs::import(blobs, dir, out).await?;
     }
     for peer in args.peers {
-        server.add_peer(peer);
+        let resolver = std::sync::Arc::new(peerwire::server::SystemResolver);
+        server.add_peer_url(peer, resolver, peerwire::server::NAME_RECHECK);
     }
 
     let mut stdin = Some(LineReader::new(tokio::io::BufReader::new(

@@ -35,3 +35,4 @@ mod server_keepalive;
 mod server_protocols;
 mod server_store;
 mod session_limits;
+mod static_names;
