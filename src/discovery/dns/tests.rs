@@ -115,7 +115,12 @@ async fn the_eip_example_syncs_and_its_unreachable_link_is_listed() {
 async fn a_signed_tree_round_trips_through_txt_records() {
     let nodes = records(1, 200);
     let link_target = url_for(keys(9, 1)[0].secret(), "other.example").unwrap();
-    let tree = Tree::sign(7, &nodes, std::slice::from_ref(&link_target), signer().secret());
+    let tree = Tree::sign(
+        7,
+        &nodes,
+        std::slice::from_ref(&link_target),
+        signer().secret(),
+    );
     let txt = tree.to_txt("nodes.example");
     // The root; 200 leaves under 16 branches of at most 13, 2 branches over those and 1 on
     // top; the link leaf, which is its subtree's top.
