@@ -173,10 +173,15 @@ impl Walk {
         };
         // Links first: EIP-1459, *"A client wanting to get as many nodes as possible will
         // sync the link tree first"*.
-        walk.queue
-            .push_back((walk.root.link_root, Subtree::Link, 0));
-        walk.queue.push_back((walk.root.enr_root, Subtree::Enr, 0));
-        walk.seen.extend([walk.root.link_root, walk.root.enr_root]);
+        for (hash, subtree) in [
+            (walk.root.link_root, Subtree::Link),
+            (walk.root.enr_root, Subtree::Enr),
+        ] {
+            // Both are the empty branch in a tree with no records and no links: once.
+            if walk.seen.insert(hash) {
+                walk.queue.push_back((hash, subtree, 0));
+            }
+        }
         walk
     }
 

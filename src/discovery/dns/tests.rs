@@ -145,6 +145,40 @@ async fn a_signed_tree_round_trips_through_txt_records() {
 }
 
 #[tokio::test]
+async fn a_node_listed_twice_keeps_its_newest_record_and_an_empty_tree_syncs() {
+    let key = keys(15, 1).remove(0);
+    let at = |seq: u64| {
+        let endpoint = Endpoint {
+            ip: [10, 0, 0, seq as u8].into(),
+            udp_port: 1,
+            tcp_port: 1,
+        };
+        enr::build(&key, seq, &endpoint).unwrap()
+    };
+    let tree = Tree::sign(1, &[at(2), at(5), at(3)], &[], signer().secret());
+    let empty = Tree::sign(1, &[], &[], signer().secret());
+    assert_eq!(empty.root().enr_root, empty.root().link_root);
+    let resolver = Arc::new(MemoryResolver::new());
+    resolver.insert_all(tree.to_txt("one.example"));
+    resolver.insert_all(empty.to_txt("empty.example"));
+    let mut client = DnsClient::new(Arc::clone(&resolver), DnsConfig::default());
+    let report = client
+        .sync(&tree.url("one.example").unwrap())
+        .await
+        .unwrap();
+    let [record] = &report.records[..] else {
+        panic!("{:?}", report.records)
+    };
+    assert_eq!(record.seq(), 5);
+    let report = client
+        .sync(&empty.url("empty.example").unwrap())
+        .await
+        .unwrap();
+    assert!(report.records.is_empty());
+    assert_eq!(report.trees[0].entries, 1);
+}
+
+#[tokio::test]
 async fn a_forged_root_signature_is_refused() {
     let tree = Tree::sign(1, &records(2, 5), &[], signer().secret());
     let resolver = MemoryResolver::new();

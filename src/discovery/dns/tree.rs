@@ -24,13 +24,14 @@ pub struct Tree {
 impl Tree {
     /// The tree of `records` and `links` with sequence number `seq`, signed with `key`.
     ///
-    /// Records are sorted by node id (so the same list gives the same tree) and a record
-    /// that appears twice is kept once. EIP-1459: *"No particular ordering or structure is
+    /// Records are sorted by node id (so the same list gives the same tree) and a node
+    /// listed twice keeps its record with the highest `seq`. EIP-1459: *"No particular ordering or structure is
     /// defined for the tree."* Here leaves hang [`MAX_CHILDREN`] to a branch, and branches the
     /// same way, up to one top branch per subtree (a single leaf is its own subtree).
     pub fn sign(seq: u64, records: &[Record], links: &[Link], key: &SecretKey) -> Self {
         let mut sorted: Vec<&Record> = records.iter().collect();
-        sorted.sort_by_key(|r| (enr::node_id(r), r.seq()));
+        // Highest `seq` first within a node, so deduplication keeps the newest record.
+        sorted.sort_by_key(|r| (enr::node_id(r), std::cmp::Reverse(r.seq())));
         sorted.dedup_by_key(|r| enr::node_id(r));
         let mut entries = BTreeMap::new();
         let enr_leaves: Vec<String> = sorted
