@@ -305,6 +305,7 @@ mod tests {
             "name" => "\"sample/1\"",
             "nat" => "\"extip:203.0.113.9\"",
             "metrics" | "rpc" => "\"127.0.0.1:9999\"",
+            "dns-discovery" => "[\"enrtree://AM5FCQLWIZX2QFPNJAP7VUERCCRNGRHWZG3YYHIUV7BVDQ5FDPRT2@nodes.example.org\"]",
             // EIP-778's example record.
             "v5-bootnodes" => "[\"enr:-IS4QHCYrYZbAKWCBRlAy5zzaDZXJBGkcnh4MHcBFZntXNFrdvJjX04jRzjzCBOonrkTfj499SZuOh8R33Ls8RRcy5wBgmlkgnY0gmlwhH8AAAGJc2VjcDI1NmsxoQPKY0yuDUmstAHYpMa2_oxVtw0RW_QAdpzBQA8yWM0xOIN1ZHCCdl8\"]",
             _ => return None,

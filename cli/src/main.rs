@@ -1,5 +1,5 @@
 //! The `peerwire` command: make keys, run a foo/bar node (optionally serving blobs), ping a
-//! devp2p node, fetch a blob.
+//! devp2p node, fetch a blob, sign and sync DNS node lists.
 
 #![forbid(unsafe_code)]
 
@@ -7,6 +7,7 @@ mod attach;
 mod blobs;
 mod config;
 mod discover;
+mod dns;
 mod get;
 mod gossip;
 mod key;
@@ -101,6 +102,9 @@ enum Command {
     /// Call one JSON-RPC method of a running node (its --rpc address or --ipc socket) and
     /// print the result.
     Attach(attach::AttachArgs),
+    /// Node lists in DNS (EIP-1459): sign a tree and print its TXT records, or sync one.
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
     /// Dial a node, print its Hello, and disconnect.
     Ping {
         /// The node to dial.
@@ -191,6 +195,7 @@ fn main() -> ExitCode {
                 timeout,
                 json,
             } => ping::run(enode, timeout, json).await,
+            Command::Dns(command) => dns::run(command).await,
         }
     });
     // The stdin reader of `node` sits in a blocking read that only new input or EOF ends;

@@ -47,9 +47,10 @@ pub(crate) struct NodeArgs {
     /// reputation, so that a restarted node rejoins without bootnodes. One node per DIR.
     #[arg(long, value_name = "DIR")]
     datadir: Option<PathBuf>,
-    /// A peer to keep connected (repeatable).
+    /// A peer to keep connected (repeatable). Its host may be a DNS name, resolved now and
+    /// every minute: the peer is followed when its address changes.
     #[arg(long = "peer", value_name = "ENODE")]
-    peers: Vec<Enode>,
+    peers: Vec<peerwire::crypto::EnodeUrl>,
     /// Most peers.
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
@@ -68,6 +69,10 @@ pub(crate) struct NodeArgs {
     /// discv5 entry points: `enr:` records, comma-separated (implies --discv5).
     #[arg(long, value_delimiter = ',', value_parser = crate::discover::parse_record)]
     v5_bootnodes: Vec<peerwire::discovery::enr::Record>,
+    /// Dial nodes from DNS lists (EIP-1459): enrtree://KEY@DOMAIN URLs, comma-separated,
+    /// resolved through the system's resolver and re-checked every 30 minutes.
+    #[arg(long, value_delimiter = ',', value_name = "URL")]
+    dns_discovery: Vec<peerwire::discovery::dns::Link>,
     /// Do not run discovery (only --peer nodes are dialed).
     #[arg(long)]
     nodiscover: bool,
@@ -147,7 +152,13 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         Some(addr) => Some(crate::metrics::serve(addr).await?),
         None => None,
     };
+    let dns_sources = crate::dns::sources(&args.dns_discovery)?;
     let server = Server::start(config).await.map_err(|e| e.to_string())?;
+    for source in dns_sources {
+        if !server.add_node_source(source) {
+            return Err("--dns-discovery: this node does not dial (no dialed slots)".into());
+        }
+    }
     let mut events = server.events();
     let enode = server.local_enode().to_string();
     out.event("listening", || enode.clone(), json!({ "enode": enode }));
@@ -196,7 +207,8 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
         crate::blobs::import(blobs, dir, out).await?;
     }
     for peer in args.peers {
-        server.add_peer(peer);
+        let resolver = std::sync::Arc::new(peerwire::server::SystemResolver);
+        server.add_peer_url(peer, resolver, peerwire::server::NAME_RECHECK);
     }
 
     let mut stdin = Some(LineReader::new(tokio::io::BufReader::new(

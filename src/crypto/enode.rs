@@ -2,6 +2,8 @@
 //!
 //! The devp2p form is `enode://<128 hex digits>@<ip>:<tcp port>[?discport=<udp port>]`, with an
 //! IPv6 address in brackets. Without `discport` the UDP port equals the TCP port.
+//! [`Enode`] holds an IP; [`EnodeUrl`] also takes a host name in its place (as go-ethereum
+//! does for static and trusted peers), resolved when it is dialed.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -106,6 +108,131 @@ impl FromStr for Enode {
     }
 }
 
+/// Where an [`EnodeUrl`] points: an IP address or a DNS name to resolve.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// An IP address literal.
+    Ip(IpAddr),
+    /// A DNS name (letters, digits, `-`; a last label that is not all digits).
+    Name(String),
+}
+
+/// An `enode://` URL whose host may be a DNS name, e.g. `enode://ID@node.example.org:30303`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnodeUrl {
+    /// The node's public key.
+    pub id: NodeId,
+    /// Its address or name.
+    pub host: Host,
+    /// RLPx (TCP) port.
+    pub tcp_port: u16,
+    /// Discovery (UDP) port.
+    pub udp_port: u16,
+}
+
+impl EnodeUrl {
+    /// The enode when the host is an IP address; `None` for a name.
+    pub fn to_enode(&self) -> Option<Enode> {
+        match self.host {
+            Host::Ip(ip) => Some(self.at(ip)),
+            Host::Name(_) => None,
+        }
+    }
+
+    /// The enode at `ip` (an address the host name resolved to).
+    pub fn at(&self, ip: IpAddr) -> Enode {
+        Enode {
+            id: self.id,
+            ip,
+            tcp_port: self.tcp_port,
+            udp_port: self.udp_port,
+        }
+    }
+}
+
+impl From<Enode> for EnodeUrl {
+    fn from(enode: Enode) -> Self {
+        Self {
+            id: enode.id,
+            host: Host::Ip(enode.ip),
+            tcp_port: enode.tcp_port,
+            udp_port: enode.udp_port,
+        }
+    }
+}
+
+impl fmt::Display for EnodeUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            Host::Ip(ip) => write!(f, "{}", self.at(*ip)),
+            Host::Name(name) => {
+                write!(f, "enode://{}@{name}:{}", self.id, self.tcp_port)?;
+                if self.udp_port != self.tcp_port {
+                    write!(f, "?discport={}", self.udp_port)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl FromStr for EnodeUrl {
+    type Err = EnodeError;
+
+    /// Reads what [`Enode`] reads, and a DNS name in place of the IP address; a host that is
+    /// neither is [`EnodeError::Host`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let rest = s.strip_prefix("enode://").ok_or(EnodeError::Scheme)?;
+        let (id, rest) = rest.split_once('@').ok_or(EnodeError::MissingAddress)?;
+        let id: NodeId = id.parse()?;
+        let (authority, query) = match rest.split_once('?') {
+            Some((authority, query)) => (authority, Some(query)),
+            None => (rest, None),
+        };
+        let (host, tcp_port) = match parse_authority(authority) {
+            Ok((ip, port)) => (Host::Ip(ip), port),
+            Err(EnodeError::Host) => {
+                let (name, port) = authority.rsplit_once(':').ok_or(EnodeError::MissingPort)?;
+                if !is_host_name(name) {
+                    return Err(EnodeError::Host);
+                }
+                let port = parse_port(port).ok_or(EnodeError::Port)?;
+                (Host::Name(name.to_ascii_lowercase()), port)
+            }
+            Err(e) => return Err(e),
+        };
+        let udp_port = match query {
+            Some(query) => parse_discport(query)?.unwrap_or(tcp_port),
+            None => tcp_port,
+        };
+        Ok(Self {
+            id,
+            host,
+            tcp_port,
+            udp_port,
+        })
+    }
+}
+
+/// RFC 1123 host names: labels of 1 to 63 letters, digits and inner `-`, 253 characters in
+/// all, and a last label that is not all digits (so a malformed IPv4 address is no name).
+fn is_host_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let valid_labels = name.split('.').all(|label| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    });
+    let last_not_numeric = name
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| !last.bytes().all(|b| b.is_ascii_digit()));
+    !name.is_empty() && name.len() <= 253 && valid_labels && last_not_numeric
+}
+
 fn parse_authority(authority: &str) -> Result<(IpAddr, u16), EnodeError> {
     let (ip, port) = if let Some(bracketed) = authority.strip_prefix('[') {
         let (host, after) = bracketed.split_once(']').ok_or(EnodeError::Host)?;
@@ -171,6 +298,67 @@ mod tests {
     fn unknown_query_keys_are_ignored() {
         let enode: Enode = format!("enode://{ID}@1.2.3.4:7?foo=1").parse().unwrap();
         assert_eq!(enode.udp_port, 7);
+    }
+
+    #[test]
+    fn host_names_are_read_where_an_ip_may_stand() {
+        let url: EnodeUrl = format!("enode://{ID}@Node-1.Example.org:30303?discport=30301")
+            .parse()
+            .unwrap();
+        assert_eq!(url.host, Host::Name("node-1.example.org".into()));
+        assert_eq!((url.tcp_port, url.udp_port), (30303, 30301));
+        assert_eq!(url.to_enode(), None);
+        assert_eq!(
+            url.to_string(),
+            format!("enode://{ID}@node-1.example.org:30303?discport=30301")
+        );
+        let ip = "10.3.58.6".parse().unwrap();
+        assert_eq!(
+            url.at(ip).to_string(),
+            format!("enode://{ID}@10.3.58.6:30303?discport=30301")
+        );
+        // The IP forms read as before.
+        for text in [
+            format!("enode://{ID}@10.3.58.6:30303"),
+            format!("enode://{ID}@[2001:db8::1]:30303?discport=30301"),
+        ] {
+            let url: EnodeUrl = text.parse().unwrap();
+            assert_eq!(url.to_enode(), Some(text.parse::<Enode>().unwrap()));
+            assert_eq!(url.to_string(), text);
+        }
+        // An Enode still wants an IP.
+        assert_eq!(
+            format!("enode://{ID}@node.example.org:1").parse::<Enode>(),
+            Err(EnodeError::Host)
+        );
+    }
+
+    #[test]
+    fn malformed_host_names_have_their_errors() {
+        let cases: Vec<(String, EnodeError)> = vec![
+            (format!("enode://{ID}@1.2.3:1"), EnodeError::Host),
+            (format!("enode://{ID}@2001:db8::1:1"), EnodeError::Host),
+            (format!("enode://{ID}@-a.example:1"), EnodeError::Host),
+            (format!("enode://{ID}@a..example:1"), EnodeError::Host),
+            (format!("enode://{ID}@a_b.example:1"), EnodeError::Host),
+            (format!("enode://{ID}@:1"), EnodeError::Host),
+            (
+                format!("enode://{ID}@{}.x:1", "a".repeat(64)),
+                EnodeError::Host,
+            ),
+            (
+                format!("enode://{ID}@node.example"),
+                EnodeError::MissingPort,
+            ),
+            (format!("enode://{ID}@node.example:x"), EnodeError::Port),
+            (
+                format!("enode://{ID}@node.example:1?discport=x"),
+                EnodeError::DiscPort,
+            ),
+        ];
+        for (url, want) in cases {
+            assert_eq!(url.parse::<EnodeUrl>(), Err(want), "{url}");
+        }
     }
 
     #[test]

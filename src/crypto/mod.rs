@@ -6,7 +6,7 @@ pub(crate) mod keccak;
 mod keys;
 mod serialize;
 
-pub use enode::{Enode, EnodeError};
+pub use enode::{Enode, EnodeError, EnodeUrl, Host};
 pub use keys::{
     generate_secret_key, parse_secret_key, NodeId, NodeIdError, NodeKey, SecretKeyError,
     NODE_ID_LEN,

@@ -14,11 +14,13 @@
 //! enr.rs           our signed node record; ENR <-> NodeId/Enode
 //! source.rs        node sources for the dialer, FairMix
 //! v5/              Node Discovery v5 through sigp's `discv5` crate, on discv4's socket
+//! dns/             node lists in DNS (EIP-1459): signed trees, sync, a node source
 //! ```
 //!
 //! Only `v4/service.rs` and `source` do I/O: elsewhere time (`Instant` for timers, UNIX seconds
 //! for packet expirations) and randomness are passed in.
 
+pub mod dns;
 pub mod enr;
 pub mod source;
 pub mod v4;

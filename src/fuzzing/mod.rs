@@ -8,6 +8,7 @@
 //! `fuzz/seeds/<target>/` through it.
 
 mod discovery;
+mod dns;
 mod rlpx;
 mod wire;
 
@@ -28,7 +29,7 @@ pub struct Target {
 /// Every fuzz target. A decoder accepts an input in full when it reads a complete value: at
 /// least one frame, a complete handshake, a record with an endpoint, a non-empty set of shared
 /// capabilities, the Disconnect message form.
-pub const TARGETS: [Target; 12] = [
+pub const TARGETS: [Target; 13] = [
     Target {
         name: "frame_decode",
         check: |data| matches!(rlpx::frame_decode(data), Ok(frames) if frames > 0),
@@ -77,6 +78,10 @@ pub const TARGETS: [Target; 12] = [
         name: "enr_decode",
         check: |data| matches!(discovery::enr_decode(data), Ok(Some(_))),
     },
+    Target {
+        name: "dns_entry",
+        check: dns::dns_entry,
+    },
 ];
 
 /// Runs the property of the target called `name` on `data`; true when the decoder accepted
@@ -94,6 +99,7 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     match target {
         "discv4_packet" => discovery::discv4_seeds(),
         "enr_decode" => discovery::enr_seeds(),
+        "dns_entry" => dns::dns_seeds(),
         other => rlpx::seeds(other),
     }
 }
@@ -156,4 +162,10 @@ pub fn discv4_packet(data: &[u8]) {
 /// Decodes `data` as a node record: it verifies and round-trips.
 pub fn enr_decode(data: &[u8]) {
     let _ = discovery::enr_decode(data);
+}
+
+/// Reads `data` as the text of an EIP-1459 tree entry (root, branch, record or link):
+/// whatever is accepted reads back from its own text.
+pub fn dns_entry(data: &[u8]) {
+    let _ = dns::dns_entry(data);
 }

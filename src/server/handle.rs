@@ -130,6 +130,16 @@ impl ServerHandle {
         self.keep_connected(enode);
     }
 
+    /// Keeps `enode` connected at its address, replacing the dialer of a static peer with
+    /// the same id (a session already up is left to run).
+    pub(super) fn retarget(&self, enode: Enode) {
+        let old = self.shared.state().statics.remove(&enode.id);
+        if let Some(cancel) = old {
+            cancel.cancel();
+        }
+        self.keep_connected(enode);
+    }
+
     /// [`add_peer`](Self::add_peer) without remembering it: a static peer of the
     /// configuration or of the store.
     pub(super) fn keep_connected(&self, enode: Enode) {

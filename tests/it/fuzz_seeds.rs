@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use peerwire::fuzzing;
 
-const TARGETS: [&str; 8] = [
+const TARGETS: [&str; 9] = [
     "discv4_packet",
+    "dns_entry",
     "enr_decode",
     "frame_decode",
     "frame_plaintext",

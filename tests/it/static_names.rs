@@ -1,0 +1,60 @@
+//! Static peers given by host name: resolved through a resolver the test controls, and
+//! redialed at the new address when the name moves. The timer's recheck is set to an hour,
+//! so what follows the move here is the lookup made when the session at the old address
+//! ends.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use peerwire::crypto::EnodeUrl;
+use peerwire::server::{HostLookup, HostResolver, PeerEvent};
+
+use crate::support::*;
+
+/// Answers every name with the addresses the test set.
+struct Names(Mutex<Vec<IpAddr>>);
+
+impl HostResolver for Names {
+    fn lookup<'a>(&'a self, _host: &'a str) -> HostLookup<'a> {
+        let ips = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(ips) })
+    }
+}
+
+#[tokio::test]
+async fn a_static_peer_whose_name_moves_is_redialed_at_the_new_address() {
+    let key = key();
+    let (old_ip, new_ip) = (Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2));
+    let mut first = config(vec![idle("x")]);
+    first.key = key.clone();
+    let first = start(first).await;
+    let port = first.listen_addr().unwrap().port();
+
+    let names = Arc::new(Names(Mutex::new(vec![old_ip.into()])));
+    let dialer = start(config(vec![idle("x")])).await;
+    let mut events = dialer.events();
+    let url: EnodeUrl = format!("enode://{}@peer.test:{port}", key.id())
+        .parse()
+        .unwrap();
+    dialer.add_peer_url(url, names.clone(), Duration::from_secs(3600));
+    let added_at = |e: &PeerEvent| match e {
+        PeerEvent::Added(info) if info.id == key.id() => Some(info.remote_addr),
+        _ => None,
+    };
+    assert_eq!(next_event(&mut events, added_at).await.ip(), old_ip);
+
+    // The node moves: the old address goes away, the name points at the new one.
+    first.stop().await;
+    *names.0.lock().unwrap() = vec![new_ip.into()];
+    let mut second = config(vec![idle("x")]);
+    second.key = key.clone();
+    second.listen_addr = Some(SocketAddr::new(new_ip.into(), port));
+    let second = start(second).await;
+    assert_eq!(
+        next_event(&mut events, added_at).await,
+        SocketAddr::new(new_ip.into(), port)
+    );
+    dialer.stop().await;
+    second.stop().await;
+}
