@@ -54,6 +54,7 @@ pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;
+pub mod nat;
 pub mod net;
 pub mod protocol;
 pub mod rlpx;

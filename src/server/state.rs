@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) inbound_budget: Arc<InboundBudget>,
     /// The discovery service, when it runs.
     pub(crate) discovery: Option<Discv4Handle>,
+    /// Port mapping's state and events, when it runs.
+    pub(crate) nat: Option<Arc<crate::nat::NatShared>>,
     /// Node sources for the dial scheduler (`None`: it does not run).
     pub(crate) sources: Option<mpsc::Sender<NodeStream>>,
     /// Where changes to remember go (`None`: no store).

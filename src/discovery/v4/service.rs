@@ -103,6 +103,7 @@ enum Command {
     Table(oneshot::Sender<Vec<Enode>>),
     Stats(oneshot::Sender<ServiceStats>),
     Resolve(Enode, oneshot::Sender<Option<Record>>),
+    SetEndpoint(Endpoint),
 }
 
 #[derive(Debug, Default)]
@@ -279,6 +280,15 @@ impl Discv4Handle {
             .ok_or(QueryError::NoAnswer)
     }
 
+    /// Advertises `endpoint` (a port-mapping gateway's external address and ports) in our
+    /// record and enode from now on, and stops learning the IP from Pongs; an
+    /// [`DiscoveryEvent::EndpointChanged`] follows if it changed. Waits for room in the
+    /// command queue; cancel-safe (dropped before queued: not applied). Does nothing once
+    /// the service stopped.
+    pub async fn set_external_endpoint(&self, endpoint: Endpoint) {
+        let _ = self.send(Command::SetEndpoint(endpoint)).await;
+    }
+
     /// Stops the service (also done when the last handle is dropped).
     pub fn stop(&self) {
         self.inner.cancel.cancel();
@@ -407,6 +417,7 @@ fn on_command(driver: &mut Driver, waiting: &mut Waiting, command: Command) {
             };
             driver.resolve(now(), enode.id, endpoint);
         }
+        Command::SetEndpoint(endpoint) => driver.set_external_endpoint(endpoint),
     }
 }
 

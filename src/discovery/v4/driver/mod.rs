@@ -529,6 +529,18 @@ impl Driver {
         b.bonded_at.get_or_insert(now);
     }
 
+    /// Advertises `endpoint` from now on, as a gateway that maps our ports reports it (see
+    /// `nat`): bumps our record's `seq` and queues [`DriverEvent::EndpointChanged`] if it
+    /// differs, and stops learning the IP from Pongs, which would only find the same
+    /// router. Calling it again with the same endpoint is harmless.
+    pub fn set_external_endpoint(&mut self, endpoint: Endpoint) {
+        self.config.learn_ip = false;
+        if let Ok(true) = self.disc.set_local_endpoint(endpoint) {
+            self.events
+                .push_back(DriverEvent::EndpointChanged(endpoint));
+        }
+    }
+
     /// The node at `from` says it sees us at `ip` (see `ip_votes.rs` for what counts).
     fn on_statement(&mut self, now: Instant, from: SocketAddr, ip: IpAddr) {
         if !self.config.learn_ip || self.votes.add(now, from.ip(), ip).is_err() {
