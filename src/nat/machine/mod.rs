@@ -15,6 +15,7 @@ use super::NatError;
 
 /// Our ports as the gateway maps them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Mapping {
     /// The gateway's external (public) address.
     pub external_ip: IpAddr,

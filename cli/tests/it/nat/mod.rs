@@ -142,6 +142,36 @@ fn nat_pmp_maps_the_ports_and_the_wan_dials_in() {
 }
 
 #[test]
+fn any_finds_the_routers_gateway_and_the_wan_dials_in() {
+    mapped_node_is_reachable_from_the_wan("any");
+}
+
+/// No router needed: `extip:IP` only sets the advertised address.
+#[test]
+fn extip_advertises_the_given_address_and_bad_values_fail_with_one_line() {
+    let node = Node::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--json",
+        "--nat",
+        "extip:198.51.100.4",
+    ]);
+    let enode = node.event("listening")["enode"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(enode.contains("@198.51.100.4:"), "{enode}");
+    super::assert_clean_failure(
+        &super::run(&["node", "--listen", "127.0.0.1:0", "--nat", "stun"]),
+        "expected any, upnp, pmp, extip:IP or none",
+    );
+    super::assert_clean_failure(
+        &super::run(&["node", "--listen", "127.0.0.1:0", "--nat", "extip:here"]),
+        "extip: needs an IP address",
+    );
+}
+
+#[test]
 fn a_restarted_router_is_noticed_at_renewal_and_mapped_again() {
     let Some(mut bed) = testbed(0) else { return };
     // A 4 s lease: renewed every 2 s.
