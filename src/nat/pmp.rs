@@ -62,7 +62,7 @@ impl Pmp {
         let current = request.current;
         let tcp_internal = NonZeroU16::new(ports.tcp).ok_or(NatError::Refused)?;
         let tcp = natpmp::port_mapping(
-            gateway.into(),
+            gateway,
             InternetProtocol::Tcp,
             tcp_internal,
             wanted(current.map_or(ports.tcp, |m| m.tcp_port)),
@@ -73,7 +73,7 @@ impl Pmp {
         let udp = match ports.udp.and_then(NonZeroU16::new) {
             Some(internal) => {
                 let m = natpmp::port_mapping(
-                    gateway.into(),
+                    gateway,
                     InternetProtocol::Udp,
                     internal,
                     wanted(current.map_or(internal.get(), |m| m.udp_port)),
@@ -84,7 +84,7 @@ impl Pmp {
             }
             None => 0,
         };
-        let external_ip = natpmp::external_address(gateway.into(), Some(TIMEOUTS))
+        let external_ip = natpmp::external_address(gateway, Some(TIMEOUTS))
             .await
             .map_err(failure)?;
         if external_ip.is_unspecified() {
@@ -119,21 +119,16 @@ impl Pmp {
     pub(crate) async fn remove(&mut self, ports: Ports) -> Result<(), NatError> {
         let gateway = self.gateway()?;
         let tcp = natpmp::try_drop_mapping(
-            gateway.into(),
+            gateway,
             InternetProtocol::Tcp,
             NonZeroU16::new(ports.tcp),
             Some(TIMEOUTS),
         )
         .await;
         if let Some(udp) = ports.udp.and_then(NonZeroU16::new) {
-            natpmp::try_drop_mapping(
-                gateway.into(),
-                InternetProtocol::Udp,
-                Some(udp),
-                Some(TIMEOUTS),
-            )
-            .await
-            .map_err(failure)?;
+            natpmp::try_drop_mapping(gateway, InternetProtocol::Udp, Some(udp), Some(TIMEOUTS))
+                .await
+                .map_err(failure)?;
         }
         tcp.map_err(failure)
     }
