@@ -159,6 +159,10 @@ pub(crate) async fn run(
     if let Some(mapping) = held {
         match tokio::time::timeout(config.remove_timeout, backend.remove(ports, mapping)).await {
             Ok(Ok(())) => {}
+            // After a first round cut short there may be nothing to remove.
+            Ok(Err(error)) if machine.current().is_none() => {
+                tracing::debug!(%error, "no port mappings removed")
+            }
             Ok(Err(error)) => tracing::warn!(%error, "port mappings not removed"),
             Err(_) => {
                 tracing::warn!("port mappings not removed: the gateway did not answer in time")
