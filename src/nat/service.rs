@@ -229,3 +229,68 @@ async fn apply(shared: &NatShared, discovery: Option<&Discv4Handle>, event: NatE
     // No subscribers is fine.
     let _ = shared.events.send(event);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+
+    #[test]
+    fn each_event_is_counted_by_kind_and_the_gauge_follows_the_mapping() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let m = Mapping {
+            external_ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+            tcp_port: 30303,
+            udp_port: 30303,
+            lease: Some(Duration::from_secs(1200)),
+        };
+        let events = [
+            NatEvent::Refused(NatError::Timeout),
+            NatEvent::Mapped(m),
+            NatEvent::Renewed(m),
+            NatEvent::Renewed(m),
+            NatEvent::Lost(NatError::Forgotten),
+            NatEvent::Mapped(m),
+        ];
+        for event in &events {
+            record(event);
+        }
+        let mut counts = HashMap::new();
+        let mut mapped = None;
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let key = key.key().clone();
+            match value {
+                DebugValue::Counter(n) if key.name() == crate::metrics::NAT_EVENTS => {
+                    let label = key.labels().next().map(|l| l.value().to_string());
+                    counts.insert(label.unwrap_or_default(), n);
+                }
+                DebugValue::Gauge(g) if key.name() == crate::metrics::NAT_MAPPED => {
+                    mapped = Some(g.into_inner());
+                }
+                _ => {}
+            }
+        }
+        let expected: HashMap<String, u64> =
+            [("refused", 1), ("mapped", 2), ("renewed", 2), ("lost", 1)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        assert_eq!(counts, expected);
+        assert_eq!(mapped, Some(1.0));
+        record(&NatEvent::Removed);
+        let after: Vec<_> = snapshotter.snapshot().into_vec();
+        let gauge = after.iter().find_map(|(key, _, _, value)| match value {
+            DebugValue::Gauge(g) if key.key().name() == crate::metrics::NAT_MAPPED => {
+                Some(g.into_inner())
+            }
+            _ => None,
+        });
+        assert_eq!(gauge, Some(0.0));
+    }
+}
