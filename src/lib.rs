@@ -15,6 +15,7 @@
 //! │ crypto      NodeKey, NodeId, enode URLs, ECIES              │
 //! └────────────────────────────────────────────────────────────┘
 //!   net: the sockets the server and discovery use (the host's, or any Transport)
+//!   nat: port mapping on a home router (UPnP IGD, NAT-PMP) that the server runs
 //! ```
 //!
 //! The transport on its own, over an in-memory pipe (see the README for a server):
@@ -54,6 +55,7 @@ pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;
+pub mod nat;
 pub mod net;
 pub mod protocol;
 pub mod rlpx;

@@ -21,6 +21,8 @@
 //! | [`STORE_BATCHES`], [`STORE_CHANGES`], [`STORE_DROPPED`] | counter | none |
 //! | [`REPUTATION_CHANGES`] | counter | `kind` (e.g. `failed_dial`) |
 //! | [`REPUTATION_BANS`] | counter | none |
+//! | [`NAT_EVENTS`] | counter | `event`: `mapped`, `renewed`, `address_changed`, `lost`, `refused`, `removed` |
+//! | [`NAT_MAPPED`] | gauge | none (1 while the gateway maps our ports) |
 //!
 //! Bytes are payload bytes as they go on the wire (compressed, if the peer uses snappy),
 //! without frame headers and MACs. Base-protocol messages (Ping, Pong, Disconnect) are not
@@ -96,6 +98,11 @@ pub enum MsgDirection {
     Egress,
 }
 
+/// Counter: port mapping events (see `NatEvent`), by `event`.
+pub const NAT_EVENTS: &str = "peerwire_nat_events_total";
+/// Gauge: 1 while a gateway maps our ports, else 0.
+pub const NAT_MAPPED: &str = "peerwire_nat_mapped";
+
 /// Describes every metric to the installed recorder (units and help texts). The server
 /// calls it when it starts; calling it again is harmless.
 pub fn describe() {
@@ -127,4 +134,6 @@ pub fn describe() {
     );
     describe_counter!(REPUTATION_CHANGES, "Reputation changes applied to peers");
     describe_counter!(REPUTATION_BANS, "Peers banned for a low reputation");
+    describe_counter!(NAT_EVENTS, "Port mapping events by kind");
+    describe_gauge!(NAT_MAPPED, "1 while a gateway maps our ports");
 }

@@ -302,6 +302,7 @@ mod tests {
             "keyfile" | "datadir" | "blobs" | "rpc-secret" | "ipc" => "\"/var/lib/peerwire/x\"",
             "peer" | "bootnodes" => "[\"enode://1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace24351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6a439@10.3.58.6:30303\"]",
             "max-peers" => "7",
+            "nat-lease" => "600",
             "name" => "\"sample/1\"",
             "nat" => "\"extip:203.0.113.9\"",
             "metrics" | "rpc" => "\"127.0.0.1:9999\"",

@@ -3,7 +3,6 @@
 //! `discv5 resolve/crawl` with `--v5`); and the discovery flags of `peerwire node`.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,16 +10,14 @@ use peerwire::crypto::{Enode, NodeKey};
 use peerwire::discovery::enr::{self, Record};
 use peerwire::discovery::v4::{DiscoveryEvent, Discv4Handle, QueryError, ServiceConfig};
 use peerwire::discovery::v5::{Discv5Config, Discv5Handle};
+use peerwire::nat::{NatMode, ParseNatError};
 use serde_json::json;
 
 use crate::output::Output;
 
-/// `--nat extip:IP`.
-pub(crate) fn parse_nat(text: &str) -> Result<IpAddr, String> {
-    let ip = text
-        .strip_prefix("extip:")
-        .ok_or_else(|| "expected extip:IP".to_string())?;
-    ip.parse().map_err(|_| format!("bad IP address {ip:?}"))
+/// `--nat any|upnp|pmp|extip:IP|none`, as go-ethereum spells it.
+pub(crate) fn parse_nat(text: &str) -> Result<NatMode, String> {
+    text.parse().map_err(|e: ParseNatError| e.to_string())
 }
 
 /// An enode URL or an `enr:` record.

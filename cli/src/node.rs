@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use peerwire::crypto::{Enode, NodeId, NodeKey};
 use peerwire::datadir::DataDir;
+use peerwire::nat::{NatConfig, NatEvent, NatMode};
 use peerwire::server::store::DEFAULT_MAX_NODES;
 use peerwire::server::{DiscoveryMode, PeerEvent, Server, ServerConfig, ServerHandle};
 use peerwire_foobar::{FooBar, FooBarEvent};
@@ -76,9 +77,15 @@ pub(crate) struct NodeArgs {
     /// Do not run discovery (only --peer nodes are dialed).
     #[arg(long)]
     nodiscover: bool,
-    /// Advertise this address: `extip:IP` (else it is learned from other nodes).
-    #[arg(long, value_parser = crate::discover::parse_nat)]
-    nat: Option<std::net::IpAddr>,
+    /// How to be reachable behind a router: `upnp` or `pmp` (NAT-PMP) map the listen and
+    /// discovery ports on the gateway and advertise its external address, `any` tries UPnP
+    /// then NAT-PMP, `extip:IP` advertises IP, `none` (the default) learns the address from
+    /// other nodes.
+    #[arg(long, value_parser = crate::discover::parse_nat, default_value = "none")]
+    nat: NatMode,
+    /// The port mapping lease asked for, in seconds (renewed at half of it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1200)]
+    nat_lease: u64,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
@@ -140,9 +147,12 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
     } else {
         DiscoveryMode::Always
     };
-    config.discovery.external_ip = args.nat;
     config.discovery.v5.enabled = args.discv5 || !args.v5_bootnodes.is_empty();
     config.discovery.v5.bootnodes = args.v5_bootnodes;
+    config.nat = NatConfig::new(args.nat);
+    config.nat.lease = Duration::from_secs(args.nat_lease.max(1));
+    // A short lease is for tests and demos: retry as soon as it would renew.
+    config.nat.retry = config.nat.retry.min(config.nat.lease / 2);
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut sigint =
@@ -172,6 +182,9 @@ pub(crate) async fn run(args: NodeArgs) -> Result<(), String> {
             || format!("discv5 on udp {}: {enr}", v5.local_addr()),
             json!({ "enr": enr, "udp": v5.local_addr().to_string() }),
         );
+    }
+    if let Some(nat) = server.nat_events() {
+        print_nat_events(out, server.clone(), nat);
     }
     if let Some(addr) = metrics {
         let url = format!("http://{addr}/metrics");
@@ -353,4 +366,47 @@ fn print_event(out: Output, event: &PeerEvent) {
         }
         other => tracing::debug!(?other, "peer event"),
     }
+}
+
+/// Prints a line for each port mapping event until the server stops: `nat_mapped`,
+/// `nat_renewed`, `nat_address_changed` carry our enode as the gateway maps it.
+fn print_nat_events(
+    out: Output,
+    server: ServerHandle,
+    mut events: tokio::sync::broadcast::Receiver<NatEvent>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            };
+            let (name, mapping, error) = match event {
+                NatEvent::Mapped(m) => ("nat_mapped", Some(m), None),
+                NatEvent::Renewed(m) => ("nat_renewed", Some(m), None),
+                NatEvent::AddressChanged(m) => ("nat_address_changed", Some(m), None),
+                NatEvent::Lost(e) => ("nat_lost", None, Some(e)),
+                NatEvent::Refused(e) => ("nat_refused", None, Some(e)),
+                NatEvent::Removed => ("nat_removed", None, None),
+                // The enum is non_exhaustive: an event added later is logged, not printed.
+                other => {
+                    tracing::debug!(?other, "port mapping event");
+                    continue;
+                }
+            };
+            let enode = mapping.map(|_| server.local_enode().to_string());
+            let lease = mapping.map(|m| m.lease.map_or(0, |l| l.as_secs()));
+            let error = error.map(|e| e.to_string());
+            out.event(
+                name,
+                || match (&enode, &error) {
+                    (Some(enode), _) => format!("{name} {enode}"),
+                    (None, Some(error)) => format!("{name}: {error}"),
+                    (None, None) => name.to_string(),
+                },
+                json!({ "enode": enode, "lease": lease, "error": error }),
+            );
+        }
+    });
 }

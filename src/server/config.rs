@@ -22,6 +22,7 @@ use super::reputation::ReputationConfig;
 use super::store::PeerStore;
 use crate::crypto::{Enode, NodeId, NodeKey};
 use crate::discovery::v5::Discv5Config;
+use crate::nat::NatConfig;
 use crate::net::{Network, SocketOptions};
 use crate::protocol::Protocol;
 use crate::session::SessionTimeouts;
@@ -59,6 +60,10 @@ pub struct ServerConfig {
     pub gating: GatingConfig,
     /// Node Discovery v4.
     pub discovery: DiscoveryConfig,
+    /// Port mapping on a home router (UPnP, NAT-PMP), or a fixed external IP. Default: none.
+    /// [`NatMode::ExtIp`](crate::nat::NatMode::ExtIp) acts as `discovery.external_ip`
+    /// (which wins when both are set).
+    pub nat: NatConfig,
     /// Sockets, the handshake and session timers.
     pub connection: ConnectionConfig,
     /// Received bytes that may wait for our handlers.
@@ -338,6 +343,7 @@ impl ServerConfig {
             dial: DialConfig::default(),
             gating: GatingConfig::default(),
             discovery: DiscoveryConfig::default(),
+            nat: NatConfig::default(),
             connection: ConnectionConfig::default(),
             inbound: InboundLimits::default(),
             store: StoreConfig::default(),

@@ -14,6 +14,7 @@ use super::{NodeInfo, PeerEvent};
 use crate::crypto::{Enode, NodeId};
 use crate::discovery::source::NodeStream;
 use crate::discovery::v4::Discv4Handle;
+use crate::nat::{Mapping, NatEvent};
 use crate::protocol::{Peer, PeerInfo};
 use crate::wire::DisconnectReason;
 
@@ -32,11 +33,12 @@ impl std::fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    /// Our enode URL: `external_ip`, else the IP discovery learned, else the listen IP (an
+    /// Our enode URL: the address and ports a gateway maps for us (`ServerConfig::nat`),
+    /// else `external_ip`, else the IP discovery learned, else the listen IP (an
     /// unspecified one is advertised as 127.0.0.1); the UDP port is discovery's.
     pub fn local_enode(&self) -> Enode {
         let enode = self.shared.info.enode;
-        match &self.shared.discovery {
+        let enode = match &self.shared.discovery {
             Some(d) => {
                 let found = d.local_enode();
                 Enode {
@@ -46,7 +48,31 @@ impl ServerHandle {
                 }
             }
             None => enode,
+        };
+        match self.nat_mapping() {
+            Some(m) => Enode {
+                ip: m.external_ip,
+                tcp_port: m.tcp_port,
+                udp_port: if m.udp_port == 0 {
+                    enode.udp_port
+                } else {
+                    m.udp_port
+                },
+                ..enode
+            },
+            None => enode,
         }
+    }
+
+    /// Our ports as the gateway maps them now, when port mapping runs and holds a mapping.
+    pub fn nat_mapping(&self) -> Option<Mapping> {
+        self.shared.nat.as_ref().and_then(|n| n.current())
+    }
+
+    /// Subscribes to port mapping events from now on; `None` when port mapping does not run
+    /// ([`NatConfig::mode`](crate::nat::NatConfig::mode) maps no ports, or no listen port).
+    pub fn nat_events(&self) -> Option<broadcast::Receiver<NatEvent>> {
+        self.shared.nat.as_ref().map(|n| n.events.subscribe())
     }
 
     /// The discovery service, if it runs (table, lookups, our ENR, events such as

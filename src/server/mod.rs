@@ -62,6 +62,7 @@ use crate::discovery::source::FairMix;
 use crate::discovery::v4::{Discv4Handle, ServiceConfig, ServiceError};
 use crate::discovery::v5::{Discv5Error, Discv5Handle};
 pub use crate::metrics::MsgDirection;
+use crate::nat::{NatMode, NatShared, Ports};
 pub use crate::protocol::{ReputationChange, REPUTATION_UNIT};
 use crate::session;
 pub use crate::session::SessionTimeouts;
@@ -176,10 +177,14 @@ impl Server {
             None => None,
         };
         let id = config.key.id();
+        let external_ip = config.discovery.external_ip.or(match config.nat.mode {
+            NatMode::ExtIp(ip) => Some(ip),
+            _ => None,
+        });
         let advertised = bound.map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |mut a| {
             // An unspecified address is not dialable: advertise loopback until discovery
             // learns better (or `external_ip` says).
-            if let Some(ip) = config.discovery.external_ip {
+            if let Some(ip) = external_ip {
                 a.set_ip(ip);
             } else if a.ip().is_unspecified() {
                 a.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -197,7 +202,7 @@ impl Server {
             {
                 let tcp_port = bound.map_or(0, |b| b.port());
                 let mut disc = ServiceConfig::new(config.key.clone(), udp, tcp_port);
-                disc.external_ip = config.discovery.external_ip;
+                disc.external_ip = external_ip;
                 disc.driver.bootnodes = config.discovery.bootnodes.clone();
                 for seed in &query_seeds {
                     if !disc.driver.bootnodes.iter().any(|b| b.id == seed.id) {
@@ -221,6 +226,14 @@ impl Server {
                 }
             }
             _ => (None, None),
+        };
+        // Port mapping needs a listen port; the discovery port is mapped too when it runs.
+        let nat_ports = match bound {
+            Some(tcp) if config.nat.mode.maps_ports() && tcp.port() != 0 => Some(Ports {
+                tcp: tcp.port(),
+                udp: discovery.as_ref().map(|d| d.local_addr().port()),
+            }),
+            _ => None,
         };
         let scheduled = config.dial.enabled && config.max_dialed() > 0;
         let (sources, sources_rx) = if scheduled {
@@ -273,6 +286,7 @@ impl Server {
             inbound_budget: session::InboundBudget::new(config.inbound.total),
             discovery,
             discv5,
+            nat: nat_ports.map(|_| Arc::new(NatShared::new(config.event_capacity))),
             sources,
             store: writer.as_ref().map(|(w, _, _)| w.clone()),
             rng: Mutex::new(match seeds.as_mut() {
@@ -285,6 +299,15 @@ impl Server {
             shared
                 .tasks
                 .spawn(accept::accept_loop(shared.clone(), listener));
+        }
+        if let (Some(ports), Some(nat)) = (nat_ports, &shared.nat) {
+            shared.tasks.spawn(crate::nat::run(
+                shared.config.nat.clone(),
+                ports,
+                shared.discovery.clone(),
+                nat.clone(),
+                shared.shutdown.clone(),
+            ));
         }
         if let Some((_, backend, rx)) = writer {
             shared

@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) discovery: Option<Discv4Handle>,
     /// Node Discovery v5, when it runs (on discovery's socket).
     pub(crate) discv5: Option<crate::discovery::v5::Discv5Handle>,
+    /// Port mapping's state and events, when it runs.
+    pub(crate) nat: Option<Arc<crate::nat::NatShared>>,
     /// Node sources for the dial scheduler (`None`: it does not run).
     pub(crate) sources: Option<mpsc::Sender<NodeStream>>,
     /// Where changes to remember go (`None`: no store).

@@ -15,6 +15,7 @@ mod hostile;
 mod keys;
 mod logs;
 mod metrics;
+mod nat;
 mod peer;
 mod rpc;
 mod status_page;
@@ -69,10 +70,14 @@ impl Node {
 
     /// Starts a node with `args` after `node` and `env` set (see [`ENV`]).
     fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = command()
-            .arg("node")
-            .args(args)
-            .envs(env.iter().copied())
+        let mut command = command();
+        command.arg("node").args(args).envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    /// Runs `command` (a `peerwire node`, perhaps wrapped) with piped stdio.
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

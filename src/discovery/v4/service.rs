@@ -125,6 +125,7 @@ enum Command {
     Stats(oneshot::Sender<ServiceStats>),
     Resolve(Enode, oneshot::Sender<Option<Record>>),
     Adopt(SocketAddr, u64),
+    SetEndpoint(Endpoint),
 }
 
 #[derive(Debug, Default)]
@@ -299,6 +300,15 @@ impl Discv4Handle {
         self.send(Command::Adopt(addr, min_seq)).await
     }
 
+    /// Advertises `endpoint` (a port-mapping gateway's external address and ports) in our
+    /// record and enode from now on, and stops learning the IP from Pongs; an
+    /// [`DiscoveryEvent::EndpointChanged`] follows if it changed. Waits for room in the
+    /// command queue; cancel-safe (dropped before queued: not applied). Does nothing once
+    /// the service stopped.
+    pub async fn set_external_endpoint(&self, endpoint: Endpoint) {
+        let _ = self.send(Command::SetEndpoint(endpoint)).await;
+    }
+
     /// Stops the service (also done when the last handle is dropped).
     pub fn stop(&self) {
         self.inner.cancel.cancel();
@@ -428,6 +438,7 @@ fn on_command(driver: &mut Driver, waiting: &mut Waiting, command: Command) {
             };
             driver.resolve(now(), enode.id, endpoint);
         }
+        Command::SetEndpoint(endpoint) => driver.set_external_endpoint(endpoint),
     }
 }
 

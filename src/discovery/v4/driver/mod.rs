@@ -306,14 +306,21 @@ impl Driver {
     /// what the record already says changes nothing.
     ///
     /// A dual-stack node whose main endpoint is learned or configured takes an address of
-    /// the other family as its endpoint in that family, beside the main one.
+    /// the other family as its endpoint in that family, beside the main one. A node whose
+    /// address is configured or mapped (`learn_ip` off) keeps it and only re-signs at
+    /// `min_seq`.
     pub fn adopt_endpoint(&mut self, addr: SocketAddr, min_seq: u64) {
         let main = self.disc.local_record().endpoint();
         let mut endpoint = main;
         endpoint.ip = addr.ip();
         endpoint.udp_port = addr.port();
         let other_family = addr.ip().is_ipv4() != main.ip.is_ipv4();
-        let changed = if self.config.dual_stack && other_family && is_learned(main.ip) {
+        let changed = if !self.config.learn_ip {
+            // Our address is configured or mapped by the router: what the other version
+            // learned does not move it, but our record is re-signed at its seq so that the
+            // other version takes ours back and both serve one record again.
+            self.disc.set_local_endpoint_seq(main, min_seq)
+        } else if self.config.dual_stack && other_family && is_learned(main.ip) {
             self.disc.set_local_other_endpoint(Some(endpoint), min_seq)
         } else {
             self.disc.set_local_endpoint_seq(endpoint, min_seq)
@@ -559,6 +566,18 @@ impl Driver {
             tcp_port,
         });
         b.bonded_at.get_or_insert(now);
+    }
+
+    /// Advertises `endpoint` from now on, as a gateway that maps our ports reports it (see
+    /// `nat`): bumps our record's `seq` and queues [`DriverEvent::EndpointChanged`] if it
+    /// differs, and stops learning the IP from Pongs, which would only find the same
+    /// router. Calling it again with the same endpoint is harmless.
+    pub fn set_external_endpoint(&mut self, endpoint: Endpoint) {
+        self.config.learn_ip = false;
+        if let Ok(true) = self.disc.set_local_endpoint(endpoint) {
+            self.events
+                .push_back(DriverEvent::EndpointChanged(endpoint));
+        }
     }
 
     /// The node at `from` says it sees us at `ip` (see `ip_votes.rs` for what counts).

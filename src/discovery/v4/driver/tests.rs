@@ -516,3 +516,45 @@ fn a_dual_stack_node_advertises_what_each_family_says() {
         }
     }
 }
+
+#[test]
+fn a_mapped_endpoint_is_advertised_and_pongs_no_longer_move_it() {
+    let mut net = Net::new();
+    let boot = net.add(0, DriverConfig::default());
+    for i in 1..=6 {
+        let config = DriverConfig {
+            bootnodes: vec![boot],
+            ip_min_statements: 3,
+            ..DriverConfig::default()
+        };
+        net.add(i, config);
+    }
+    // The router maps node 1's ports at 198.51.100.7, other port numbers.
+    let mapped = Endpoint {
+        ip: "198.51.100.7".parse().unwrap(),
+        udp_port: 40001,
+        tcp_port: 40002,
+    };
+    let d = net.nodes.get_mut(&addr(1)).unwrap();
+    d.set_external_endpoint(mapped);
+    d.set_external_endpoint(mapped);
+    let changes: Vec<_> = std::iter::from_fn(|| d.poll_event())
+        .filter(|e| matches!(e, DriverEvent::EndpointChanged(_)))
+        .collect();
+    assert_eq!(changes, [DriverEvent::EndpointChanged(mapped)], "once");
+    assert_eq!(d.core().local_record().seq(), 2);
+    assert!(d.core().local_record().record().verify());
+    // Others see it at yet another address; enough of them say so to move a learning node.
+    net.nat.insert(addr(1), "192.0.2.1:30303".parse().unwrap());
+    let t0 = net.now;
+    net.run_until(t0 + Duration::from_secs(20));
+    let local = net.nodes[&addr(1)].core().local_record();
+    assert_eq!(local.endpoint(), mapped);
+    assert_eq!(local.seq(), 2);
+    // What discv5 learns does not move it either: the record is re-signed at discv5's seq,
+    // so that discv5 takes it back.
+    let d = net.nodes.get_mut(&addr(1)).unwrap();
+    d.adopt_endpoint("192.0.2.1:30303".parse().unwrap(), 3);
+    let local = d.core().local_record();
+    assert_eq!((local.endpoint(), local.seq()), (mapped, 3));
+}
