@@ -101,7 +101,7 @@ fn crawl_and_discover_speak_v5() {
             "--bootnodes",
             &boot,
             "--timeout",
-            "3",
+            "8",
             "--json",
         ])
         .output()

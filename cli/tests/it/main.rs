@@ -56,6 +56,11 @@ fn read_lines(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Strin
     lines
 }
 
+/// How long a node may take to print its next line before the test gives up: a bound for a
+/// hung node, not a speed figure. Generous because the whole suite runs its tests in parallel
+/// on 2-core CI machines, where a debug build's node under that load has taken over 10 s.
+const LINE_WAIT: Duration = Duration::from_secs(30);
+
 /// A running `peerwire node`, killed when dropped.
 struct Node {
     child: Child,
@@ -92,10 +97,16 @@ impl Node {
         }
     }
 
-    /// The next stdout line, within 10 s.
+    /// The next stdout line, within [`LINE_WAIT`]; failing, shows what the node wrote on
+    /// stderr (a node that exited ends its output at once).
     fn line(&self) -> String {
-        self.line_within(Duration::from_secs(10))
-            .expect("a line within 10 s")
+        match self.lines.recv_timeout(LINE_WAIT) {
+            Ok(line) => line,
+            Err(e) => {
+                let stderr: Vec<String> = self.errors.try_iter().collect();
+                panic!("no line from the node within {LINE_WAIT:?} ({e}); its stderr: {stderr:#?}")
+            }
+        }
     }
 
     fn line_within(&self, limit: Duration) -> Option<String> {
@@ -112,7 +123,7 @@ impl Node {
         }
     }
 
-    /// Reads lines until a JSON event named `name` (`--json`), each within 10 s; skips lines
+    /// Reads lines until a JSON event named `name` (`--json`), each within [`LINE_WAIT`]; skips lines
     /// that are not JSON.
     fn event(&self, name: &str) -> serde_json::Value {
         loop {
