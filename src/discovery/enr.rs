@@ -1,8 +1,9 @@
 //! Ethereum Node Records (EIP-778) for discovery, on the `enr` crate's rust-secp256k1 backend.
 //!
-//! Our local record holds the `secp256k1` key, `ip` or `ip6`, and `udp`/`tcp` (`udp6`/`tcp6`
-//! for IPv6). EIP-778: *"the sequence number ... should be increased whenever the record
-//! changes"*, so changing the endpoint bumps `seq` by one and re-signs.
+//! Our local record holds the `secp256k1` key, `ip` and `udp`/`tcp` for IPv4, `ip6` and
+//! `udp6`/`tcp6` for IPv6, or both for a dual-stack node. EIP-778: *"the sequence number ...
+//! should be increased whenever the record changes"*, so a change bumps `seq` (by one, or
+//! to the `seq` another discovery version sharing the record signed it at) and re-signs.
 
 use std::net::IpAddr;
 

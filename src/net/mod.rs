@@ -146,6 +146,12 @@ impl Network {
     }
 }
 
+/// A UDP socket on the host network bound to `addr` (on `[::]`, serving IPv4 too), for a
+/// component that runs only there (discv5, on sigp's crate, reads its socket itself).
+pub(crate) fn bind_host_udp(addr: SocketAddr) -> Result<tokio::net::UdpSocket> {
+    host::bind_udp(addr)
+}
+
 fn host_unix_time() -> Duration {
     // A clock before 1970 reads as the epoch: packets then expire at once, nothing worse.
     SystemTime::now()

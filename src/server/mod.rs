@@ -214,7 +214,11 @@ impl Server {
                 disc.network = config.network.clone();
                 disc.rng_seed = seeds.as_mut().map(Rng::gen);
                 if config.discovery.v5.enabled {
-                    let (v5, v4) = Discv5Handle::spawn_with_v4(disc, config.discovery.v5.clone())
+                    let mut v5_config = config.discovery.v5.clone();
+                    // The router's external address is not discv5's to argue with: its
+                    // votes would re-sign our record at every Pong that disagrees.
+                    v5_config.learn_ip &= !config.nat.mode.maps_ports();
+                    let (v5, v4) = Discv5Handle::spawn_with_v4(disc, v5_config)
                         .await
                         .map_err(StartError::Discv5)?;
                     (Some(v4), Some(v5))

@@ -103,3 +103,43 @@ async fn a_dual_stack_node_is_reached_over_ipv4_and_ipv6() {
         n.stop().await;
     }
 }
+
+/// With discv5 on the shared socket of a `[::]` bind, discv4 still serves both families.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dual_stack_node_with_discv5_serves_discv4_over_both_families() {
+    let mut c = config(vec![idle("foo")]);
+    c.listen_addr = Some("[::]:0".parse().unwrap());
+    c.discovery.mode = DiscoveryMode::Always;
+    c.discovery.v5.enabled = true;
+    let dual = start(c).await;
+    assert!(dual.discv5().is_some());
+    let port = dual.listen_addr().unwrap().port();
+    let id = dual.local_enode().id;
+    let v4 = node(
+        "127.0.0.1:0",
+        vec![Enode::new(
+            id,
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        )],
+    )
+    .await;
+    let v6 = node(
+        "[::1]:0",
+        vec![Enode::new(
+            id,
+            SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+        )],
+    )
+    .await;
+    let seen = until(&[&dual, &v4, &v6], |t, p| t >= 1 && p >= 1).await;
+    let table = dual.discovery().unwrap().table().await.unwrap();
+    let ips: Vec<IpAddr> = table.iter().map(|e| e.ip).collect();
+    assert!(
+        ips.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST))
+            && ips.contains(&IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        "the dual-stack node's table {table:?} (tables and peers {seen:?})"
+    );
+    for n in [v4, v6, dual] {
+        n.stop().await;
+    }
+}

@@ -22,6 +22,11 @@ pub struct Discv5Config {
     /// Datagrams that are not discv5 waiting for discv4 on the shared socket, each at most
     /// 1280 bytes (320 KiB at most); more are dropped. Default 256.
     pub v4_queue: usize,
+    /// Whether discv5's own Pong votes may move our record's address (discv4's always
+    /// may, unless the address is configured). Off, discv5 serves whatever discv4
+    /// advertises. The server turns it off when a router maps our ports, whose external
+    /// address must not be argued with. Default `true`.
+    pub learn_ip: bool,
 }
 
 impl Default for Discv5Config {
@@ -31,6 +36,7 @@ impl Default for Discv5Config {
             bootnodes: Vec::new(),
             lookup_interval: Duration::from_secs(1),
             v4_queue: 256,
+            learn_ip: true,
         }
     }
 }

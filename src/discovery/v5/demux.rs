@@ -48,6 +48,8 @@ impl Frames {
 #[derive(Debug)]
 pub(crate) struct Demuxed {
     socket: Arc<tokio::net::UdpSocket>,
+    /// Whether the socket is an IPv6 one (see `send_to`).
+    ipv6: bool,
     rx: tokio::sync::Mutex<mpsc::Receiver<Frame>>,
 }
 
@@ -58,8 +60,10 @@ pub(crate) fn pair(socket: Arc<tokio::net::UdpSocket>, capacity: usize) -> (Fram
         tx,
         dropped: AtomicU64::new(0),
     };
+    let ipv6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
     let demuxed = Demuxed {
         socket,
+        ipv6,
         rx: tokio::sync::Mutex::new(rx),
     };
     (frames, demuxed)
@@ -67,6 +71,14 @@ pub(crate) fn pair(socket: Arc<tokio::net::UdpSocket>, capacity: usize) -> (Fram
 
 impl Datagrams for Demuxed {
     fn send_to<'a>(&'a self, buf: &'a [u8], to: SocketAddr) -> BoxFuture<'a, Result<usize>> {
+        // An IPv6 socket reaches IPv4 peers through IPv4-mapped addresses (Linux would take
+        // the IPv4 one as it is; other systems would not).
+        let to = match to {
+            SocketAddr::V4(v4) if self.ipv6 => {
+                SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+            }
+            to => to,
+        };
         Box::pin(self.socket.send_to(buf, to))
     }
 

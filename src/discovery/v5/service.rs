@@ -277,9 +277,8 @@ async fn start(
         addr: service.bind,
         source,
     };
-    let socket = tokio::net::UdpSocket::bind(service.bind)
-        .await
-        .map_err(bind_error)?;
+    // As discv4 binds it alone: `[::]` takes IPv4 too, whatever the host's default.
+    let socket = crate::net::bind_host_udp(service.bind).map_err(bind_error)?;
     let local_addr = socket.local_addr().map_err(bind_error)?;
     let socket = Arc::new(socket);
     // As discv4 chooses it, so that both start from the same content.
@@ -296,7 +295,7 @@ async fn start(
         },
     };
     let mut builder = ConfigBuilder::new(listen);
-    if service.external_ip.is_some() || !service.driver.learn_ip {
+    if service.external_ip.is_some() || !service.driver.learn_ip || !v5.learn_ip {
         builder.disable_enr_update();
     }
     let mut discv5 = discv5::Discv5::new(enr, combined_key(&service.key), builder.build())
