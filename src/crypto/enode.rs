@@ -87,18 +87,9 @@ impl FromStr for Enode {
     type Err = EnodeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let rest = s.strip_prefix("enode://").ok_or(EnodeError::Scheme)?;
-        let (id, rest) = rest.split_once('@').ok_or(EnodeError::MissingAddress)?;
-        let id: NodeId = id.parse()?;
-        let (authority, query) = match rest.split_once('?') {
-            Some((authority, query)) => (authority, Some(query)),
-            None => (rest, None),
-        };
+        let (id, authority, query) = split_url(s)?;
         let (ip, tcp_port) = parse_authority(authority)?;
-        let udp_port = match query {
-            Some(query) => parse_discport(query)?.unwrap_or(tcp_port),
-            None => tcp_port,
-        };
+        let udp_port = udp_port(query, tcp_port)?;
         Ok(Self {
             id,
             ip,
@@ -182,13 +173,7 @@ impl FromStr for EnodeUrl {
     /// Reads what [`Enode`] reads, and a DNS name in place of the IP address; a host that is
     /// neither is [`EnodeError::Host`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let rest = s.strip_prefix("enode://").ok_or(EnodeError::Scheme)?;
-        let (id, rest) = rest.split_once('@').ok_or(EnodeError::MissingAddress)?;
-        let id: NodeId = id.parse()?;
-        let (authority, query) = match rest.split_once('?') {
-            Some((authority, query)) => (authority, Some(query)),
-            None => (rest, None),
-        };
+        let (id, authority, query) = split_url(s)?;
         let (host, tcp_port) = match parse_authority(authority) {
             Ok((ip, port)) => (Host::Ip(ip), port),
             Err(EnodeError::Host) => {
@@ -201,16 +186,32 @@ impl FromStr for EnodeUrl {
             }
             Err(e) => return Err(e),
         };
-        let udp_port = match query {
-            Some(query) => parse_discport(query)?.unwrap_or(tcp_port),
-            None => tcp_port,
-        };
+        let udp_port = udp_port(query, tcp_port)?;
         Ok(Self {
             id,
             host,
             tcp_port,
             udp_port,
         })
+    }
+}
+
+/// `enode://ID@AUTHORITY[?QUERY]` split into the id, the authority and the query.
+fn split_url(s: &str) -> Result<(NodeId, &str, Option<&str>), EnodeError> {
+    let rest = s.strip_prefix("enode://").ok_or(EnodeError::Scheme)?;
+    let (id, rest) = rest.split_once('@').ok_or(EnodeError::MissingAddress)?;
+    let id: NodeId = id.parse()?;
+    Ok(match rest.split_once('?') {
+        Some((authority, query)) => (id, authority, Some(query)),
+        None => (id, rest, None),
+    })
+}
+
+/// The UDP port: the query's `discport`, else the TCP port.
+fn udp_port(query: Option<&str>, tcp_port: u16) -> Result<u16, EnodeError> {
+    match query {
+        Some(query) => Ok(parse_discport(query)?.unwrap_or(tcp_port)),
+        None => Ok(tcp_port),
     }
 }
 

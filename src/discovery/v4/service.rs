@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::driver::{Driver, DriverConfig, DriverEvent, LookupId, LookupStats};
 use super::error::{QueryError, ServiceError};
@@ -160,16 +160,7 @@ struct Inner {
 #[derive(Clone, Debug)]
 pub struct Discv4Handle {
     inner: Arc<Inner>,
-    _guard: Arc<StopOnDrop>,
-}
-
-#[derive(Debug)]
-struct StopOnDrop(CancellationToken);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
+    _guard: Arc<DropGuard>,
 }
 
 /// Commands queued at once; senders wait when it is full.
@@ -222,7 +213,7 @@ impl Discv4Handle {
         tracing::info!(addr = %local_addr, "discovery started");
         Ok(Self {
             inner,
-            _guard: Arc::new(StopOnDrop(cancel)),
+            _guard: Arc::new(cancel.drop_guard()),
         })
     }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use discv5::enr::NodeId as Discv5NodeId;
 use discv5::{ConfigBuilder, ListenConfig};
 use tokio::sync::{broadcast, mpsc};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::config::Discv5Config;
 use super::demux::{self, Frames, SharedPort};
@@ -80,16 +80,7 @@ impl std::fmt::Debug for Inner {
 #[derive(Clone, Debug)]
 pub struct Discv5Handle {
     inner: Arc<Inner>,
-    _guard: Arc<StopOnDrop>,
-}
-
-#[derive(Debug)]
-struct StopOnDrop(CancellationToken);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
+    _guard: Arc<DropGuard>,
 }
 
 impl Discv5Handle {
@@ -336,7 +327,7 @@ async fn start(
     tracing::info!(addr = %local_addr, with_v4, "discv5 started");
     let handle = Discv5Handle {
         inner,
-        _guard: Arc::new(StopOnDrop(cancel)),
+        _guard: Arc::new(cancel.drop_guard()),
     };
     Ok((handle, v4))
 }
