@@ -204,8 +204,8 @@ fn a_lookup_converges_on_the_closest_nodes() {
     assert!(result.depth >= 1 && result.queries >= K, "{result:?}");
 }
 
-#[test]
-fn our_ip_is_learned_from_pong_statements() {
+/// A bootnode and 6 nodes that know it and move their address after 3 statements.
+fn learning_net() -> Net {
     let mut net = Net::new();
     let boot = net.add(0, DriverConfig::default());
     for i in 1..=6 {
@@ -216,6 +216,12 @@ fn our_ip_is_learned_from_pong_statements() {
         };
         net.add(i, config);
     }
+    net
+}
+
+#[test]
+fn our_ip_is_learned_from_pong_statements() {
+    let mut net = learning_net();
     // Node 1 sits behind a NAT: others see it as 192.0.2.1.
     let public: SocketAddr = "192.0.2.1:30303".parse().unwrap();
     net.nat.insert(addr(1), public);
@@ -519,16 +525,7 @@ fn a_dual_stack_node_advertises_what_each_family_says() {
 
 #[test]
 fn a_mapped_endpoint_is_advertised_and_pongs_no_longer_move_it() {
-    let mut net = Net::new();
-    let boot = net.add(0, DriverConfig::default());
-    for i in 1..=6 {
-        let config = DriverConfig {
-            bootnodes: vec![boot],
-            ip_min_statements: 3,
-            ..DriverConfig::default()
-        };
-        net.add(i, config);
-    }
+    let mut net = learning_net();
     // The router maps node 1's ports at 198.51.100.7, other port numbers.
     let mapped = Endpoint {
         ip: "198.51.100.7".parse().unwrap(),
