@@ -37,6 +37,10 @@ use super::{status, MAX_REQUEST, MAX_RESPONSE};
 
 /// A client gets this long to send a request's head once it starts one.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing connection is drained for, and how much of it, so that the client
+/// reads our last answer rather than a reset (see [`linger`]).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 2 * MAX_REQUEST as usize;
 /// JSON-RPC requests taken per second, over all connections of a listener; more wait their
 /// turn in order. An operator's tools make a few a second; a flood (measured: 1,000
 /// connections each with a request always in flight) is held to this, so the RPC server's
@@ -127,10 +131,35 @@ where
         .header_read_timeout(HEADER_TIMEOUT)
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), service)
+        .without_shutdown()
         .await;
-    if let Err(e) = served {
-        tracing::debug!(error = %e, "RPC connection ended");
+    match served {
+        Ok(parts) => linger(parts.io.into_inner()).await,
+        Err(e) => tracing::debug!(error = %e, "RPC connection ended"),
     }
+}
+
+/// Closes a connection so that its last answer reaches the client: our side is shut down
+/// first, then what the client still sends is read and dropped until it closes too, for at
+/// most [`LINGER`] and [`LINGER_BYTES`]. Closing with unread bytes would make the kernel send
+/// a reset, which can destroy an answer the client has not read yet, such as the 413 sent
+/// for a body refused on its `Content-Length` while the client is still sending it.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(mut io: I) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if io.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut buf = vec![0; 16 * 1024];
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 async fn route(

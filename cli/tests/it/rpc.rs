@@ -351,6 +351,18 @@ fn requests_over_one_mebibyte_are_refused_and_smaller_ones_served() {
     assert_eq!(status, 413);
     assert_eq!(code_of(&answer), -32007);
 
+    // A client that does not wait for an answer before sending its body (no `Expect:
+    // 100-continue`) has the body refused on its Content-Length while still sending it; it
+    // must still be able to send all of it and read the 413, not meet a reset.
+    let mut io = tcp(a.addr());
+    let request = post_request(a.addr(), &over, &[]);
+    let (head, body) = request.split_at(request.len() - over.len() + 1);
+    io.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, answer) = http(&mut io, body);
+    assert_eq!(status, 413);
+    assert_eq!(code_of(&answer), -32007);
+
     // A client that announces a huge body and sends little is refused on the announcement.
     let mut io = tcp(a.addr());
     let head = format!(
