@@ -74,6 +74,24 @@ pub fn to_enode(record: &Record) -> Option<Enode> {
     })
 }
 
+/// Where to dial the node of `record` over RLPx: [`to_enode`] for a record that has a TCP
+/// port, `None` for one without.
+///
+/// EIP-778 names the keys: `tcp` is the *"TCP port, big endian integer"* and *"If omitted,
+/// same as tcp"* for `tcp6`; without either the node takes no RLPx connections (enode URLs
+/// default a missing TCP port to the UDP one, records do not). A discovery-only node, such
+/// as a consensus client's, would otherwise be dialed at its UDP port.
+pub fn dialable(record: &Record) -> Option<Enode> {
+    let tcp = if record.ip4().is_some() {
+        record.tcp4()
+    } else {
+        record.tcp6().or(record.tcp4())
+    }?;
+    let mut enode = to_enode(record)?;
+    enode.tcp_port = tcp;
+    Some(enode)
+}
+
 /// A record for `key` at `endpoint` with sequence number `seq` (`tcp_port == 0` omits `tcp`).
 pub fn build(key: &NodeKey, seq: u64, endpoint: &Endpoint) -> Result<Record, RecordError> {
     build_dual(key, seq, endpoint, None)
@@ -312,6 +330,29 @@ mod tests {
             to_enode(&decoded).unwrap().udp_addr(),
             endpoint_addr(&endpoint)
         );
+    }
+
+    #[test]
+    fn only_a_record_with_a_tcp_port_is_dialable() {
+        // The EIP's example has `udp` only: an enode for discovery, nothing to dial.
+        let discovery_only = Record::from_str(EIP778_EXAMPLE).unwrap();
+        assert_eq!(to_enode(&discovery_only).unwrap().tcp_port, 30303);
+        assert_eq!(dialable(&discovery_only), None);
+
+        let both = build(&key_b(), 1, &v4([10, 0, 0, 1], 30303, 30304)).unwrap();
+        assert_eq!(dialable(&both), to_enode(&both));
+        assert_eq!(dialable(&both).unwrap().tcp_port, 30304);
+
+        // EIP-778 on `tcp6`: "If omitted, same as tcp".
+        let mut v6_with_tcp = Record::builder()
+            .ip6("2001:db8::1".parse().unwrap())
+            .udp6(30303)
+            .tcp4(30305)
+            .build(key_b().secret())
+            .unwrap();
+        assert_eq!(dialable(&v6_with_tcp).unwrap().tcp_port, 30305);
+        v6_with_tcp.remove_key("tcp", key_b().secret()).unwrap();
+        assert_eq!(dialable(&v6_with_tcp), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::discovery::source::NodeStream;
 /// [`ServerHandle::add_node_source`](crate::server::ServerHandle::add_node_source).
 ///
 /// The first sync starts when the stream is first polled. After each sync the stream yields
-/// every record with an endpoint, in random order (EIP-1459: *"It's in the client's best
+/// every record with a TCP endpoint ([`enr::dialable`]), in random order (EIP-1459: *"It's in the client's best
 /// interest to traverse the tree in random order"*), then waits
 /// [`DnsConfig::recheck_interval`] and checks the root again: a new sequence number fetches
 /// the changed subtrees only. A failed sync is logged and retried after a tenth of the
@@ -47,7 +47,7 @@ pub fn node_source<R: TxtResolver>(resolver: R, url: Link, config: DnsConfig) ->
                         tracing::warn!(%link, %error, "linked DNS tree refused");
                     }
                     tracing::debug!(url = %st.url, records = report.records.len(), "DNS tree synced");
-                    st.pending = report.records.iter().filter_map(enr::to_enode).collect();
+                    st.pending = report.records.iter().filter_map(enr::dialable).collect();
                     st.pending.shuffle(&mut rand::thread_rng());
                     st.next_sync = Some(Instant::now() + interval);
                 }

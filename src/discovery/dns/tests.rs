@@ -455,3 +455,29 @@ fn long_records_are_cut_into_character_strings_and_joined_back() {
     assert_eq!(pieces.concat(), text);
     assert_eq!(character_strings("").count(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_node_source_yields_only_records_with_a_tcp_port() {
+    use futures_util::StreamExt;
+
+    let keys = keys(17, 2);
+    let at = |last: u8, tcp_port: u16| Endpoint {
+        ip: [10, 0, 0, last].into(),
+        udp_port: 30303,
+        tcp_port,
+    };
+    let with_tcp = enr::build(&keys[0], 1, &at(1, 30303)).unwrap();
+    // A discovery-only node (a consensus client's record, say): `udp` and no `tcp`.
+    let without_tcp = enr::build(&keys[1], 1, &at(2, 0)).unwrap();
+    assert_eq!(without_tcp.tcp4(), None);
+    let tree = Tree::sign(1, &[with_tcp.clone(), without_tcp], &[], signer().secret());
+    let resolver = MemoryResolver::new();
+    resolver.insert_all(tree.to_txt("n"));
+    let mut source = node_source(resolver, tree.url("n").unwrap(), DnsConfig::default());
+
+    let first = source.next().await.unwrap();
+    assert_eq!(Some(first), enr::dialable(&with_tcp));
+    // Nothing else until the recheck, half an hour later.
+    let next = tokio::time::timeout(Duration::from_secs(60), source.next()).await;
+    assert!(next.is_err(), "{next:?}");
+}

@@ -32,24 +32,13 @@ pub fn from_v5(enr: &discv5::Enr) -> Result<Record, Unusable> {
     alloy_rlp::Decodable::decode(&mut &bytes[..]).map_err(|_| Unusable::IdentityScheme)
 }
 
-/// Where to dial the node of `enr` over RLPx, or why it cannot be.
-///
-/// EIP-778 names the keys: `tcp` is the *"TCP port, big endian integer"* and *"If omitted,
-/// same as tcp"* for `tcp6`; without either the node takes no RLPx connections (enode URLs
-/// default a missing TCP port to the UDP one, records do not).
+/// Where to dial the node of `enr` over RLPx ([`enr::dialable`]), or why it cannot be.
 pub fn dialable(enr: &discv5::Enr) -> Result<Enode, Unusable> {
     let record = from_v5(enr)?;
-    let tcp = if record.ip4().is_some() {
-        record.tcp4()
-    } else if record.ip6().is_some() {
-        record.tcp6().or(record.tcp4())
-    } else {
+    if record.ip4().is_none() && record.ip6().is_none() {
         return Err(Unusable::NoAddress);
-    };
-    let tcp = tcp.ok_or(Unusable::NoTcpPort)?;
-    let mut enode = enr::to_enode(&record).ok_or(Unusable::NoAddress)?;
-    enode.tcp_port = tcp;
-    Ok(enode)
+    }
+    enr::dialable(&record).ok_or(Unusable::NoTcpPort)
 }
 
 #[cfg(test)]
