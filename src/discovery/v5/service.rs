@@ -286,6 +286,9 @@ async fn start(
         },
     };
     let mut builder = ConfigBuilder::new(listen);
+    // Found nodes come from our own lookups' results; as events they would only compete
+    // with discv4's frames for room in the crate's event queue.
+    builder.disable_report_discovered_peers();
     if service.external_ip.is_some() || !service.driver.learn_ip || !v5.learn_ip {
         builder.disable_enr_update();
     }
