@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::dialer::{self, DialError};
 use super::gating::BanTarget;
-use super::state::Shared;
+use super::state::{Shared, State};
 use super::store::{Change, Snapshot};
 use super::{NodeInfo, PeerEvent};
 use crate::crypto::{Enode, NodeId};
@@ -157,19 +158,27 @@ impl ServerHandle {
     }
 
     /// Keeps `enode` connected at its address, replacing the dialer of a static peer with
-    /// the same id (a session already up is left to run).
-    pub(super) fn retarget(&self, enode: Enode) {
-        let old = self.shared.state().statics.remove(&enode.id);
-        if let Some(cancel) = old {
-            cancel.cancel();
+    /// the same id (a session already up is left to run), unless `watch` (the watcher of the
+    /// peer's host name) was cancelled: checked under the lock `remove_peer` cancels it
+    /// under, so a peer removed while its name was being resolved stays removed.
+    pub(super) fn retarget(&self, enode: Enode, watch: &CancellationToken) {
+        let mut state = self.shared.state();
+        if watch.is_cancelled() {
+            return;
         }
-        self.keep_connected(enode);
+        if let Some(old) = state.statics.remove(&enode.id) {
+            old.cancel();
+        }
+        self.keep_connected_locked(&mut state, enode);
     }
 
     /// [`add_peer`](Self::add_peer) without remembering it: a static peer of the
     /// configuration or of the store.
     pub(super) fn keep_connected(&self, enode: Enode) {
-        let mut state = self.shared.state();
+        self.keep_connected_locked(&mut self.shared.state(), enode);
+    }
+
+    fn keep_connected_locked(&self, state: &mut State, enode: Enode) {
         state.gate.know(enode.id, enode.tcp_addr().ip());
         if !self.shared.config.dial.enabled {
             return;
@@ -194,6 +203,9 @@ impl ServerHandle {
             let mut state = self.shared.state();
             if !state.peers.is_trusted(id) {
                 state.gate.forget(id);
+            }
+            if let Some(watch) = state.names.remove(id) {
+                watch.cancel();
             }
             (state.statics.remove(id), state.peers.get(id).cloned())
         };

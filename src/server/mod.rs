@@ -278,6 +278,7 @@ impl Server {
             state: Mutex::new(State {
                 peers: admission,
                 statics: HashMap::new(),
+                names: HashMap::new(),
                 gate: Gate::new(config.gate()),
                 reputation: reputation::Reputations::new(config.reputation.clone()),
             }),

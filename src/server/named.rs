@@ -56,7 +56,10 @@ impl ServerHandle {
     /// redial after a drop goes where the name points then. When it resolves to another
     /// address, the peer is redialed there (a session at the old address is left to run). The first address is used, IPv4
     /// preferred. A lookup that fails keeps the last address. Not remembered in the store
-    /// (the name is, in effect, the configuration). Ends when the server stops.
+    /// (the name is, in effect, the configuration). A `recheck` under a second counts as a
+    /// second. Watching the name ends when the server stops, when
+    /// [`remove_peer`](Self::remove_peer) removes the peer, or when the same id is added by
+    /// name again.
     pub fn add_peer_url(&self, url: EnodeUrl, resolver: Arc<dyn HostResolver>, recheck: Duration) {
         let name = match (&url.host, url.to_enode()) {
             (_, Some(enode)) => return self.add_peer(enode),
@@ -64,8 +67,12 @@ impl ServerHandle {
             // `to_enode` is `None` only for a name.
             (Host::Ip(_), None) => return,
         };
+        let recheck = recheck.max(MIN_LOOKUP_GAP);
+        let watch = self.shared.shutdown.child_token();
+        if let Some(old) = self.shared.state().names.insert(url.id, watch.clone()) {
+            old.cancel();
+        }
         let handle = self.clone();
-        let shared = Arc::clone(&self.shared);
         let mut events = self.events();
         self.shared.tasks.spawn(async move {
             let mut current: Option<IpAddr> = None;
@@ -73,13 +80,13 @@ impl ServerHandle {
                 let looked_up = Instant::now();
                 let lookup = tokio::select! {
                     result = tokio::time::timeout(LOOKUP_TIMEOUT, resolver.lookup(&name)) => result,
-                    _ = shared.shutdown.cancelled() => return,
+                    _ = watch.cancelled() => return,
                 };
                 match lookup.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())) {
                     Ok(ips) => match pick(&ips) {
                         Some(ip) if current != Some(ip) => {
                             tracing::info!(peer = %url.id.short(), %name, %ip, "static peer's name resolved");
-                            handle.retarget(url.at(ip));
+                            handle.retarget(url.at(ip), &watch);
                             current = Some(ip);
                         }
                         Some(_) => {}
@@ -98,11 +105,11 @@ impl ServerHandle {
                             Ok(_) => continue,
                             Err(broadcast::error::RecvError::Closed) => return,
                         },
-                        _ = shared.shutdown.cancelled() => return,
+                        _ = watch.cancelled() => return,
                     }
                     tokio::select! {
                         _ = tokio::time::sleep_until(looked_up + MIN_LOOKUP_GAP) => break,
-                        _ = shared.shutdown.cancelled() => return,
+                        _ = watch.cancelled() => return,
                     }
                 }
             }

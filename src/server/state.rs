@@ -30,6 +30,8 @@ pub(crate) struct State {
     pub(crate) peers: Admission<Peer>,
     /// The dialer of each static peer, by id.
     pub(crate) statics: HashMap<NodeId, CancellationToken>,
+    /// The host-name watcher of each static peer given by name, by id.
+    pub(crate) names: HashMap<NodeId, CancellationToken>,
     /// Bans, the inbound throttle and the pending-handshake slots of accepted connections.
     /// Under the same lock as `peers`, so that a ban and an admission cannot cross.
     pub(crate) gate: Gate,

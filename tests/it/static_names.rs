@@ -58,3 +58,43 @@ async fn a_static_peer_whose_name_moves_is_redialed_at_the_new_address() {
     dialer.stop().await;
     second.stop().await;
 }
+
+#[tokio::test]
+async fn a_static_peer_removed_is_not_redialed_when_its_name_moves() {
+    let key = key();
+    let (old_ip, new_ip) = (Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 3));
+    let mut first = config(vec![idle("x")]);
+    first.key = key.clone();
+    let first = start(first).await;
+    let port = first.listen_addr().unwrap().port();
+    // The node is also at the new address, so a redial there would succeed.
+    let mut second = config(vec![idle("x")]);
+    second.key = key.clone();
+    second.listen_addr = Some(SocketAddr::new(new_ip.into(), port));
+    let second = start(second).await;
+
+    let names = Arc::new(Names(Mutex::new(vec![old_ip.into()])));
+    let dialer = start(config(vec![idle("x")])).await;
+    let mut events = dialer.events();
+    let url: EnodeUrl = format!("enode://{}@peer.test:{port}", key.id())
+        .parse()
+        .unwrap();
+    dialer.add_peer_url(url, names.clone(), Duration::from_secs(3600));
+    next_event(&mut events, |e| match e {
+        PeerEvent::Added(info) if info.id == key.id() => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // The name moves as the operator removes the peer; the drop that follows the removal is
+    // what makes a watcher look the name up again.
+    *names.0.lock().unwrap() = vec![new_ip.into()];
+    dialer.remove_peer(&key.id());
+    // Watching the name ends: the watcher held the only other reference to the resolver.
+    eventually(|| Arc::strong_count(&names) == 1).await;
+    assert!(!dialer.is_static(&key.id()));
+    assert_eq!(second.peer_count(), 0);
+    dialer.stop().await;
+    first.stop().await;
+    second.stop().await;
+}
