@@ -1,6 +1,6 @@
 //! UPnP IGD through `igd-next`: find the gateway by SSDP, map our ports, ask its external
-//! address. The gateway is searched again after any failure (a restarted router may serve
-//! its description at a new URL).
+//! address. The gateway is searched again after any failed or timed-out round (a restarted
+//! router may serve its description at a new URL).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -8,8 +8,8 @@ use std::time::Duration;
 use igd_next::aio::tokio::{search_gateway, Tokio};
 use igd_next::aio::Gateway;
 use igd_next::{
-    AddPortError, GetExternalIpError, PortMappingProtocol, RemovePortError, RequestError,
-    SearchError, SearchOptions,
+    AddPortError, GetExternalIpError, GetGenericPortMappingEntryError, PortMappingProtocol,
+    RemovePortError, RequestError, SearchError, SearchOptions,
 };
 
 use super::machine::{Granted, Mapping, Request};
@@ -24,6 +24,8 @@ const MAX_ENTRIES_READ: u32 = 128;
 #[derive(Debug)]
 pub(crate) struct Upnp {
     gateway: Option<Gateway<Tokio>>,
+    /// Whether the last round ended, and ended well; if not, `gateway` is searched again.
+    last_round_ok: bool,
     search_timeout: Duration,
     description: String,
 }
@@ -32,6 +34,7 @@ impl Upnp {
     pub(crate) fn new(search_timeout: Duration, description: String) -> Self {
         Self {
             gateway: None,
+            last_round_ok: true,
             search_timeout,
             description,
         }
@@ -39,16 +42,20 @@ impl Upnp {
 
     /// One round: search if needed, check the mapping we hold, map both ports, ask the
     /// external address. Cancel-safe (a cancelled round leaves at most a mapping that its
-    /// lease or the next round's removal ends).
+    /// lease or the next round's removal ends). After a round that failed, or that the
+    /// caller's timeout cancelled (a gateway that stopped answering), the next round searches
+    /// again; removal on stop still asks the gateway last found.
     pub(crate) async fn map(
         &mut self,
         ports: Ports,
         request: Request,
     ) -> Result<Granted, NatError> {
-        let result = self.round(ports, request).await;
-        if result.is_err() {
+        if !self.last_round_ok {
             self.gateway = None;
         }
+        self.last_round_ok = false;
+        let result = self.round(ports, request).await;
+        self.last_round_ok = result.is_ok();
         result
     }
 
@@ -117,13 +124,15 @@ impl Upnp {
     }
 }
 
-/// Whether the gateway's table still maps `current`'s TCP port to us.
+/// Whether the gateway's table still maps `current`'s TCP port to us. Only the end of the
+/// table (error 713) before our entry says it is gone; a gateway that does not list its
+/// table, or fails to, is taken to still hold it (the renewal maps it again anyway).
 async fn holds(gateway: &Gateway<Tokio>, local_ip: IpAddr, ports: Ports, current: Mapping) -> bool {
     for index in 0..MAX_ENTRIES_READ {
-        let Ok(entry) = gateway.get_generic_port_mapping_entry(index).await else {
-            // The end of the table (SpecifiedArrayIndexInvalid), or a gateway that does
-            // not list: not there.
-            return false;
+        let entry = match gateway.get_generic_port_mapping_entry(index).await {
+            Ok(entry) => entry,
+            Err(GetGenericPortMappingEntryError::SpecifiedArrayIndexInvalid) => return false,
+            Err(_) => return true,
         };
         if entry.protocol == PortMappingProtocol::TCP
             && entry.external_port == current.tcp_port
