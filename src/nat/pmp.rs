@@ -70,7 +70,7 @@ impl Pmp {
         .await
         .map_err(failure)?;
         let forgot = self.epoch_went_back(tcp.gateway_epoch(), Instant::now());
-        let udp = match ports.udp.and_then(NonZeroU16::new) {
+        let (udp, udp_lifetime) = match ports.udp.and_then(NonZeroU16::new) {
             Some(internal) => {
                 let m = natpmp::port_mapping(
                     gateway,
@@ -80,9 +80,9 @@ impl Pmp {
                 )
                 .await
                 .map_err(failure)?;
-                m.external_port().get()
+                (m.external_port().get(), m.lifetime())
             }
-            None => 0,
+            None => (0, tcp.lifetime()),
         };
         let external_ip = natpmp::external_address(gateway, Some(TIMEOUTS))
             .await
@@ -95,7 +95,8 @@ impl Pmp {
                 external_ip: external_ip.into(),
                 tcp_port: tcp.external_port().get(),
                 udp_port: udp,
-                lease: Some(Duration::from_secs(tcp.lifetime().into())),
+                // The gateway may grant each a lifetime of its own: renew before the shorter ends.
+                lease: Some(Duration::from_secs(tcp.lifetime().min(udp_lifetime).into())),
             },
             forgot: forgot && current.is_some(),
         })
@@ -153,7 +154,7 @@ fn default_gateway() -> Option<IpAddr> {
 }
 
 /// `/proc/net/route`: a header line, then `Iface Destination Gateway Flags ...` with
-/// addresses in hex, host byte order (little-endian here). The default route has
+/// addresses in hex, in host byte order (the tests' tables are little-endian). The default route has
 /// destination 0 and the gateway flag (0x2).
 fn parse_route_table(table: &str) -> Option<IpAddr> {
     table.lines().skip(1).find_map(|line| {
@@ -164,7 +165,7 @@ fn parse_route_table(table: &str) -> Option<IpAddr> {
             return None;
         }
         let raw = u32::from_str_radix(gateway, 16).ok()?;
-        Some(IpAddr::from(raw.to_le_bytes()))
+        Some(IpAddr::from(raw.to_ne_bytes()))
     })
 }
 
