@@ -13,6 +13,7 @@ use super::pmp::Pmp;
 use super::upnp::Upnp;
 use super::{NatConfig, NatError, NatMode};
 use crate::discovery::v4::{Discv4Handle, Endpoint};
+use crate::util::ip::is_public;
 
 /// Our local ports to map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,17 +209,31 @@ async fn apply(shared: &NatShared, discovery: Option<&Discv4Handle>, event: NatE
             }
             shared.set_current(Some(m));
             if let Some(d) = discovery {
-                let endpoint = Endpoint {
-                    ip: m.external_ip,
-                    udp_port: m.udp_port,
-                    tcp_port: m.tcp_port,
-                };
-                d.set_external_endpoint(endpoint).await;
+                if is_public(m.external_ip) {
+                    let endpoint = Endpoint {
+                        ip: m.external_ip,
+                        udp_port: m.udp_port,
+                        tcp_port: m.tcp_port,
+                    };
+                    d.set_external_endpoint(endpoint).await;
+                } else {
+                    if !matches!(event, NatEvent::Renewed(_)) {
+                        tracing::warn!(
+                            ip = %m.external_ip,
+                            "the gateway's external address is not public (another NAT in \
+                             front of it?): not advertised, learned from Pongs instead"
+                        );
+                    }
+                    d.release_external_endpoint().await;
+                }
             }
         }
         NatEvent::Lost(error) => {
             tracing::warn!(%error, "port mapping lost");
             shared.set_current(None);
+            if let Some(d) = discovery {
+                d.release_external_endpoint().await;
+            }
         }
         NatEvent::Refused(error) => tracing::warn!(%error, "port mapping refused"),
         NatEvent::Removed => {
@@ -238,6 +253,44 @@ mod tests {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
     use super::*;
+
+    #[tokio::test]
+    async fn only_a_public_external_address_is_advertised() {
+        use crate::crypto::NodeKey;
+        use crate::discovery::v4::ServiceConfig;
+
+        let key = NodeKey::generate(&mut rand::thread_rng());
+        let bind = "127.0.0.1:0".parse().unwrap();
+        let discovery = Discv4Handle::spawn(ServiceConfig::new(key, bind, 30303))
+            .await
+            .unwrap();
+        let shared = NatShared::new(8);
+        let mapping = |ip: [u8; 4]| Mapping {
+            external_ip: IpAddr::from(ip),
+            tcp_port: 30303,
+            udp_port: 30303,
+            lease: Some(Duration::from_secs(1200)),
+        };
+        // A router behind a carrier's NAT: its "external" address reaches nobody.
+        apply(
+            &shared,
+            Some(&discovery),
+            NatEvent::Mapped(mapping([100, 64, 1, 2])),
+        )
+        .await;
+        // A public one, queued after it, is what the record ends up with.
+        let public = mapping([198, 51, 100, 7]);
+        apply(&shared, Some(&discovery), NatEvent::AddressChanged(public)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while discovery.local_enode().ip != public.external_ip {
+            assert!(tokio::time::Instant::now() < deadline, "never advertised");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The record went from 127.0.0.1 straight to the public address (seq 1 to 2).
+        assert_eq!(discovery.local_enr().seq(), 2);
+        assert_eq!(shared.current(), Some(public));
+        discovery.stop();
+    }
 
     #[test]
     fn each_event_is_counted_by_kind_and_the_gauge_follows_the_mapping() {

@@ -17,6 +17,20 @@ pub(crate) fn is_lan(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `ip` is reachable from the internet at large, as far as its form tells: not a
+/// LAN or unusable address, and not in the carrier-grade NAT range 100.64.0.0/10 (RFC 6598).
+/// A home router behind a second NAT reports such an address as its external one.
+pub(crate) fn is_public(ip: IpAddr) -> bool {
+    let shared = match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            a == 100 && (64..128).contains(&b)
+        }
+        IpAddr::V6(_) => false,
+    };
+    !(is_lan(ip) || is_unusable(ip) || shared)
+}
+
 /// Whether `ip` can never be a node's address: unspecified, multicast, or the IPv4 limited
 /// broadcast address.
 pub(crate) fn is_unusable(ip: IpAddr) -> bool {
@@ -172,6 +186,31 @@ mod tests {
             assert!(is_unusable(ip(bad)), "{bad}");
         }
         assert!(!is_unusable(ip("1.2.3.4")));
+    }
+
+    #[test]
+    fn public_addresses_are_neither_lan_nor_unusable_nor_carrier_grade_nat() {
+        for public in [
+            "1.2.3.4",
+            "11.0.0.1",
+            "100.63.255.255",
+            "100.128.0.0",
+            "2a00::1",
+        ] {
+            assert!(is_public(ip(public)), "{public}");
+        }
+        for not in [
+            "100.64.0.1",
+            "100.127.255.254",
+            "::ffff:100.100.1.1",
+            "192.168.1.1",
+            "10.0.0.1",
+            "127.0.0.1",
+            "0.0.0.0",
+            "fd00::1",
+        ] {
+            assert!(!is_public(ip(not)), "{not}");
+        }
     }
 
     #[test]

@@ -126,6 +126,7 @@ enum Command {
     Resolve(Enode, oneshot::Sender<Option<Record>>),
     Adopt(SocketAddr, u64),
     SetEndpoint(Endpoint),
+    ReleaseEndpoint,
 }
 
 #[derive(Debug, Default)]
@@ -300,6 +301,13 @@ impl Discv4Handle {
         let _ = self.send(Command::SetEndpoint(endpoint)).await;
     }
 
+    /// The gateway's endpoint no longer holds (the mapping was lost, or its address is not
+    /// public): learn the IP from Pongs again, unless it is configured. The record keeps the
+    /// endpoint until they move it. Queued as [`set_external_endpoint`](Self::set_external_endpoint).
+    pub async fn release_external_endpoint(&self) {
+        let _ = self.send(Command::ReleaseEndpoint).await;
+    }
+
     /// Stops the service (also done when the last handle is dropped).
     pub fn stop(&self) {
         self.inner.cancel.cancel();
@@ -430,6 +438,7 @@ fn on_command(driver: &mut Driver, waiting: &mut Waiting, command: Command) {
             driver.resolve(now(), enode.id, endpoint);
         }
         Command::SetEndpoint(endpoint) => driver.set_external_endpoint(endpoint),
+        Command::ReleaseEndpoint => driver.release_external_endpoint(),
     }
 }
 

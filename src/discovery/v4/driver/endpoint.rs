@@ -23,7 +23,7 @@ impl Driver {
         endpoint.ip = addr.ip();
         endpoint.udp_port = addr.port();
         let other_family = addr.ip().is_ipv4() != main.ip.is_ipv4();
-        let changed = if !self.config.learn_ip {
+        let changed = if !self.learns_ip() {
             // Our address is configured or mapped by the router: what the other version
             // learned does not move it, but our record is re-signed at its seq so that the
             // other version takes ours back and both serve one record again.
@@ -44,16 +44,28 @@ impl Driver {
     /// differs, and stops learning the IP from Pongs, which would only find the same
     /// router. Calling it again with the same endpoint is harmless.
     pub fn set_external_endpoint(&mut self, endpoint: Endpoint) {
-        self.config.learn_ip = false;
+        self.mapped = true;
         if let Ok(true) = self.disc.set_local_endpoint(endpoint) {
             self.events
                 .push_back(DriverEvent::EndpointChanged(endpoint));
         }
     }
 
+    /// The gateway no longer maps our ports (or its address is not one to advertise): the
+    /// endpoint it gave stays in our record until Pong statements move it, which they may
+    /// again (unless [`DriverConfig::learn_ip`] is off).
+    pub fn release_external_endpoint(&mut self) {
+        self.mapped = false;
+    }
+
+    /// Whether Pong statements (and what discv5 learns) may move our endpoint.
+    fn learns_ip(&self) -> bool {
+        self.config.learn_ip && !self.mapped
+    }
+
     /// The node at `from` says it sees us at `ip` (see `ip_votes.rs` for what counts).
     pub(super) fn on_statement(&mut self, now: Instant, from: SocketAddr, ip: IpAddr) {
-        if !self.config.learn_ip || self.votes.add(now, from.ip(), ip).is_err() {
+        if !self.learns_ip() || self.votes.add(now, from.ip(), ip).is_err() {
             return;
         }
         let mut endpoint = self.disc.local_record().endpoint();

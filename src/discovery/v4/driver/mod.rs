@@ -190,6 +190,9 @@ pub struct Driver {
     seqs: HashMap<NodeId, u64>,
     records: HashMap<NodeId, Record>,
     votes: IpVotes,
+    /// Whether a port-mapping gateway gives our endpoint (`set_external_endpoint`): while it
+    /// does, Pong statements do not move it.
+    mapped: bool,
     stats: LookupStats,
     /// Events produced and not yet taken by [`Driver::poll_event`].
     events: VecDeque<DriverEvent>,
@@ -221,6 +224,7 @@ impl Driver {
             seqs: HashMap::new(),
             records: HashMap::new(),
             votes,
+            mapped: false,
             stats: LookupStats::default(),
             events: VecDeque::new(),
         }

@@ -554,4 +554,13 @@ fn a_mapped_endpoint_is_advertised_and_pongs_no_longer_move_it() {
     d.adopt_endpoint("192.0.2.1:30303".parse().unwrap(), 3);
     let local = d.core().local_record();
     assert_eq!((local.endpoint(), local.seq()), (mapped, 3));
+
+    // The gateway loses the mapping: the Pongs may move the record again.
+    d.release_external_endpoint();
+    let t1 = net.now;
+    // Only revalidation Pongs come now (one every 10 s), so this takes a few minutes.
+    net.run_until(t1 + Duration::from_secs(300));
+    let local = net.nodes[&addr(1)].core().local_record();
+    assert_eq!(local.endpoint().ip, "192.0.2.1".parse::<IpAddr>().unwrap());
+    assert!(local.seq() > 3);
 }
