@@ -17,8 +17,9 @@ use crate::discovery::enr::{self, Record};
 /// to spare (the largest lists hold a few thousand records).
 #[derive(Clone, Debug)]
 pub struct DnsConfig {
-    /// Entries (branches and leaves) one tree may have. Default 20,000; each kept entry costs
-    /// about 400 bytes (a node record) between syncs.
+    /// Entries (branches, leaves and links) one sync may hold, over the tree synced and every
+    /// tree it links to, so that lists run by others cannot make us keep more. Default
+    /// 20,000; each kept entry costs about 400 bytes (a node record) between syncs.
     pub max_entries: usize,
     /// Branches from a root to a leaf. Default 16 (13 children a branch reach 13^16 leaves).
     pub max_depth: usize,
@@ -118,6 +119,8 @@ impl<R: TxtResolver> DnsClient<R> {
         let mut report = SyncReport::default();
         let mut records: HashMap<NodeId, Record> = HashMap::new();
         let mut visited: HashSet<Link> = HashSet::new();
+        // Entries the trees still to sync may hold.
+        let mut budget = self.config.max_entries;
         // Depth first, each tree with the trees on its path from `url`.
         let mut stack: Vec<(Link, Vec<Link>)> = vec![(url.clone(), Vec::new())];
         while let Some((link, path)) = stack.pop() {
@@ -136,7 +139,7 @@ impl<R: TxtResolver> DnsClient<R> {
                 continue;
             }
             visited.insert(link.clone());
-            let synced = match self.sync_tree(&link).await {
+            let synced = match self.sync_tree(&link, budget).await {
                 Ok(synced) => synced,
                 Err(e) if path.is_empty() => return Err(e),
                 Err(e) => {
@@ -144,6 +147,7 @@ impl<R: TxtResolver> DnsClient<R> {
                     continue;
                 }
             };
+            budget = budget.saturating_sub(synced.entries);
             for record in synced.records {
                 let id = enr::node_id(&record);
                 match records.get(&id) {
@@ -170,15 +174,15 @@ impl<R: TxtResolver> DnsClient<R> {
         Ok(report)
     }
 
-    /// Syncs one tree (links not followed).
-    async fn sync_tree(&mut self, link: &Link) -> Result<Synced, SyncError> {
+    /// Syncs one tree (links not followed) of at most `max_entries` entries.
+    async fn sync_tree(&mut self, link: &Link, max_entries: usize) -> Result<Synced, SyncError> {
         let Self {
             resolver,
             config,
             trees,
         } = self;
         let limits = WalkLimits {
-            max_entries: config.max_entries,
+            max_entries,
             max_depth: config.max_depth,
         };
         let state = trees

@@ -85,7 +85,9 @@ pub enum SyncError {
     /// An `enr:` leaf in the subtree of `link-root`.
     #[error("node record in the link subtree")]
     EnrInLinkTree,
-    /// The tree has more entries than [`DnsConfig::max_entries`](super::DnsConfig).
+    /// The tree has more entries than are left for it of
+    /// [`DnsConfig::max_entries`](super::DnsConfig) (the number given), after the trees synced
+    /// before it in the same sync.
     #[error("tree has more than {0} entries")]
     TooManyEntries(usize),
     /// Branches nest deeper than [`DnsConfig::max_depth`](super::DnsConfig).

@@ -316,6 +316,36 @@ async fn a_new_seq_refetches_only_the_changed_subtrees() {
 }
 
 #[tokio::test]
+async fn the_entry_bound_covers_linked_trees_too() {
+    let resolver = MemoryResolver::new();
+    let linked_key = keys(40, 1).remove(0);
+    let linked = Tree::sign(1, &records(41, 60), &[], linked_key.secret());
+    resolver.insert_all(linked.to_txt("linked.example"));
+    let linked_url = linked.url("linked.example").unwrap();
+    let top = Tree::sign(
+        1,
+        &records(42, 60),
+        std::slice::from_ref(&linked_url),
+        signer().secret(),
+    );
+    resolver.insert_all(top.to_txt("top.example"));
+    // Each tree fits alone (about 65 entries), not both together.
+    let config = DnsConfig {
+        max_entries: 100,
+        ..DnsConfig::default()
+    };
+    let mut client = DnsClient::new(resolver, config);
+    let report = client.sync(&top.url("top.example").unwrap()).await.unwrap();
+    assert_eq!(report.trees.len(), 1);
+    assert_eq!(report.records.len(), 60);
+    let [(link, SyncError::TooManyEntries(left))] = &report.refused[..] else {
+        panic!("{:?}", report.refused)
+    };
+    assert_eq!(*link, linked_url);
+    assert_eq!(*left, 100 - report.trees[0].entries);
+}
+
+#[tokio::test]
 async fn entries_and_depth_are_bounded() {
     let tree = Tree::sign(1, &records(12, 200), &[], signer().secret());
     let url = tree.url("n").unwrap();
