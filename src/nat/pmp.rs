@@ -70,26 +70,39 @@ impl Pmp {
         .await
         .map_err(failure)?;
         let forgot = self.epoch_went_back(tcp.gateway_epoch(), Instant::now());
-        let (udp, udp_lifetime) = match ports.udp.and_then(NonZeroU16::new) {
-            Some(internal) => {
-                let m = natpmp::port_mapping(
-                    gateway,
-                    InternetProtocol::Udp,
-                    internal,
-                    wanted(current.map_or(internal.get(), |m| m.udp_port)),
-                )
+        let rest = async {
+            let (udp, udp_lifetime) = match ports.udp.and_then(NonZeroU16::new) {
+                Some(internal) => {
+                    let m = natpmp::port_mapping(
+                        gateway,
+                        InternetProtocol::Udp,
+                        internal,
+                        wanted(current.map_or(internal.get(), |m| m.udp_port)),
+                    )
+                    .await
+                    .map_err(failure)?;
+                    (m.external_port().get(), m.lifetime())
+                }
+                None => (0, tcp.lifetime()),
+            };
+            match natpmp::external_address(gateway, Some(TIMEOUTS))
                 .await
-                .map_err(failure)?;
-                (m.external_port().get(), m.lifetime())
+                .map_err(failure)?
+            {
+                ip if ip.is_unspecified() => Err(NatError::NoExternalAddress),
+                ip => Ok((udp, udp_lifetime, ip)),
             }
-            None => (0, tcp.lifetime()),
-        };
-        let external_ip = natpmp::external_address(gateway, Some(TIMEOUTS))
-            .await
-            .map_err(failure)?;
-        if external_ip.is_unspecified() {
-            return Err(NatError::NoExternalAddress);
         }
+        .await;
+        let (udp, udp_lifetime, external_ip) = match rest {
+            Ok(rest) => rest,
+            Err(error) => {
+                // The round failed, so the machine holds no mapping: delete ours (NAT-PMP
+                // deletes by our internal port, so never another host's).
+                let _ = self.remove(ports).await;
+                return Err(error);
+            }
+        };
         Ok(Granted {
             mapping: Mapping {
                 external_ip: external_ip.into(),

@@ -79,24 +79,37 @@ impl Upnp {
             None => false,
         };
         let lease = u32::try_from(request.lease.as_secs()).unwrap_or(u32::MAX);
-        let add = |protocol, port: u16| {
-            let local = SocketAddr::new(local_ip, port);
-            let description = self.description.as_str();
-            async move {
+        let mut added = Vec::with_capacity(2);
+        let external_ip = async {
+            for (protocol, port) in [
+                (PortMappingProtocol::TCP, Some(ports.tcp)),
+                (PortMappingProtocol::UDP, ports.udp),
+            ] {
+                let Some(port) = port else { continue };
+                let local = SocketAddr::new(local_ip, port);
                 gateway
-                    .add_port(protocol, port, local, lease, description)
+                    .add_port(protocol, port, local, lease, &self.description)
                     .await
-                    .map_err(add_error)
+                    .map_err(add_error)?;
+                added.push((protocol, port));
+            }
+            match gateway.get_external_ip().await.map_err(external_error)? {
+                ip if ip.is_unspecified() => Err(NatError::NoExternalAddress),
+                ip => Ok(ip),
+            }
+        }
+        .await;
+        let external_ip = match external_ip {
+            Ok(ip) => ip,
+            Err(error) => {
+                // The round failed, so the machine holds no mapping: take back what this
+                // round did map (only that: a port refused as in use is another host's).
+                for (protocol, port) in added {
+                    let _ = gateway.remove_port(protocol, port).await;
+                }
+                return Err(error);
             }
         };
-        add(PortMappingProtocol::TCP, ports.tcp).await?;
-        if let Some(udp) = ports.udp {
-            add(PortMappingProtocol::UDP, udp).await?;
-        }
-        let external_ip = gateway.get_external_ip().await.map_err(external_error)?;
-        if external_ip.is_unspecified() {
-            return Err(NatError::NoExternalAddress);
-        }
         Ok(Granted {
             mapping: Mapping {
                 external_ip,
