@@ -70,6 +70,46 @@ pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
     tokio::net::UdpSocket::from_std(socket.into())
 }
 
+/// For `[::]:port`, two sockets on one port: IPv4 (`0.0.0.0`) and IPv6-only (`[::]`), for a
+/// service that wants one socket per family (sigp's discv5 does); `None` for any other
+/// address. With port 0 the IPv6 socket picks the port, and a few picks are tried if the
+/// IPv4 one is taken.
+pub(crate) fn bind_udp_per_family(
+    addr: SocketAddr,
+) -> io::Result<Option<(tokio::net::UdpSocket, tokio::net::UdpSocket)>> {
+    let std::net::IpAddr::V6(ip) = addr.ip() else {
+        return Ok(None);
+    };
+    if !ip.is_unspecified() {
+        return Ok(None);
+    }
+    let bind = |addr: SocketAddr| -> io::Result<tokio::net::UdpSocket> {
+        let domain = socket2::Domain::for_address(addr);
+        let socket =
+            socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        tokio::net::UdpSocket::from_std(socket.into())
+    };
+    let tries = if addr.port() == 0 { 8 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let v6 = bind(addr)?;
+        let port = v6.local_addr()?.port();
+        match bind(SocketAddr::new(
+            std::net::Ipv4Addr::UNSPECIFIED.into(),
+            port,
+        )) {
+            Ok(v4) => return Ok(Some((v4, v6))),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::ErrorKind::AddrInUse.into()))
+}
+
 /// A socket bound to the IPv6 unspecified address `[::]` takes IPv4 traffic as well (as
 /// IPv4-mapped addresses, which `net::io` turns back into IPv4 ones), whatever the host's
 /// default (`net.ipv6.bindv6only` on Linux, always IPv6-only on Windows and OpenBSD): a node

@@ -152,6 +152,14 @@ pub(crate) fn bind_host_udp(addr: SocketAddr) -> Result<tokio::net::UdpSocket> {
     host::bind_udp(addr)
 }
 
+/// For `[::]:port`, an IPv4 and an IPv6-only socket on one port (see
+/// `host::bind_udp_per_family`); `None` for any other address.
+pub(crate) fn bind_host_udp_per_family(
+    addr: SocketAddr,
+) -> Result<Option<(tokio::net::UdpSocket, tokio::net::UdpSocket)>> {
+    host::bind_udp_per_family(addr)
+}
+
 fn host_unix_time() -> Duration {
     // A clock before 1970 reads as the epoch: packets then expire at once, nothing worse.
     SystemTime::now()

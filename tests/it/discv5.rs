@@ -175,3 +175,29 @@ async fn servers_dial_nodes_found_only_through_discv5() {
         s.stop().await;
     }
 }
+
+/// A node bound to `[::]` speaks discv5 over both families (an IPv4 and an IPv6-only socket
+/// on one port): it reaches an IPv4 node and an IPv6 node, and asks each for its record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dual_stack_node_speaks_discv5_over_both_families() {
+    init_logs();
+    let spawn = async |bind: &str| {
+        let bind: SocketAddr = bind.parse().unwrap();
+        Discv5Handle::spawn(ServiceConfig::new(key(), bind, 0), Discv5Config::default())
+            .await
+            .unwrap()
+    };
+    let v4 = spawn("127.0.0.1:0").await;
+    let v6 = spawn("[::1]:0").await;
+    let dual = spawn("[::]:0").await;
+    for other in [&v4, &v6] {
+        let record = other.local_enr();
+        let got = within("the record over its family", dual.resolve(&record))
+            .await
+            .unwrap_or_else(|e| panic!("{:?}: {e:?}", other.local_addr()));
+        assert_eq!(encoded(&got), encoded(&record));
+    }
+    for n in [v4, v6, dual] {
+        n.stop();
+    }
+}

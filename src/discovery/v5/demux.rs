@@ -50,11 +50,19 @@ pub(crate) struct Demuxed {
     socket: Arc<tokio::net::UdpSocket>,
     /// Whether the socket is an IPv6 one (see `send_to`).
     ipv6: bool,
+    /// With one socket per family (a `[::]` bind): the IPv4 one, which IPv4 destinations
+    /// go out on; `socket` is then the IPv6-only one.
+    v4: Option<Arc<tokio::net::UdpSocket>>,
     rx: tokio::sync::Mutex<mpsc::Receiver<Frame>>,
 }
 
-/// A queue of `capacity` frames (each at most 1280 bytes) between the two versions.
-pub(crate) fn pair(socket: Arc<tokio::net::UdpSocket>, capacity: usize) -> (Frames, Demuxed) {
+/// A queue of `capacity` frames (each at most 1280 bytes) between the two versions, whose
+/// sends go out on `socket`, or on `v4` for IPv4 destinations when given.
+pub(crate) fn pair(
+    socket: Arc<tokio::net::UdpSocket>,
+    v4: Option<Arc<tokio::net::UdpSocket>>,
+    capacity: usize,
+) -> (Frames, Demuxed) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let frames = Frames {
         tx,
@@ -64,6 +72,7 @@ pub(crate) fn pair(socket: Arc<tokio::net::UdpSocket>, capacity: usize) -> (Fram
     let demuxed = Demuxed {
         socket,
         ipv6,
+        v4,
         rx: tokio::sync::Mutex::new(rx),
     };
     (frames, demuxed)
@@ -71,15 +80,17 @@ pub(crate) fn pair(socket: Arc<tokio::net::UdpSocket>, capacity: usize) -> (Fram
 
 impl Datagrams for Demuxed {
     fn send_to<'a>(&'a self, buf: &'a [u8], to: SocketAddr) -> BoxFuture<'a, Result<usize>> {
-        // An IPv6 socket reaches IPv4 peers through IPv4-mapped addresses (Linux would take
-        // the IPv4 one as it is; other systems would not).
-        let to = match to {
-            SocketAddr::V4(v4) if self.ipv6 => {
-                SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
-            }
-            to => to,
+        // A dual-stack IPv6 socket reaches IPv4 peers through IPv4-mapped addresses (Linux
+        // would take the IPv4 one as it is; other systems would not).
+        let (socket, to) = match (to, &self.v4) {
+            (SocketAddr::V4(_), Some(v4)) => (v4, to),
+            (SocketAddr::V4(v4), None) if self.ipv6 => (
+                &self.socket,
+                SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+            ),
+            (to, _) => (&self.socket, to),
         };
-        Box::pin(self.socket.send_to(buf, to))
+        Box::pin(socket.send_to(buf, to))
     }
 
     /// Cancel-safe: only the discv4 task receives, so the lock is free whenever it polls,
@@ -137,7 +148,7 @@ mod tests {
     #[tokio::test]
     async fn frames_reach_discv4_and_a_full_queue_drops() {
         let socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let (frames, demuxed) = pair(socket, 2);
+        let (frames, demuxed) = pair(socket, None, 2);
         let from: SocketAddr = "127.0.0.1:9".parse().unwrap();
         for i in 0..3u8 {
             frames.push(vec![i; 4], from);
@@ -153,7 +164,7 @@ mod tests {
     #[tokio::test]
     async fn a_long_frame_is_truncated_to_the_buffer() {
         let socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let (frames, demuxed) = pair(socket, 2);
+        let (frames, demuxed) = pair(socket, None, 2);
         frames.push(vec![7; 10], "127.0.0.1:9".parse().unwrap());
         let mut buf = [0u8; 4];
         let (len, _) = demuxed.recv_from(&mut buf).await.unwrap();
@@ -161,10 +172,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_a_socket_per_family_ipv4_destinations_leave_on_the_ipv4_one() {
+        let (v4, v6) = crate::net::bind_host_udp_per_family("[::]:0".parse().unwrap())
+            .unwrap()
+            .unwrap();
+        let port = v6.local_addr().unwrap().port();
+        assert_eq!(v4.local_addr().unwrap().port(), port);
+        let (_frames, demuxed) = pair(Arc::new(v6), Some(Arc::new(v4)), 1);
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        demuxed
+            .send_to(b"v4", peer.local_addr().unwrap())
+            .await
+            .unwrap();
+        let mut buf = [0u8; 4];
+        let (len, from) = peer.recv_from(&mut buf).await.unwrap();
+        assert_eq!((&buf[..len], from.port()), (&b"v4"[..], port));
+        // IPv6 ones leave on the IPv6-only socket.
+        let peer6 = tokio::net::UdpSocket::bind("[::1]:0").await.unwrap();
+        demuxed
+            .send_to(b"v6", peer6.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (len, from) = peer6.recv_from(&mut buf).await.unwrap();
+        assert_eq!(
+            (&buf[..len], from),
+            (&b"v6"[..], format!("[::1]:{port}").parse().unwrap())
+        );
+    }
+
+    #[tokio::test]
     async fn the_port_is_bound_once() {
         let socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = socket.local_addr().unwrap();
-        let (_frames, demuxed) = pair(socket, 1);
+        let (_frames, demuxed) = pair(socket, None, 1);
         let port = SharedPort(Mutex::new(Some(demuxed)));
         let bound = port.bind_udp(addr).await.unwrap();
         assert_eq!(bound.local_addr().unwrap(), addr);

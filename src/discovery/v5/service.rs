@@ -268,10 +268,18 @@ async fn start(
         addr: service.bind,
         source,
     };
-    // As discv4 binds it alone: `[::]` takes IPv4 too, whatever the host's default.
-    let socket = crate::net::bind_host_udp(service.bind).map_err(bind_error)?;
+    // sigp's crate takes a socket per family: on `[::]` an IPv4 one and an IPv6-only one on
+    // the same port (discv4 sends on both through the demultiplexer); any other address is
+    // one socket of its family.
+    let (socket, v4_socket) =
+        match crate::net::bind_host_udp_per_family(service.bind).map_err(bind_error)? {
+            Some((v4, v6)) => (Arc::new(v6), Some(Arc::new(v4))),
+            None => (
+                Arc::new(crate::net::bind_host_udp(service.bind).map_err(bind_error)?),
+                None,
+            ),
+        };
     let local_addr = socket.local_addr().map_err(bind_error)?;
-    let socket = Arc::new(socket);
     // As discv4 chooses it, so that both start from the same content.
     let record = enr::build(&service.key, 1, &service.first_endpoint(local_addr))?;
     let enr = to_v5(&record).ok_or(Discv5Error::Setup("our record does not decode"))?;
@@ -281,7 +289,7 @@ async fn start(
             ipv6: None,
         },
         SocketAddr::V6(_) => ListenConfig::FromSockets {
-            ipv4: None,
+            ipv4: v4_socket.clone(),
             ipv6: Some(socket.clone()),
         },
     };
@@ -297,7 +305,7 @@ async fn start(
     discv5.start().await.map_err(Discv5Error::Start)?;
     let events = discv5.event_stream().await.map_err(Discv5Error::Start)?;
     let (frames, v4) = if with_v4 {
-        let (frames, demuxed) = demux::pair(socket, v5.v4_queue);
+        let (frames, demuxed) = demux::pair(socket, v4_socket, v5.v4_queue);
         let mut v4_config = service.clone();
         v4_config.network = Network::custom(SharedPort(Mutex::new(Some(demuxed))));
         let v4 = Discv4Handle::spawn(v4_config)
