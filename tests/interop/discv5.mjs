@@ -11,6 +11,8 @@ import { ENR, SignableENR } from '@chainsafe/enr'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 
+import { isKey, readArgs } from './args.mjs'
+
 function emit(obj) {
   process.stdout.write(`${JSON.stringify(obj, (_, v) => (typeof v === 'bigint' ? Number(v) : v))}\n`)
 }
@@ -21,33 +23,23 @@ function fatal(message) {
   process.exit(2)
 }
 
-function parseArgs(argv) {
-  const opts = { key: null, host: '127.0.0.1', bootnodes: [], tcp: null }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const value = () => {
-      if (i + 1 >= argv.length) fatal(`missing value for ${a}`)
-      return argv[++i]
-    }
-    switch (a) {
-      case '--key':
-        opts.key = value()
-        break
-      case '--host':
-        opts.host = value()
-        break
-      case '--bootnode':
-        opts.bootnodes.push(value())
-        break
-      case '--tcp':
-        opts.tcp = Number(value())
-        break
-      default:
-        fatal(`unknown argument ${a}`)
-    }
+function options() {
+  const args = readArgs(
+    {
+      key: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      bootnode: { type: 'string', multiple: true, default: [] },
+      tcp: { type: 'string' },
+    },
+    fatal,
+  )
+  if (!isKey(args.key)) fatal('--key <64 hex> is required')
+  return {
+    key: args.key,
+    host: args.host,
+    bootnodes: args.bootnode,
+    tcp: args.tcp === undefined ? null : Number(args.tcp),
   }
-  if (opts.key === null || !/^[0-9a-fA-F]{64}$/.test(opts.key)) fatal('--key <64 hex> is required')
-  return opts
 }
 
 // A free UDP port on `host`: bind port 0, read it, close (the test machine is otherwise idle
@@ -72,7 +64,7 @@ const describe = (enr) => ({
   tcp: enr.tcp ?? null,
 })
 
-const opts = parseArgs(process.argv.slice(2))
+const opts = options()
 const privateKey = privateKeyFromRaw(Buffer.from(opts.key, 'hex'))
 const port = await freePort(opts.host)
 const enr = SignableENR.createFromPrivateKey(privateKey)

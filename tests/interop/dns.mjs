@@ -10,6 +10,8 @@
 
 import { DNS } from '@ethereumjs/devp2p'
 
+import { readArgs } from './args.mjs'
+
 function emit(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`)
 }
@@ -20,30 +22,21 @@ function fatal(message) {
   process.exit(2)
 }
 
-const opts = { server: null, url: null, want: 0, searches: 5000 }
-const argv = process.argv.slice(2)
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i]
-  if (i + 1 >= argv.length) fatal(`missing value for ${a}`)
-  const value = argv[++i]
-  switch (a) {
-    case '--key':
-      break
-    case '--server':
-      opts.server = value
-      break
-    case '--url':
-      opts.url = value
-      break
-    case '--want':
-      opts.want = Number(value)
-      break
-    case '--searches':
-      opts.searches = Number(value)
-      break
-    default:
-      fatal(`unknown argument ${a}`)
-  }
+const args = readArgs(
+  {
+    key: { type: 'string' },
+    server: { type: 'string' },
+    url: { type: 'string' },
+    want: { type: 'string', default: '0' },
+    searches: { type: 'string', default: '5000' },
+  },
+  fatal,
+)
+const opts = {
+  server: args.server ?? null,
+  url: args.url ?? null,
+  want: Number(args.want),
+  searches: Number(args.searches),
 }
 if (!opts.server || !opts.url) fatal('--server and --url are required')
 

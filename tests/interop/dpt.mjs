@@ -9,6 +9,8 @@ import { createInterface } from 'node:readline'
 
 import { DPT, RLPx } from '@ethereumjs/devp2p'
 
+import { isKey, readArgs } from './args.mjs'
+
 function emit(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`)
 }
@@ -21,36 +23,25 @@ function fatal(message) {
 
 const hex = (bytes) => Buffer.from(bytes).toString('hex')
 
-function parseArgs(argv) {
-  const opts = { key: null, host: '127.0.0.1', refresh: 1000, bootnodes: [], caps: null }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const value = () => {
-      if (i + 1 >= argv.length) fatal(`missing value for ${a}`)
-      return argv[++i]
-    }
-    switch (a) {
-      case '--key':
-        opts.key = value()
-        break
-      case '--host':
-        opts.host = value()
-        break
-      case '--refresh':
-        opts.refresh = Number(value())
-        break
-      case '--bootnode':
-        opts.bootnodes.push(value())
-        break
-      case '--rlpx':
-        opts.caps = value()
-        break
-      default:
-        fatal(`unknown argument ${a}`)
-    }
+function options() {
+  const args = readArgs(
+    {
+      key: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      refresh: { type: 'string', default: '1000' },
+      bootnode: { type: 'string', multiple: true, default: [] },
+      rlpx: { type: 'string' },
+    },
+    fatal,
+  )
+  if (!isKey(args.key)) fatal('--key <64 hex> is required')
+  return {
+    key: args.key,
+    host: args.host,
+    refresh: Number(args.refresh),
+    bootnodes: args.bootnode,
+    caps: args.rlpx ?? null,
   }
-  if (opts.key === null || !/^[0-9a-fA-F]{64}$/.test(opts.key)) fatal('--key <64 hex> is required')
-  return opts
 }
 
 // enode://<id>@<ip>:<tcp>[?discport=<udp>] -> the peer object DPT takes.
@@ -97,7 +88,7 @@ function parseCaps(spec) {
   })
 }
 
-const opts = parseArgs(process.argv.slice(2))
+const opts = options()
 const privateKey = Uint8Array.from(Buffer.from(opts.key, 'hex'))
 
 let rlpx = null

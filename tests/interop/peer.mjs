@@ -14,6 +14,8 @@ import { DisconnectReasonNames, Peer, RLPx } from '@ethereumjs/devp2p'
 import { RLP } from '@ethereumjs/rlp'
 import * as snappy from 'snappyjs'
 
+import { isKey, readArgs } from './args.mjs'
+
 // ---------------------------------------------------------------------------------------------
 // output
 
@@ -46,50 +48,29 @@ function reasonName(reason) {
 // ---------------------------------------------------------------------------------------------
 // command line
 
-function parseArgs(argv) {
-  const opts = {
-    key: null,
-    listen: false,
-    dial: null,
-    caps: 'foo/1',
-    clientId: null,
-    timeout: null,
-    sendOnAdded: null,
+function options() {
+  const args = readArgs(
+    {
+      key: { type: 'string' },
+      listen: { type: 'boolean', default: false },
+      dial: { type: 'string' },
+      caps: { type: 'string', default: 'foo/1' },
+      'client-id': { type: 'string' },
+      timeout: { type: 'string' },
+      'send-on-added': { type: 'string' },
+    },
+    fatal,
+  )
+  if (!isKey(args.key)) fatal('--key <64 hex> is required')
+  return {
+    key: args.key,
+    listen: args.listen,
+    dial: args.dial ?? null,
+    caps: args.caps,
+    clientId: args['client-id'] ?? null,
+    timeout: args.timeout === undefined ? null : Number(args.timeout),
+    sendOnAdded: args['send-on-added'] ?? null,
   }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const value = () => {
-      if (i + 1 >= argv.length) fatal(`missing value for ${a}`)
-      return argv[++i]
-    }
-    switch (a) {
-      case '--key':
-        opts.key = value()
-        break
-      case '--listen':
-        opts.listen = true
-        break
-      case '--dial':
-        opts.dial = value()
-        break
-      case '--caps':
-        opts.caps = value()
-        break
-      case '--client-id':
-        opts.clientId = value()
-        break
-      case '--timeout':
-        opts.timeout = Number(value())
-        break
-      case '--send-on-added':
-        opts.sendOnAdded = value()
-        break
-      default:
-        fatal(`unknown argument ${a}`)
-    }
-  }
-  if (opts.key === null || !/^[0-9a-fA-F]{64}$/.test(opts.key)) fatal('--key <64 hex> is required')
-  return opts
 }
 
 // Message-space lengths of the capabilities we know; anything else (made-up names such as "foo"
@@ -226,7 +207,7 @@ Peer.prototype._onSocketClose = function () {
 // ---------------------------------------------------------------------------------------------
 // main
 
-const opts = parseArgs(process.argv.slice(2))
+const opts = options()
 const privateKey = Uint8Array.from(Buffer.from(opts.key, 'hex'))
 const capabilities = parseCaps(opts.caps)
 
