@@ -53,7 +53,7 @@ impl Driver {
 
     /// The gateway no longer maps our ports (or its address is not one to advertise): the
     /// endpoint it gave stays in our record until Pong statements move it, which they may
-    /// again (unless [`DriverConfig::learn_ip`] is off).
+    /// again (unless [`DriverConfig::learn_ip`](super::DriverConfig::learn_ip) is off).
     pub fn release_external_endpoint(&mut self) {
         self.mapped = false;
     }
