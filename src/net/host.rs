@@ -62,9 +62,19 @@ pub(crate) fn listen(addr: SocketAddr, options: &SocketOptions) -> io::Result<Tc
 
 /// Binds a UDP socket to `addr`; on `[::]` it serves IPv4 too, as [`listen`] does.
 pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+    udp_socket(addr, false)
+}
+
+/// A nonblocking UDP socket bound to `addr`: IPv6-only when `only_v6`, else as
+/// [`serve_both_families`] has it.
+fn udp_socket(addr: SocketAddr, only_v6: bool) -> io::Result<tokio::net::UdpSocket> {
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-    serve_both_families(&socket2::SockRef::from(&socket), addr)?;
+    if only_v6 {
+        socket.set_only_v6(true)?;
+    } else {
+        serve_both_families(&socket2::SockRef::from(&socket), addr)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     tokio::net::UdpSocket::from_std(socket.into())
@@ -83,26 +93,12 @@ pub(crate) fn bind_udp_per_family(
     if !ip.is_unspecified() {
         return Ok(None);
     }
-    let bind = |addr: SocketAddr| -> io::Result<tokio::net::UdpSocket> {
-        let domain = socket2::Domain::for_address(addr);
-        let socket =
-            socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-        if addr.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
-        socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
-        tokio::net::UdpSocket::from_std(socket.into())
-    };
     let tries = if addr.port() == 0 { 8 } else { 1 };
     let mut last = None;
     for _ in 0..tries {
-        let v6 = bind(addr)?;
+        let v6 = udp_socket(addr, true)?;
         let port = v6.local_addr()?.port();
-        match bind(SocketAddr::new(
-            std::net::Ipv4Addr::UNSPECIFIED.into(),
-            port,
-        )) {
+        match udp_socket((std::net::Ipv4Addr::UNSPECIFIED, port).into(), false) {
             Ok(v4) => return Ok(Some((v4, v6))),
             Err(e) => last = Some(e),
         }
