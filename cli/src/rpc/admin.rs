@@ -202,9 +202,10 @@ fn ban(p: Params<'_>, a: &Admin, _: &Extensions) -> Result<bool, ErrorObjectOwne
     Ok(true)
 }
 
-/// `peerwire_bans`: `[{ "ip" | "node": ..., "secondsLeft": n | null }]`, sorted.
+/// `peerwire_bans`: `[{ "ip" | "node": ..., "secondsLeft": n | null }]`: addresses, then
+/// nodes, each in order.
 fn bans(server: &ServerHandle) -> Value {
-    let mut list: Vec<(String, Value)> = server
+    let mut list: Vec<((&str, String), Value)> = server
         .bans()
         .into_iter()
         .filter_map(|b| {
@@ -215,7 +216,10 @@ fn bans(server: &ServerHandle) -> Value {
                 _ => return None,
             };
             let left = b.remaining.map(|d| d.as_secs());
-            Some((target.clone(), json!({ kind: target, "secondsLeft": left })))
+            Some((
+                (kind, target.clone()),
+                json!({ kind: target, "secondsLeft": left }),
+            ))
         })
         .collect();
     list.sort_by(|a, b| a.0.cmp(&b.0));
