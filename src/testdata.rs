@@ -1,4 +1,7 @@
-//! The EIP-8 / devp2p test vectors (`testdata/eip8.txt`), for tests, fuzzing and benchmarks.
+//! The EIP-8 / devp2p test vectors (`testdata/eip8.txt`), for tests, fuzzing and benchmarks;
+//! [`tools`], for tests that drive programs from outside Rust.
+
+pub mod tools;
 
 use std::collections::HashMap;
 

@@ -21,49 +21,14 @@ use tokio::sync::mpsc;
 use crate::support::node::*;
 use crate::support::*;
 
-#[test]
-fn missing_node_skips_off_ci_and_fails_on_ci() {
-    assert_eq!(node_verdict(true, false), NodeVerdict::Run);
-    assert_eq!(node_verdict(true, true), NodeVerdict::Run);
-    assert_eq!(node_verdict(false, false), NodeVerdict::Skip);
-    assert_eq!(node_verdict(false, true), NodeVerdict::Fail);
-}
-
-/// Runs this test binary again with no `node` or `npm` on PATH: the interop test skips with
-/// one line on stderr and passes, unless `CI` is set, when it fails.
+/// Without `node` on PATH an interop test skips with one line and passes, unless `CI` is
+/// set, when it fails.
 #[test]
 fn without_node_on_path_an_interop_test_skips_or_fails_on_ci() {
-    const TEST: &str = "no_shared_capability_ends_as_useless_peer_on_both_sides";
-    let run = |ci: Option<&str>| {
-        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-        // Not an empty PATH: execvp falls back to a default search path for that.
-        // libtest names it by its path in the test binary.
-        cmd.args(["--exact", &format!("interop::{TEST}")])
-            .env("PATH", "/nonexistent/peerwire-no-node")
-            .env_remove("CI");
-        if let Some(ci) = ci {
-            cmd.env("CI", ci);
-        }
-        let out = cmd.output().expect("the test binary runs");
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (out.status.success(), text(&out.stdout), text(&out.stderr))
-    };
-
-    let (ok, stdout, stderr) = run(None);
-    assert!(
-        ok,
-        "without CI a missing Node.js skips:\n{stdout}\n{stderr}"
+    peerwire::testdata::tools::assert_skips_off_ci_and_fails_on_ci(
+        "interop::no_shared_capability_ends_as_useless_peer_on_both_sides",
+        "Node.js 20+ and npm",
     );
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped")).collect();
-    assert_eq!(lines.len(), 1, "one skip line:\n{stderr}");
-    assert!(lines[0].contains(TEST) && lines[0].contains("Node.js 20+ and npm"));
-    assert!(stdout.contains("1 passed"), "{stdout}");
-
-    for ci in ["true", "1"] {
-        let (ok, stdout, stderr) = run(Some(ci));
-        assert!(!ok, "CI={ci}: a missing Node.js fails:\n{stdout}\n{stderr}");
-        assert!(stdout.contains("CI is set"), "{stdout}");
-    }
 }
 
 /// What the Rust side's test protocol saw: (code, payload bytes) of each message.

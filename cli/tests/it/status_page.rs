@@ -5,10 +5,11 @@
 //! Without `chromium` on PATH the test skips with one line on stderr; with `CI` set (as
 //! `.ci/run` runs, which installs it) a missing browser fails it.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use peerwire::testdata::tools;
 
 use crate::{json, run, Node};
 
@@ -16,6 +17,8 @@ use crate::{json, run, Node};
 const BROWSER_LIMIT: Duration = Duration::from_secs(60);
 /// Virtual time the page runs before the DOM is dumped: several polls of one second.
 const PAGE_TIME_MS: &str = "4000";
+/// What a machine without the browser lacks.
+const NEEDS: &str = "needs Debian's chromium on PATH (apt-get install chromium)";
 
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -68,19 +71,11 @@ fn browse(browser: &Path, profile: &Path, args: &[&str], url: &str) -> String {
 
 #[test]
 fn the_status_page_shows_both_peers_in_a_real_browser() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set and chromium is missing (apt-get install chromium)"
-        );
-        // Past the test harness's capture, so the line is seen in a passing run.
-        let _ = writeln!(
-            std::io::stderr(),
-            "the_status_page_shows_both_peers_in_a_real_browser skipped: needs Debian's \
-             chromium on PATH (apt-get install chromium)"
-        );
+    let browser = chromium();
+    if tools::skip(browser.is_none().then_some(NEEDS)) {
         return;
-    };
+    }
+    let browser = browser.expect("not skipped");
     let a = Node::start(&[
         "--listen",
         "127.0.0.1:0",
@@ -158,38 +153,12 @@ fn the_status_page_shows_both_peers_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&profile);
 }
 
-/// Runs the browser test again in this test binary with no `chromium` on PATH: it skips
-/// with one line and passes without `CI`, and fails with `CI` set.
+/// Without `chromium` on PATH the browser test skips with one line and passes, unless `CI`
+/// is set, when it fails.
 #[test]
 fn without_chromium_the_browser_test_skips_or_fails_on_ci() {
-    const TEST: &str = "status_page::the_status_page_shows_both_peers_in_a_real_browser";
-    let run = |ci: Option<&str>| {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", TEST])
-            .env("PATH", "/nonexistent/peerwire-no-chromium")
-            .env_remove("CI");
-        if let Some(ci) = ci {
-            cmd.env("CI", ci);
-        }
-        let out = cmd.output().expect("the test binary runs");
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (out.status.success(), text(&out.stdout), text(&out.stderr))
-    };
-    let (ok, stdout, stderr) = run(None);
-    assert!(
-        ok,
-        "without CI a missing chromium skips:\n{stdout}\n{stderr}"
+    tools::assert_skips_off_ci_and_fails_on_ci(
+        "status_page::the_status_page_shows_both_peers_in_a_real_browser",
+        "apt-get install chromium",
     );
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped")).collect();
-    assert_eq!(lines.len(), 1, "one skip line:\n{stderr}");
-    assert!(
-        lines[0].contains("apt-get install chromium"),
-        "{}",
-        lines[0]
-    );
-    assert!(stdout.contains("1 passed"), "{stdout}");
-
-    let (ok, stdout, _) = run(Some("true"));
-    assert!(!ok, "with CI a missing chromium fails:\n{stdout}");
-    assert!(stdout.contains("CI is set"), "{stdout}");
 }

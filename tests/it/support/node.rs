@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use peerwire::crypto::{Enode, NodeId, NodeKey};
 use peerwire::server::ServerHandle;
+use peerwire::testdata::tools;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -23,29 +24,6 @@ pub(crate) fn interop_dir() -> PathBuf {
 
 /// What to install to run these tests.
 pub(crate) const NEEDS: &str = "Node.js 20+ and npm on PATH (e.g. `apt-get install nodejs npm`)";
-
-/// What an interop test does about Node.js.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NodeVerdict {
-    Run,
-    /// Not on CI: a machine without Node.js still runs the rest of the suite.
-    Skip,
-    /// On CI the interop tests must run: a missing Node.js fails them.
-    Fail,
-}
-
-pub(crate) fn node_verdict(node_and_npm_found: bool, on_ci: bool) -> NodeVerdict {
-    match (node_and_npm_found, on_ci) {
-        (true, _) => NodeVerdict::Run,
-        (false, false) => NodeVerdict::Skip,
-        (false, true) => NodeVerdict::Fail,
-    }
-}
-
-/// `CI` is set to anything but empty, `0` or `false` (CI services set `CI=true`).
-pub(crate) fn on_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
-}
 
 /// The first of `node` and `npm` that does not run from PATH, checked once per process.
 pub(crate) fn missing_node_tool() -> Option<&'static str> {
@@ -63,27 +41,9 @@ pub(crate) fn missing_node_tool() -> Option<&'static str> {
 /// Call first in every interop test: `true` means return now (skipped). Without Node.js it
 /// prints one line saying what to install, or fails the test when `CI` is set.
 pub(crate) fn skip_without_node() -> bool {
-    use std::io::Write as _;
-
-    let missing = missing_node_tool();
-    let tool = missing.unwrap_or_default();
-    match node_verdict(missing.is_none(), on_ci()) {
-        NodeVerdict::Run => false,
-        NodeVerdict::Skip => {
-            // libtest names the thread after the test.
-            let thread = std::thread::current();
-            let test = thread.name().unwrap_or("an interop test");
-            // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: `{tool}` not found; install {NEEDS} to run the interop tests"
-            );
-            true
-        }
-        NodeVerdict::Fail => {
-            panic!("`{tool}` not found and CI is set: the interop tests need {NEEDS}")
-        }
-    }
+    let missing = missing_node_tool()
+        .map(|tool| format!("`{tool}` not found; install {NEEDS} to run the interop tests"));
+    tools::skip(missing.as_deref())
 }
 
 /// Runs `npm ci` once if the packages are missing (after [`skip_without_node`]).
