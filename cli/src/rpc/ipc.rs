@@ -12,10 +12,25 @@ use tokio::sync::Semaphore;
 
 use super::conn::{self, Shared};
 
+/// The longest path a unix socket can be bound at: `sun_path` holds 108 bytes with the NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
 /// Binds `path`. A socket file left there by a node that is gone is replaced; a live one (a
 /// connect succeeds) or any other kind of file is an error.
+///
+/// No other user can connect at any moment. In a directory only its owner can enter (no
+/// group or other bits) the socket is bound in place, then made 0600. Elsewhere it is bound
+/// in a private directory beside it (`.pw-PID/s`, short, so a long `path` still fits the
+/// limit), made 0600 there, then renamed into place.
 pub(crate) fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener, String> {
     let shown = path.display();
+    let length = path.as_os_str().len();
+    if length > MAX_SOCKET_PATH {
+        return Err(format!(
+            "--ipc {shown}: {length} bytes long; a unix socket's path holds at most \
+             {MAX_SOCKET_PATH}"
+        ));
+    }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(format!("--ipc {shown}: exists and is not a socket"));
@@ -26,33 +41,61 @@ pub(crate) fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener, Stri
         std::fs::remove_file(path)
             .map_err(|e| format!("--ipc {shown}: cannot remove the old socket: {e}"))?;
     }
-    // Bound in a private directory (0700), made 0600, then renamed into place: no moment
-    // exists at which another user could connect.
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let private = parent.join(format!(".peerwire-ipc-{}", std::process::id()));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&private)
-        .map_err(|e| format!("--ipc {shown}: cannot make {}: {e}", private.display()))?;
-    let staged = private.join("socket");
-    let bound = std::os::unix::net::UnixListener::bind(&staged)
-        .map_err(|e| format!("--ipc {shown}: {e}"))
-        .and_then(|l| {
-            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| format!("--ipc {shown}: cannot set mode 0600: {e}"))?;
-            std::fs::rename(&staged, path).map_err(|e| format!("--ipc {shown}: {e}"))?;
-            Ok(l)
-        });
-    let _ = std::fs::remove_file(&staged);
-    let _ = std::fs::remove_dir(&private);
-    let listener = bound?;
+    let listener = if only_its_owner_enters(parent) {
+        bind_private(path)
+    } else {
+        bind_staged(path, parent)
+    }
+    .map_err(|e| format!("--ipc {shown}: {e}"))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("--ipc {shown}: {e}"))?;
     Ok(listener)
+}
+
+/// `dir` grants nothing to its group or others, so no other user reaches what is in it
+/// (its owner, if that is not us, could replace anything in it anyway).
+fn only_its_owner_enters(dir: &Path) -> bool {
+    std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 == 0)
+}
+
+/// Binds `path` and makes it 0600.
+fn bind_private(path: &Path) -> Result<std::os::unix::net::UnixListener, String> {
+    let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| e.to_string())?;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        let _ = std::fs::remove_file(path);
+        return Err(format!("cannot set mode 0600: {e}"));
+    }
+    Ok(listener)
+}
+
+/// Binds in a new private directory in `parent`, then renames the socket to `path`.
+fn bind_staged(path: &Path, parent: &Path) -> Result<std::os::unix::net::UnixListener, String> {
+    let private = parent.join(format!(".pw-{}", std::process::id()));
+    let staged = private.join("s");
+    if staged.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(format!(
+            "binding it needs {}, over the {MAX_SOCKET_PATH} bytes a unix socket's path \
+             holds; use a directory only this user can enter (mode 0700), where it is bound \
+             in place",
+            staged.display()
+        ));
+    }
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(|e| format!("cannot make {}: {e}", private.display()))?;
+    let bound = bind_private(&staged).and_then(|l| {
+        std::fs::rename(&staged, path).map_err(|e| e.to_string())?;
+        Ok(l)
+    });
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    bound
 }
 
 /// Accepts connections, at most as many at once as `slots` holds (past that, closed at once).
@@ -70,5 +113,82 @@ pub(crate) async fn accept(listener: UnixListener, shared: Arc<Shared>, slots: A
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixStream;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// A new directory of `mode` named `name` under the temp directory, padded with `x` to
+    /// at least `length` bytes.
+    fn dir(name: &str, mode: u32, length: usize) -> PathBuf {
+        let mut name = format!("peerwire-ipc-{name}-{}-", std::process::id());
+        let base = std::env::temp_dir();
+        while base.join(&name).as_os_str().len() < length {
+            name.push('x');
+        }
+        let dir = base.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    }
+
+    /// A path in `dir` exactly `length` bytes long.
+    fn path_of_length(dir: &Path, length: usize) -> PathBuf {
+        let path = dir.join("s".repeat(length - dir.as_os_str().len() - 1));
+        assert_eq!(path.as_os_str().len(), length);
+        path
+    }
+
+    /// Binds `path`, checks the socket is 0600 and serves, and that nothing else is left in
+    /// its directory.
+    fn binds_privately(path: &Path) {
+        let listener = bind(path).unwrap();
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        UnixStream::connect(path).unwrap();
+        drop(listener);
+        let left: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [path.file_name().unwrap()]);
+    }
+
+    #[test]
+    fn the_longest_path_binds_in_a_private_directory_and_in_a_shared_one() {
+        for (name, mode) in [("private", 0o700), ("shared", 0o755)] {
+            let dir = dir(name, mode, 0);
+            binds_privately(&path_of_length(&dir, MAX_SOCKET_PATH));
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_path_too_long_for_a_socket_is_refused_with_the_limit() {
+        let dir = dir("long", 0o700, 0);
+        let path = path_of_length(&dir, MAX_SOCKET_PATH + 1);
+        let e = bind(&path).unwrap_err();
+        assert!(e.contains("at most 107"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn where_staging_would_not_fit_the_error_says_to_use_a_private_directory() {
+        // The socket's own path fits; `.pw-PID/s` beside it would not.
+        let dir = dir("deep", 0o755, MAX_SOCKET_PATH - 4);
+        let path = dir.join("s");
+        assert!(path.as_os_str().len() <= MAX_SOCKET_PATH);
+        let e = bind(&path).unwrap_err();
+        assert!(e.contains("mode 0700"), "{e}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        binds_privately(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
