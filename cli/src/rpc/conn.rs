@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::auth::Secret;
+use super::per_host::PerHost;
 use super::{status, MAX_REQUEST, MAX_RESPONSE};
 
 /// A client gets this long to send a request's head once it starts one.
@@ -92,18 +93,30 @@ impl Shared {
     }
 }
 
-/// Accepts TCP connections, at most as many at once as `slots` holds; past that a new
-/// connection is closed at once (not queued), so a flood costs the RPC server its own
-/// clients, never memory.
-pub(crate) async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>, slots: Arc<Semaphore>) {
+/// Accepts TCP connections, at most as many at once as `slots` holds and as `per_host`
+/// allows one remote host; past either a new connection is closed at once (not queued), so a
+/// flood costs the RPC server its own clients, never memory.
+pub(crate) async fn accept_tcp(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    per_host: Arc<PerHost>,
+) {
     loop {
         match listener.accept().await {
-            Ok((io, _)) => {
+            Ok((io, from)) => {
+                let Some(held) = per_host.admit(from.ip()) else {
+                    continue;
+                };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     continue;
                 };
                 let _ = io.set_nodelay(true);
-                tokio::spawn(serve(io, shared.clone(), slot));
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    serve(io, shared, slot).await;
+                    drop(held);
+                });
             }
             Err(e) => {
                 // EMFILE and friends: wait for connections to end rather than spin.

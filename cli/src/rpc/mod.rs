@@ -1,12 +1,13 @@
 //! `node --rpc ADDR` and `--ipc PATH`: the admin JSON-RPC server, and the status page.
 //!
 //! ```text
-//! mod.rs     flags, start: binds the listeners, checks the safety rule
-//! admin.rs   the methods (jsonrpsee RpcModule): admin_* as geth names them, peerwire_*
-//! conn.rs    one connection: HTTP/1.1 (hyper), routing, limits, the secret and Host checks
-//! auth.rs    the secret: a bearer token read from a file, compared in constant time
-//! ipc.rs     the unix socket (mode 0600), HTTP over it
-//! status.rs  the status page's files, compiled in
+//! mod.rs       flags, start: binds the listeners, checks the safety rule
+//! admin.rs     the methods (jsonrpsee RpcModule): admin_* as geth names them, peerwire_*
+//! conn.rs      one connection: HTTP/1.1 (hyper), routing, limits, the secret and Host checks
+//! auth.rs      the secret: a bearer token read from a file, compared in constant time
+//! ipc.rs       the unix socket (mode 0600), HTTP over it
+//! per_host.rs  how many connections one remote host holds (loopback is not limited)
+//! status.rs    the status page's files, compiled in
 //! ```
 //!
 //! Both transports speak HTTP/1.1 and share one code path: the unix socket carries the same
@@ -17,6 +18,7 @@ mod admin;
 pub(crate) mod auth;
 mod conn;
 mod ipc;
+mod per_host;
 mod status;
 
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ use tokio::sync::Semaphore;
 pub(crate) use self::admin::Admin;
 use self::auth::Secret;
 use self::conn::Shared;
+use self::per_host::PerHost;
 
 /// The largest request body taken; a larger one is answered 413 with JSON-RPC error -32007.
 pub(crate) const MAX_REQUEST: u32 = 1024 * 1024;
@@ -148,6 +151,7 @@ async fn serve(
                     listener,
                     Arc::new(shared),
                     Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS)),
+                    PerHost::new(per_host::MAX_PER_HOST),
                 ));
             }
             Err(e) => tracing::error!(error = %e, "RPC listener lost"),

@@ -1,0 +1,159 @@
+//! How many RPC connections one remote host holds at once, so that a single host cannot
+//! take every slot of a non-loopback listener (by opening connections and sending nothing,
+//! each held until the header timeout).
+//!
+//! A host is an IPv4 address or an IPv6 /64 (what one customer is usually given). Loopback
+//! is not limited: whoever is on the machine already has the unix socket and the CPU, and a
+//! local tool may well hold a thousand connections.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Connections one host may hold at once on a listener.
+pub(crate) const MAX_PER_HOST: usize = 64;
+
+/// The open connections by host, for one listener.
+#[derive(Debug)]
+pub(crate) struct PerHost {
+    limit: usize,
+    open: Mutex<HashMap<Host, usize>>,
+}
+
+/// One host, as counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Host {
+    V4([u8; 4]),
+    /// The first 64 bits.
+    V6([u8; 8]),
+}
+
+impl Host {
+    /// `None` for loopback, which is not counted.
+    fn of(ip: IpAddr) -> Option<Self> {
+        let ip = ip.to_canonical();
+        if ip.is_loopback() {
+            return None;
+        }
+        Some(match ip {
+            IpAddr::V4(v4) => Self::V4(v4.octets()),
+            IpAddr::V6(v6) => {
+                let mut prefix = [0; 8];
+                prefix.copy_from_slice(&v6.octets()[..8]);
+                Self::V6(prefix)
+            }
+        })
+    }
+}
+
+/// A connection's place in its host's count, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Held {
+    table: Arc<PerHost>,
+    host: Option<Host>,
+}
+
+impl PerHost {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A place for a connection from `ip`, or `None` when its host holds `limit` already.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Held> {
+        let host = Host::of(ip);
+        if let Some(host) = host {
+            let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = open.entry(host).or_default();
+            if *count >= self.limit {
+                return None;
+            }
+            *count += 1;
+        }
+        Some(Held {
+            table: self.clone(),
+            host,
+        })
+    }
+
+    /// Hosts with a connection open (the table holds no others).
+    #[cfg(test)]
+    fn hosts(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let Some(host) = self.host else { return };
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&host) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&host);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_host_holds_at_most_the_limit_and_a_closed_connection_frees_its_place() {
+        let table = PerHost::new(2);
+        let a = table.admit(ip("203.0.113.7")).unwrap();
+        let _b = table.admit(ip("203.0.113.7")).unwrap();
+        assert!(table.admit(ip("203.0.113.7")).is_none());
+        // The same host written as an IPv4-mapped IPv6 address counts as itself.
+        assert!(table.admit(ip("::ffff:203.0.113.7")).is_none());
+        // Another host is not affected.
+        let _c = table.admit(ip("203.0.113.8")).unwrap();
+        drop(a);
+        let _d = table.admit(ip("203.0.113.7")).unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_host_is_its_slash_64() {
+        let table = PerHost::new(1);
+        let _a = table.admit(ip("2001:db8:1:2::1")).unwrap();
+        assert!(table.admit(ip("2001:db8:1:2:ffff::9")).is_none());
+        let _b = table.admit(ip("2001:db8:1:3::1")).unwrap();
+    }
+
+    #[test]
+    fn loopback_is_not_limited() {
+        let table = PerHost::new(1);
+        let held: Vec<Held> = ["127.0.0.1", "127.0.0.1", "127.0.0.2", "::1", "::1"]
+            .into_iter()
+            .map(|s| table.admit(ip(s)).unwrap())
+            .collect();
+        assert_eq!(held.len(), 5);
+        assert_eq!(table.hosts(), 0);
+    }
+
+    #[test]
+    fn the_table_forgets_a_host_whose_connections_all_closed() {
+        let table = PerHost::new(4);
+        let held: Vec<Held> = (0..100u8)
+            .map(|i| table.admit(IpAddr::from([198, 51, 100, i])).unwrap())
+            .collect();
+        assert_eq!(table.hosts(), 100);
+        drop(held);
+        assert_eq!(table.hosts(), 0);
+    }
+}
