@@ -299,6 +299,81 @@ mod tests {
         assert_eq!(quiet.elapsed(), Duration::from_millis(2));
     }
 
+    /// Sends a request for the status page's script on `tcp` and reads the whole answer;
+    /// whether it was a 200.
+    async fn answered(tcp: &mut tokio::net::TcpStream) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let request = b"GET /status.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        if tcp.write_all(request).await.is_err() {
+            return false;
+        }
+        let read = async {
+            let mut got = Vec::new();
+            let mut buf = [0; 4096];
+            loop {
+                let n = tcp.read(&mut buf).await.ok().filter(|&n| n > 0)?;
+                got.extend_from_slice(&buf[..n]);
+                let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                if got.len() >= end + 4 + length {
+                    return Some(head.starts_with("http/1.1 200"));
+                }
+            }
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(5), read).await;
+        matches!(answer, Ok(Some(true)))
+    }
+
+    #[tokio::test]
+    async fn a_host_past_its_limit_is_closed_at_once_and_served_again_once_one_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, handle) = jsonrpsee::server::stop_channel();
+        let shared = Shared::new(Methods::new(), (stop, Arc::new(handle)), None, true);
+        tokio::spawn(accept_tcp(
+            listener,
+            Arc::new(shared),
+            Arc::new(Semaphore::new(100)),
+            PerHost::counting_loopback(2),
+        ));
+        let connect = || tokio::net::TcpStream::connect(addr);
+        let mut first = connect().await.unwrap();
+        let mut second = connect().await.unwrap();
+        assert!(answered(&mut first).await && answered(&mut second).await);
+        let mut third = connect().await.unwrap();
+        assert!(
+            !answered(&mut third).await,
+            "a third from the host is closed"
+        );
+
+        drop(first);
+        // The server sees the close when it next reads; until then the place is held.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut again = connect().await.unwrap();
+            if answered(&mut again).await {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the place was not freed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            answered(&mut second).await,
+            "the other connection is still served"
+        );
+    }
+
     #[test]
     fn hosts_a_rebound_name_cannot_use_are_the_local_ones() {
         let ok = |h: &str| host_is_local(Some(&HeaderValue::from_str(h).unwrap()));

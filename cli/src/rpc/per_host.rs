@@ -17,6 +17,8 @@ pub(crate) const MAX_PER_HOST: usize = 64;
 #[derive(Debug)]
 pub(crate) struct PerHost {
     limit: usize,
+    /// Counts loopback too: only tests, which have no other address to connect from.
+    counts_loopback: bool,
     open: Mutex<HashMap<Host, usize>>,
 }
 
@@ -29,10 +31,10 @@ enum Host {
 }
 
 impl Host {
-    /// `None` for loopback, which is not counted.
-    fn of(ip: IpAddr) -> Option<Self> {
+    /// `None` for loopback, which is not counted unless `counts_loopback`.
+    fn of(ip: IpAddr, counts_loopback: bool) -> Option<Self> {
         let ip = ip.to_canonical();
-        if ip.is_loopback() {
+        if ip.is_loopback() && !counts_loopback {
             return None;
         }
         Some(match ip {
@@ -57,13 +59,24 @@ impl PerHost {
     pub(crate) fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self {
             limit,
+            counts_loopback: false,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A table that limits loopback hosts too, for tests on 127.0.0.1.
+    #[cfg(test)]
+    pub(crate) fn counting_loopback(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            counts_loopback: true,
             open: Mutex::new(HashMap::new()),
         })
     }
 
     /// A place for a connection from `ip`, or `None` when its host holds `limit` already.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Held> {
-        let host = Host::of(ip);
+        let host = Host::of(ip, self.counts_loopback);
         if let Some(host) = host {
             let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
             let count = open.entry(host).or_default();
