@@ -2,7 +2,7 @@
 //! TCP listener (see `conn.rs`), without the secret and `Host` checks, which the file's
 //! permissions replace.
 
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +12,22 @@ use tokio::sync::Semaphore;
 
 use super::conn::{self, Shared};
 
-/// The longest path a unix socket can be bound at: `sun_path` holds 108 bytes with the NUL.
-const MAX_SOCKET_PATH: usize = 107;
+/// The longest path a unix socket can be bound at: `sun_path` holds 108 bytes with the NUL
+/// on Linux, 104 on the BSDs and macOS.
+const MAX_SOCKET_PATH: usize = if cfg!(any(target_os = "linux", target_os = "android")) {
+    107
+} else {
+    103
+};
 
 /// Binds `path`. A socket file left there by a node that is gone is replaced; a live one (a
 /// connect succeeds) or any other kind of file is an error.
 ///
-/// No other user can connect at any moment. In a directory only its owner can enter (no
-/// group or other bits) the socket is bound in place, then made 0600. Elsewhere it is bound
-/// in a private directory beside it (`.pw-PID/s`, short, so a long `path` still fits the
-/// limit), made 0600 there, then renamed into place.
+/// No other user can connect at any moment. In a directory of ours that only we can enter
+/// (no group or other bits) the socket is bound in place, then made 0600. Elsewhere it is
+/// bound in a private directory beside it (`.pw-PID/s`, short, so a long `path` still fits
+/// the limit), made 0600 there, then linked into place, which fails rather than replace a
+/// file that appeared there meanwhile.
 pub(crate) fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener, String> {
     let shown = path.display();
     let length = path.as_os_str().len();
@@ -45,22 +51,27 @@ pub(crate) fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener, Stri
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let listener = if only_its_owner_enters(parent) {
+    let listener = if only_we_enter(parent) {
         bind_private(path)
     } else {
         bind_staged(path, parent)
     }
     .map_err(|e| format!("--ipc {shown}: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("--ipc {shown}: {e}"))?;
+    if let Err(e) = listener.set_nonblocking(true) {
+        let _ = std::fs::remove_file(path);
+        return Err(format!("--ipc {shown}: {e}"));
+    }
     Ok(listener)
 }
 
-/// `dir` grants nothing to its group or others, so no other user reaches what is in it
-/// (its owner, if that is not us, could replace anything in it anyway).
-fn only_its_owner_enters(dir: &Path) -> bool {
-    std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 == 0)
+/// `dir` is ours and grants nothing to its group or others, so no other user reaches what
+/// is in it.
+fn only_we_enter(dir: &Path) -> bool {
+    std::fs::metadata(dir).is_ok_and(|m| {
+        m.is_dir()
+            && m.uid() == rustix::process::geteuid().as_raw()
+            && m.permissions().mode() & 0o077 == 0
+    })
 }
 
 /// Binds `path` and makes it 0600.
@@ -73,7 +84,7 @@ fn bind_private(path: &Path) -> Result<std::os::unix::net::UnixListener, String>
     Ok(listener)
 }
 
-/// Binds in a new private directory in `parent`, then renames the socket to `path`.
+/// Binds in a new private directory in `parent`, then links the socket to `path`.
 fn bind_staged(path: &Path, parent: &Path) -> Result<std::os::unix::net::UnixListener, String> {
     let private = parent.join(format!(".pw-{}", std::process::id()));
     let staged = private.join("s");
@@ -89,8 +100,10 @@ fn bind_staged(path: &Path, parent: &Path) -> Result<std::os::unix::net::UnixLis
         .mode(0o700)
         .create(&private)
         .map_err(|e| format!("cannot make {}: {e}", private.display()))?;
+    // A hard link, not a rename: it fails if `path` appeared since the stale check (another
+    // node starting at once), where a rename would replace that node's socket.
     let bound = bind_private(&staged).and_then(|l| {
-        std::fs::rename(&staged, path).map_err(|e| e.to_string())?;
+        std::fs::hard_link(&staged, path).map_err(|e| e.to_string())?;
         Ok(l)
     });
     let _ = std::fs::remove_file(&staged);
@@ -123,11 +136,12 @@ mod tests {
 
     use super::*;
 
-    /// A new directory of `mode` named `name` under the temp directory, padded with `x` to
-    /// at least `length` bytes.
+    /// A new directory of `mode` named `name` under /tmp, padded with `x` to at least
+    /// `length` bytes.
     fn dir(name: &str, mode: u32, length: usize) -> PathBuf {
         let mut name = format!("peerwire-ipc-{name}-{}-", std::process::id());
-        let base = std::env::temp_dir();
+        // Not $TMPDIR: a long one would leave no room under the limit.
+        let base = Path::new("/tmp");
         while base.join(&name).as_os_str().len() < length {
             name.push('x');
         }
@@ -175,7 +189,7 @@ mod tests {
         let dir = dir("long", 0o700, 0);
         let path = path_of_length(&dir, MAX_SOCKET_PATH + 1);
         let e = bind(&path).unwrap_err();
-        assert!(e.contains("at most 107"), "{e}");
+        assert!(e.contains(&format!("at most {MAX_SOCKET_PATH}")), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -189,6 +203,34 @@ mod tests {
         assert!(e.contains("mode 0700"), "{e}");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         binds_privately(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn staging_never_replaces_a_socket_that_appeared_meanwhile() {
+        let dir = dir("race", 0o755, 0);
+        let path = dir.join("node.ipc");
+        // Another node bound it after our stale check.
+        let other = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let e = bind_staged(&path, &dir).unwrap_err();
+        assert!(e.contains("exists"), "{e}");
+        UnixStream::connect(&path).expect("the other node's socket is still there");
+        drop(other);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_our_own_private_directory_is_bound_in_place() {
+        let dir = dir("owner", 0o700, 0);
+        assert!(only_we_enter(&dir));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        assert!(!only_we_enter(&dir), "the group may enter");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // Another user's 0700 directory: only root can make one here to try.
+        if std::os::unix::fs::chown(&dir, Some(65534), None).is_ok() {
+            assert!(!only_we_enter(&dir), "the directory is nobody's");
+            binds_privately(&dir.join("s"));
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
