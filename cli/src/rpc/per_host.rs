@@ -1,6 +1,5 @@
 //! How many RPC connections one remote host holds at once, so that a single host cannot
-//! take every slot of a non-loopback listener (by opening connections and sending nothing,
-//! each held until the header timeout).
+//! take every slot of a non-loopback listener by opening connections and sending nothing.
 //!
 //! A host is an IPv4 address or an IPv6 /64 (what one customer is usually given). Loopback
 //! is not limited: whoever is on the machine already has the unix socket and the CPU, and a
@@ -79,11 +78,11 @@ impl PerHost {
         let host = Host::of(ip, self.counts_loopback);
         if let Some(host) = host {
             let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-            let count = open.entry(host).or_default();
-            if *count >= self.limit {
+            // Checked before an entry is made, so a refused host leaves none behind.
+            if open.get(&host).copied().unwrap_or(0) >= self.limit {
                 return None;
             }
-            *count += 1;
+            *open.entry(host).or_default() += 1;
         }
         Some(Held {
             table: self.clone(),
@@ -146,6 +145,13 @@ mod tests {
         let _a = table.admit(ip("2001:db8:1:2::1")).unwrap();
         assert!(table.admit(ip("2001:db8:1:2:ffff::9")).is_none());
         let _b = table.admit(ip("2001:db8:1:3::1")).unwrap();
+    }
+
+    #[test]
+    fn a_refused_host_leaves_no_entry() {
+        let table = PerHost::new(0);
+        assert!(table.admit(ip("203.0.113.7")).is_none());
+        assert_eq!(table.hosts(), 0);
     }
 
     #[test]
