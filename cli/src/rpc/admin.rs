@@ -202,28 +202,37 @@ fn ban(p: Params<'_>, a: &Admin, _: &Extensions) -> Result<bool, ErrorObjectOwne
     Ok(true)
 }
 
-/// `peerwire_bans`: `[{ "ip" | "node": ..., "secondsLeft": n | null }]`: addresses, then
-/// nodes, each in order.
+/// `peerwire_bans`: `[{ "ip" | "node": ..., "secondsLeft": n | null }]`: addresses in
+/// address order, then node ids in id order.
 fn bans(server: &ServerHandle) -> Value {
-    let mut list: Vec<((&str, String), Value)> = server
+    let mut list: Vec<(BanKey, Value)> = server
         .bans()
         .into_iter()
         .filter_map(|b| {
-            let (kind, target) = match b.target {
-                BanTarget::Ip(ip) => ("ip", ip.to_string()),
-                BanTarget::Node(id) => ("node", id.to_string()),
+            let left = b.remaining.map(|d| d.as_secs());
+            Some(match b.target {
+                BanTarget::Ip(ip) => (
+                    BanKey::Ip(ip),
+                    json!({ "ip": ip.to_string(), "secondsLeft": left }),
+                ),
+                BanTarget::Node(id) => (
+                    BanKey::Node(id.to_string()),
+                    json!({ "node": id.to_string(), "secondsLeft": left }),
+                ),
                 // The enum is non_exhaustive: a kind added later is not listed here.
                 _ => return None,
-            };
-            let left = b.remaining.map(|d| d.as_secs());
-            Some((
-                (kind, target.clone()),
-                json!({ kind: target, "secondsLeft": left }),
-            ))
+            })
         })
         .collect();
     list.sort_by(|a, b| a.0.cmp(&b.0));
     Value::Array(list.into_iter().map(|(_, v)| v).collect())
+}
+
+/// The order bans are listed in: addresses first.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum BanKey {
+    Ip(IpAddr),
+    Node(String),
 }
 
 fn geth_id(id: &NodeId) -> String {
