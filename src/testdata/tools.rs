@@ -5,13 +5,17 @@
 use std::io::Write as _;
 use std::process::Command;
 
-/// `CI` is set to anything but empty, `0` or `false` (CI services set `CI=true`).
+/// `CI` is set to anything but empty, `0` or `false` in any case (CI services set
+/// `CI=true`); `.ci/run` reads it the same way.
 pub fn on_ci() -> bool {
     means_ci(std::env::var("CI").ok().as_deref())
 }
 
 fn means_ci(value: Option<&str>) -> bool {
-    value.is_some_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+    value.is_some_and(|v| {
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    })
 }
 
 /// Call first in a test that needs an outside program. `missing` says what is missing and
@@ -43,7 +47,10 @@ pub fn assert_skips_off_ci_and_fails_on_ci(test: &str, hint: &str) {
         // Not an empty PATH: execvp falls back to a default search path for that.
         cmd.args(["--exact", test])
             .env("PATH", "/nonexistent/peerwire-tests-without-tools")
-            .env_remove("CI");
+            .env_remove("CI")
+            // The failure's message is looked for in stdout, where libtest puts it when it
+            // captures output.
+            .env_remove("RUST_TEST_NOCAPTURE");
         if let Some(ci) = ci {
             cmd.env("CI", ci);
         }
@@ -80,7 +87,14 @@ mod tests {
         for set in ["true", "1", "yes", "github"] {
             assert!(means_ci(Some(set)), "{set}");
         }
-        for unset in [None, Some(""), Some(" "), Some("0"), Some("false")] {
+        for unset in [
+            None,
+            Some(""),
+            Some(" "),
+            Some("0"),
+            Some("false"),
+            Some("FALSE"),
+        ] {
             assert!(!means_ci(unset), "{unset:?}");
         }
     }

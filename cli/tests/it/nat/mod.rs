@@ -7,8 +7,8 @@
 //! namespaces (named with the test's pid), so they run in parallel.
 //!
 //! Needs root, `ip`, `nft` and `miniupnpd` (Debian: `nftables miniupnpd-nftables`).
-//! Without them a test prints one line saying so and passes, unless `CI` is set: then it
-//! fails.
+//! Without them a test prints one line saying so and passes, unless `CI` is set (to
+//! anything but empty, `0` or `false`): then it fails.
 
 mod netns;
 mod router;
@@ -128,6 +128,16 @@ fn stop_and_check_unmapped(bed: &Testbed, mut lan: Node) {
     assert!(lan.terminate_within(Duration::from_secs(10)).success());
     let left = bed.redirects();
     assert!(left.is_empty(), "mappings left after stop: {left:?}");
+}
+
+/// With `PATH` leading nowhere `id` is not found, so the machine counts as not root: a
+/// testbed test skips with one line and passes, unless `CI` is set, when it fails.
+#[test]
+fn without_root_and_the_tools_a_testbed_test_skips_or_fails_on_ci() {
+    tools::assert_skips_off_ci_and_fails_on_ci(
+        "nat::upnp_maps_the_ports_and_the_wan_dials_in",
+        "apt-get install iproute2 nftables miniupnpd-nftables",
+    );
 }
 
 #[test]
