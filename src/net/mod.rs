@@ -29,6 +29,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub(crate) use self::host::SocketOptions;
 pub(crate) use self::io::{Connection, TcpListener, UdpSocket};
+/// The address one remote host counts as in peerwire's per-host limits (discovery's
+/// per-address budgets and bonds), for applications that limit hosts the same way.
+pub use crate::util::ip::host as host_key;
 
 /// A boxed future, as [`Transport`]'s methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -93,7 +93,7 @@ impl Subnet {
 /// The address one host counts as for per-host limits: an IPv4 address itself, an IPv6
 /// address's /64 (its first eight bytes, the rest zero), which one host commonly holds
 /// whole. IPv4-mapped IPv6 addresses count as IPv4.
-pub(crate) fn host(ip: IpAddr) -> IpAddr {
+pub fn host(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let mut octets = [0u8; 16];

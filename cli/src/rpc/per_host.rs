@@ -1,13 +1,16 @@
 //! How many RPC connections one remote host holds at once, so that a single host cannot
 //! take every slot of a non-loopback listener by opening connections and sending nothing.
 //!
-//! A host is an IPv4 address or an IPv6 /64 (what one customer is usually given). Loopback
-//! is not limited: whoever is on the machine already has the unix socket and the CPU, and a
-//! local tool may well hold a thousand connections.
+//! A host is an IPv4 address or an IPv6 /64 (what one customer is usually given), as the
+//! library counts hosts ([`host_key`]). Loopback is not limited: whoever is on the machine
+//! already has the unix socket and the CPU, and a local tool may well hold a thousand
+//! connections.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use peerwire::net::host_key;
 
 /// Connections one host may hold at once on a listener.
 pub(crate) const MAX_PER_HOST: usize = 64;
@@ -18,40 +21,15 @@ pub(crate) struct PerHost {
     limit: usize,
     /// Counts loopback too: only tests, which have no other address to connect from.
     counts_loopback: bool,
-    open: Mutex<HashMap<Host, usize>>,
-}
-
-/// One host, as counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Host {
-    V4([u8; 4]),
-    /// The first 64 bits.
-    V6([u8; 8]),
-}
-
-impl Host {
-    /// `None` for loopback, which is not counted unless `counts_loopback`.
-    fn of(ip: IpAddr, counts_loopback: bool) -> Option<Self> {
-        let ip = ip.to_canonical();
-        if ip.is_loopback() && !counts_loopback {
-            return None;
-        }
-        Some(match ip {
-            IpAddr::V4(v4) => Self::V4(v4.octets()),
-            IpAddr::V6(v6) => {
-                let mut prefix = [0; 8];
-                prefix.copy_from_slice(&v6.octets()[..8]);
-                Self::V6(prefix)
-            }
-        })
-    }
+    /// Keyed by [`host_key`].
+    open: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// A connection's place in its host's count, given back when dropped.
 #[derive(Debug)]
 pub(crate) struct Held {
     table: Arc<PerHost>,
-    host: Option<Host>,
+    host: Option<IpAddr>,
 }
 
 impl PerHost {
@@ -75,7 +53,7 @@ impl PerHost {
 
     /// A place for a connection from `ip`, or `None` when its host holds `limit` already.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Held> {
-        let host = Host::of(ip, self.counts_loopback);
+        let host = self.counted(ip);
         if let Some(host) = host {
             let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
             // Checked before an entry is made, so a refused host leaves none behind.
@@ -88,6 +66,13 @@ impl PerHost {
             table: self.clone(),
             host,
         })
+    }
+
+    /// The host `ip` counts as, or `None` for loopback, which is not counted unless
+    /// `counts_loopback`.
+    fn counted(&self, ip: IpAddr) -> Option<IpAddr> {
+        let loopback = ip.to_canonical().is_loopback();
+        (!loopback || self.counts_loopback).then(|| host_key(ip))
     }
 
     /// Hosts with a connection open (the table holds no others).
