@@ -167,8 +167,8 @@ fn default_gateway() -> Option<IpAddr> {
 }
 
 /// `/proc/net/route`: a header line, then `Iface Destination Gateway Flags ...` with
-/// addresses in hex, in host byte order (the tests' tables are little-endian). The default route has
-/// destination 0 and the gateway flag (0x2).
+/// addresses in hex, in host byte order (the tests' tables are little-endian). The default
+/// route has destination 0 and the gateway flag (0x2).
 fn parse_route_table(table: &str) -> Option<IpAddr> {
     table.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();

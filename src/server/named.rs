@@ -54,12 +54,12 @@ impl ServerHandle {
     /// host is a DNS name: the name is resolved now, every `recheck` (default
     /// [`NAME_RECHECK`]) and when the peer's session ends (at most once a second), so the
     /// redial after a drop goes where the name points then. When it resolves to another
-    /// address, the peer is redialed there (a session at the old address is left to run). The first address is used, IPv4
-    /// preferred. A lookup that fails keeps the last address. Not remembered in the store
-    /// (the name is, in effect, the configuration). A `recheck` under a second counts as a
-    /// second. Watching the name ends when the server stops, when
-    /// [`remove_peer`](Self::remove_peer) removes the peer, or when the same id is added by
-    /// name again.
+    /// address, the peer is redialed there (a session at the old address is left to run).
+    /// The first address is used, IPv4 preferred. A lookup that fails keeps the last
+    /// address. Not remembered in the store (the name is, in effect, the configuration). A
+    /// `recheck` under a second counts as a second. Watching the name ends when the server
+    /// stops, when [`remove_peer`](Self::remove_peer) removes the peer, or when the same id
+    /// is added by name again.
     pub fn add_peer_url(&self, url: EnodeUrl, resolver: Arc<dyn HostResolver>, recheck: Duration) {
         let name = match (&url.host, url.to_enode()) {
             (_, Some(enode)) => return self.add_peer(enode),

@@ -14,8 +14,8 @@ use crate::discovery::source::NodeStream;
 /// [`ServerHandle::add_node_source`](crate::server::ServerHandle::add_node_source).
 ///
 /// The first sync starts when the stream is first polled. After each sync the stream yields
-/// every record with a TCP endpoint ([`enr::dialable`]), in random order (EIP-1459: *"It's in the client's best
-/// interest to traverse the tree in random order"*), then waits
+/// every record with a TCP endpoint ([`enr::dialable`]), in random order (EIP-1459:
+/// *"It's in the client's best interest to traverse the tree in random order"*), then waits
 /// [`DnsConfig::recheck_interval`] and checks the root again: a new sequence number fetches
 /// the changed subtrees only. A failed sync is logged and retried after a tenth of the
 /// interval. The stream never ends.

@@ -303,7 +303,8 @@ impl Discv4Handle {
 
     /// The gateway's endpoint no longer holds (the mapping was lost, or its address is not
     /// public): learn the IP from Pongs again, unless it is configured. The record keeps the
-    /// endpoint until they move it. Queued as [`set_external_endpoint`](Self::set_external_endpoint).
+    /// endpoint until they move it. Queued as
+    /// [`set_external_endpoint`](Self::set_external_endpoint).
     pub async fn release_external_endpoint(&self) {
         let _ = self.send(Command::ReleaseEndpoint).await;
     }
