@@ -7,7 +7,7 @@ use std::process::Command;
 
 /// `CI` is set to anything but empty, `0` or `false` in any case (CI services set
 /// `CI=true`); `.ci/run` reads it the same way.
-pub fn on_ci() -> bool {
+fn on_ci() -> bool {
     means_ci(std::env::var("CI").ok().as_deref())
 }
 
